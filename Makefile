@@ -1,0 +1,28 @@
+# Fieldwatch — the two commands of the README, plus a few helpers.
+#   make demo   broker + gateway + simulator on this machine, tickets printed as they open
+#   make test   build and run every test (needs mosquitto; installed when run as root)
+SWIFT ?= swift
+
+.PHONY: all deps build release test demo bench clean
+
+all: build
+
+deps:
+	@scripts/install-deps.sh
+
+build: deps
+	$(SWIFT) build
+
+release: deps
+	$(SWIFT) build -c release
+
+test: deps
+	$(SWIFT) build --build-tests
+	$(SWIFT) test --skip-build
+
+demo: deps
+	$(SWIFT) build
+	@scripts/demo.sh
+
+clean:
+	rm -rf .build demo-run

@@ -1,0 +1,102 @@
+// swift-tools-version:6.1
+// Fieldwatch: IoT predictive-maintenance gateway with an after-sales service desk.
+// Data flows one way: broker → ingest → time-series core → detectors → service desk → store.
+// The target graph below mirrors ../shared/docs/architecture.md; dependencies point inward.
+import PackageDescription
+
+let package = Package(
+    name: "Fieldwatch",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "fieldwatch", targets: ["fieldwatch"]),
+        .executable(name: "fieldwatch-sim", targets: ["fieldwatch-sim"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.6.0"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.0.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
+    ],
+    targets: [
+        // C stays contained: only MQTT imports this.
+        .systemLibrary(
+            name: "CMosquitto",
+            pkgConfig: "libmosquitto",
+            providers: [.apt(["libmosquitto-dev"])]
+        ),
+        .target(name: "FieldwatchCore"),
+        .target(name: "Profiles", dependencies: ["FieldwatchCore", "Yams"]),
+        .target(name: "TimeSeries", dependencies: ["FieldwatchCore"]),
+        .target(name: "Detection", dependencies: ["TimeSeries", "FieldwatchCore"]),
+        .target(
+            name: "MQTT",
+            dependencies: ["CMosquitto", .product(name: "Logging", package: "swift-log")]
+        ),
+        .target(
+            name: "Ingest",
+            dependencies: [
+                "MQTT", "TimeSeries", "Detection", "Profiles", "FieldwatchCore",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        .target(
+            name: "Storage",
+            dependencies: ["FieldwatchCore", .product(name: "GRDB", package: "GRDB.swift")]
+        ),
+        .target(
+            name: "ServiceDesk",
+            dependencies: [
+                "Storage", "FieldwatchCore",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        .target(
+            name: "Gateway",
+            dependencies: [
+                "FieldwatchCore", "Profiles", "TimeSeries", "Detection", "MQTT", "Ingest",
+                "Storage", "ServiceDesk", "Yams",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+            ]
+        ),
+        .executableTarget(
+            name: "fieldwatch",
+            dependencies: [
+                "Gateway", "Profiles", "Storage", "FieldwatchCore",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .executableTarget(
+            name: "fieldwatch-sim",
+            dependencies: [
+                "MQTT", "Profiles", "FieldwatchCore",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Simulator",
+            exclude: ["demo-site.yaml", "README.md"]
+        ),
+        .target(name: "FieldwatchTesting", dependencies: ["FieldwatchCore"]),
+
+        .testTarget(name: "ProfilesTests", dependencies: ["Profiles", "FieldwatchTesting"]),
+        .testTarget(name: "TimeSeriesTests", dependencies: ["TimeSeries"]),
+        .testTarget(name: "DetectionTests", dependencies: ["Detection"]),
+        .testTarget(name: "IngestTests", dependencies: ["Ingest", "FieldwatchTesting"]),
+        .testTarget(name: "StorageTests", dependencies: ["Storage", "ServiceDesk", "FieldwatchTesting"]),
+        .testTarget(name: "MQTTTests", dependencies: ["MQTT", "FieldwatchTesting"]),
+        .testTarget(
+            name: "GatewayTests",
+            dependencies: [
+                "Gateway", "MQTT", "Storage", "FieldwatchTesting",
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+    ],
+    swiftLanguageModes: [.v6]
+)

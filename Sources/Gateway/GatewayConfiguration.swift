@@ -1,0 +1,162 @@
+import Foundation
+import Logging
+import MQTT
+import Profiles
+import Yams
+
+/// Everything `fieldwatch serve` can be told, with the defaults it runs on. Read from an
+/// optional YAML file, then environment variables, then command-line flags (each overriding
+/// the one before), and validated as a whole before anything starts.
+public struct GatewayConfiguration: Sendable, Equatable {
+    public var broker = "mqtt://127.0.0.1:1883"
+    public var clientID = "fieldwatch-gateway"
+    public var username: String?
+    public var password: String?
+    public var caFile: String?
+    public var database = "./fieldwatch.db"
+    public var profiles = "./DeviceProfiles"
+    public var inventory = "./inventory.yaml"
+    /// JSON-lines file of the first rejects of each reason; nil disables it.
+    public var deadLetterFile: String? = "./fieldwatch-dead-letters.jsonl"
+    public var ringCapacity = 256
+    public var lateTolerance: Duration = .seconds(5)
+    public var maxFutureSkew: Duration = .seconds(86_400)
+    public var evidenceWindow: Duration = .seconds(300)
+    public var mqttBuffer = 65_536
+    public var statsInterval: Duration = .seconds(60)
+    public var logLevel: Logger.Level = .info
+
+    public init() {}
+
+    /// Keys of the configuration file, with what each means (also printed by `--help`).
+    public static let keys: [(key: String, env: String, help: String)] = [
+        ("broker", "FIELDWATCH_BROKER", "MQTT broker URL, mqtt://HOST:PORT or mqtts://HOST:PORT (default mqtt://127.0.0.1:1883)"),
+        ("client_id", "FIELDWATCH_CLIENT_ID", "MQTT client id; keep it stable so the broker keeps the session (default fieldwatch-gateway)"),
+        ("username", "FIELDWATCH_MQTT_USERNAME", "MQTT user name"),
+        ("password", "FIELDWATCH_MQTT_PASSWORD", "MQTT password"),
+        ("ca_file", "FIELDWATCH_MQTT_CA_FILE", "PEM CA certificate; enables TLS"),
+        ("database", "FIELDWATCH_DB", "SQLite file of tickets and audit trail (default ./fieldwatch.db)"),
+        ("profiles", "FIELDWATCH_PROFILES", "directory of device profiles (default ./DeviceProfiles)"),
+        ("inventory", "FIELDWATCH_INVENTORY", "sites and devices YAML (default ./inventory.yaml)"),
+        ("dead_letter_file", "FIELDWATCH_DEAD_LETTER_FILE", "JSON-lines file of rejected input, first 100 per reason; \"off\" disables"),
+        ("ring_capacity", "FIELDWATCH_RING_CAPACITY", "samples kept per series in memory (default 256, 16 bytes each)"),
+        ("late_tolerance", "FIELDWATCH_LATE_TOLERANCE", "how late a sample may arrive and still be placed in order (default 5s)"),
+        ("max_future_skew", "FIELDWATCH_MAX_FUTURE_SKEW", "how far ahead a device clock may be before its messages are refused (default 24h)"),
+        ("evidence_window", "FIELDWATCH_EVIDENCE_WINDOW", "history before a detection stored as its evidence (default 5m)"),
+        ("mqtt_buffer", "FIELDWATCH_MQTT_BUFFER", "messages buffered between the MQTT thread and ingest; overflow is counted (default 65536)"),
+        ("stats_interval", "FIELDWATCH_STATS_INTERVAL", "how often to log an ingest progress line (default 60s)"),
+        ("log_level", "FIELDWATCH_LOG_LEVEL", "trace, debug, info, notice, warning, error or critical (default info)"),
+    ]
+
+    /// Reads a YAML configuration file on top of the defaults.
+    public static func load(file: String) throws(ConfigurationError) -> GatewayConfiguration {
+        let text: String
+        do {
+            text = try String(contentsOfFile: file, encoding: .utf8)
+        } catch {
+            throw ConfigurationError(problems: ["\(file): cannot read the configuration file (\(error.localizedDescription)); check --config"])
+        }
+        return try parse(text, file: file)
+    }
+
+    public static func parse(_ text: String, file: String) throws(ConfigurationError) -> GatewayConfiguration {
+        var c = GatewayConfiguration()
+        let context = YAMLContext(file: file)
+        if let node = context.compose(text), var r = MappingReader(node, path: "", context: context, what: "the gateway configuration") {
+            func text(_ key: String) -> String? { r.string(key, required: false, "text") }
+            if let v = text("broker") { c.broker = v }
+            if let v = text("client_id") { c.clientID = v }
+            if let v = text("username") { c.username = v }
+            if let v = text("password") { c.password = v }
+            if let v = text("ca_file") { c.caFile = v }
+            if let v = text("database") { c.database = v }
+            if let v = text("profiles") { c.profiles = v }
+            if let v = text("inventory") { c.inventory = v }
+            if let v = text("dead_letter_file") { c.deadLetterFile = v == "off" ? nil : v }
+            if let v = r.integer("ring_capacity", required: false, "samples per series") { c.ringCapacity = v }
+            if let v = r.duration("late_tolerance", "late tolerance") { c.lateTolerance = v }
+            if let v = r.duration("max_future_skew", "allowed device clock skew") { c.maxFutureSkew = v }
+            if let v = r.duration("evidence_window", "evidence history") { c.evidenceWindow = v }
+            if let v = r.integer("mqtt_buffer", required: false, "buffered messages") { c.mqttBuffer = v }
+            if let v = r.duration("stats_interval", "progress interval") { c.statsInterval = v }
+            if let v = text("log_level") {
+                if let level = Logger.Level(rawValue: v) { c.logLevel = level } else {
+                    context.report(r.value("log_level"), "log_level", "\"\(v)\" is not a log level; use trace, debug, info, notice, warning, error or critical")
+                }
+            }
+            r.finish()
+        }
+        if !context.issues.isEmpty { throw ConfigurationError(problems: context.issues.map(\.description)) }
+        return c
+    }
+
+    /// Applies `FIELDWATCH_*` environment variables.
+    public mutating func applyEnvironment(_ environment: [String: String]) throws(ConfigurationError) {
+        var problems: [String] = []
+        for (key, env, _) in Self.keys {
+            guard let value = environment[env] else { continue }
+            switch key {
+            case "broker": broker = value
+            case "client_id": clientID = value
+            case "username": username = value
+            case "password": password = value
+            case "ca_file": caFile = value
+            case "database": database = value
+            case "profiles": profiles = value
+            case "inventory": inventory = value
+            case "dead_letter_file": deadLetterFile = value == "off" ? nil : value
+            case "ring_capacity", "mqtt_buffer":
+                guard let n = Int(value) else { problems.append("\(env)=\(value): expected a whole number"); continue }
+                if key == "ring_capacity" { ringCapacity = n } else { mqttBuffer = n }
+            case "late_tolerance", "max_future_skew", "evidence_window", "stats_interval":
+                guard let d = parseDuration(value), d >= .zero else { problems.append("\(env)=\(value): expected a duration such as 30s, 5m or 2h"); continue }
+                switch key {
+                case "late_tolerance": lateTolerance = d
+                case "max_future_skew": maxFutureSkew = d
+                case "evidence_window": evidenceWindow = d
+                default: statsInterval = d
+                }
+            case "log_level":
+                guard let level = Logger.Level(rawValue: value) else { problems.append("\(env)=\(value): use trace, debug, info, notice, warning, error or critical"); continue }
+                logLevel = level
+            default: break
+            }
+        }
+        if !problems.isEmpty { throw ConfigurationError(problems: problems) }
+    }
+
+    /// Checks every value; all problems are reported together.
+    public func validate() throws(ConfigurationError) {
+        var problems: [String] = []
+        switch MQTTConfiguration.parseBrokerURL(broker) {
+        case let .failure(error): problems.append("broker: \(error)")
+        case let .success(url):
+            if url.tls && caFile == nil { problems.append("broker: \(broker) uses mqtts:// but ca_file is not set; give the CA certificate that signed the broker's") }
+        }
+        if clientID.isEmpty || clientID.utf8.count > 23 && !clientID.allSatisfy({ $0.isASCII }) {
+            problems.append("client_id: \"\(clientID)\" must be non-empty ASCII")
+        }
+        if password != nil && username == nil { problems.append("password: set without username; give both or neither") }
+        if let caFile, !FileManager.default.isReadableFile(atPath: caFile) { problems.append("ca_file: \(caFile) is not a readable file") }
+        if !(16...1_048_576).contains(ringCapacity) { problems.append("ring_capacity: \(ringCapacity) is outside 16...1048576 samples per series") }
+        if !(16...10_000_000).contains(mqttBuffer) { problems.append("mqtt_buffer: \(mqttBuffer) is outside 16...10000000 messages") }
+        if maxFutureSkew < .seconds(1) { problems.append("max_future_skew: must be at least 1s; device clocks are never exact") }
+        if statsInterval < .seconds(1) { problems.append("stats_interval: must be at least 1s") }
+        if database.isEmpty { problems.append("database: empty path; give a file such as ./fieldwatch.db") }
+        if !problems.isEmpty { throw ConfigurationError(problems: problems) }
+    }
+
+    /// The MQTT settings this configuration describes (call after `validate()`).
+    public var mqtt: MQTTConfiguration {
+        let url = (try? MQTTConfiguration.parseBrokerURL(broker).get()) ?? (host: "127.0.0.1", port: 1883, tls: false)
+        return MQTTConfiguration(host: url.host, port: url.port, clientID: clientID, username: username, password: password,
+                                 caFile: caFile, bufferCapacity: mqttBuffer)
+    }
+}
+
+/// The gateway cannot start: each problem names the key or file and what to do.
+public struct ConfigurationError: Error, Sendable, CustomStringConvertible {
+    public var problems: [String]
+    public init(problems: [String]) { self.problems = problems }
+    public var description: String { problems.joined(separator: "\n") }
+}

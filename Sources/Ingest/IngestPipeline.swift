@@ -1,0 +1,249 @@
+import Detection
+import FieldwatchCore
+import Foundation
+import Logging
+import MQTT
+import Profiles
+import Synchronization
+import TimeSeries
+
+/// The per-message path: topic → device → decode → validate → ring → detectors → anomaly.
+///
+/// Synchronous and bounded; nothing here touches SQLite or the network. Anomalies leave
+/// through `sink`, which must return at once (the gateway puts them on the service desk's
+/// queue).
+public final class IngestPipeline: Sendable {
+    public struct Configuration: Sendable {
+        /// How far in the future a `ts` may be (device clock skew) before the message is refused.
+        public var maxFutureSkew: Duration
+        /// How much history before the condition started goes into a ticket's evidence.
+        public var evidenceBefore: Duration
+        /// The first segment of telemetry topics.
+        public var topicPrefix: String
+
+        public init(maxFutureSkew: Duration = .seconds(86_400), evidenceBefore: Duration = .seconds(300), topicPrefix: String = "fieldwatch") {
+            self.maxFutureSkew = maxFutureSkew
+            self.evidenceBefore = evidenceBefore
+            self.topicPrefix = topicPrefix
+        }
+    }
+
+    /// What the pipeline has done since start.
+    public struct Counters: Sendable, Equatable {
+        public var messages = 0
+        public var samplesAccepted = 0
+        public var rejects: [RejectReason: Int] = [:]
+        public var anomaliesRaised = 0
+        public var anomaliesCleared = 0
+        public init() {}
+        public var totalRejects: Int { rejects.values.reduce(0, +) }
+    }
+
+    /// What happened to one message (for tests and the replay tool).
+    public struct Outcome: Sendable, Equatable {
+        public var accepted = 0
+        public var rejected: [(reason: RejectReason, detail: String)] = []
+        public var anomalies: [Anomaly] = []
+
+        public static func == (lhs: Outcome, rhs: Outcome) -> Bool {
+            lhs.accepted == rhs.accepted && lhs.anomalies == rhs.anomalies
+                && lhs.rejected.map(\.reason) == rhs.rejected.map(\.reason) && lhs.rejected.map(\.detail) == rhs.rejected.map(\.detail)
+        }
+    }
+
+    struct SensorContext: Sendable {
+        let spec: SensorSpec
+        let series: SeriesKey
+    }
+
+    struct DeviceContext: Sendable {
+        let device: Device
+        let profile: DeviceProfile
+        let sensors: [String: SensorContext]
+    }
+
+    public let configuration: Configuration
+    public let store: SeriesStore
+    private let devices: [DeviceID: DeviceContext]
+    private let engine: Mutex<DetectionEngine>
+    private let state = Mutex(Counters())
+    private let deadLetters: DeadLetterFile
+    private let sink: @Sendable (Anomaly) -> Void
+    private let now: @Sendable () -> Timestamp
+    private let logger: Logger
+    /// Rejects of each reason logged at warning level before the rest are only counted.
+    static let loggedRejectsPerReason = 5
+
+    public init(
+        inventory: Inventory, profiles: [String: DeviceProfile], store: SeriesStore, deadLetters: DeadLetterFile,
+        configuration: Configuration = .init(), logger: Logger = Logger(label: "fieldwatch.ingest"),
+        now: @escaping @Sendable () -> Timestamp = { Timestamp.now() }, sink: @escaping @Sendable (Anomaly) -> Void
+    ) {
+        var contexts: [DeviceID: DeviceContext] = [:]
+        var engine = DetectionEngine()
+        for device in inventory.devices {
+            guard let profile = profiles[device.profileID] else { continue }
+            var sensors: [String: SensorContext] = [:]
+            for spec in profile.sensors {
+                let key = SeriesKey(device: device.id, sensor: spec.key)
+                sensors[spec.key.rawValue] = SensorContext(spec: spec, series: key)
+                if let limits = spec.limits {
+                    engine.register(key, threshold: ThresholdDetector.Configuration(
+                        direction: limits.direction, warning: limits.warning, critical: limits.critical,
+                        clear: limits.clear, minDuration: limits.minDuration))
+                }
+            }
+            contexts[device.id] = DeviceContext(device: device, profile: profile, sensors: sensors)
+        }
+        self.devices = contexts
+        self.engine = Mutex(engine)
+        self.store = store
+        self.deadLetters = deadLetters
+        self.configuration = configuration
+        self.logger = logger
+        self.now = now
+        self.sink = sink
+    }
+
+    public var counters: Counters { state.withLock { $0 } }
+
+    /// Ingests one message. Never throws and never traps on any input.
+    @discardableResult
+    public func handle(_ message: MQTTMessage) -> Outcome {
+        var outcome = Outcome()
+        state.withLock { $0.messages += 1 }
+        guard let (site, deviceID) = route(message.topic) else {
+            reject(.badTopic, "topic \"\(message.topic.prefix(120))\" is not \(configuration.topicPrefix)/<site>/<device>/telemetry", message, &outcome)
+            return outcome
+        }
+        guard let context = devices[deviceID], context.device.site == site else {
+            let detail: String
+            if let other = devices[deviceID] {
+                detail = "device \"\(deviceID)\" is registered at site \"\(other.device.site)\", not \"\(site)\"; fix the device's topic or the inventory"
+            } else {
+                detail = "device \"\(deviceID)\" (site \"\(site)\") is not in the inventory; add it to the inventory file or fix the topic"
+            }
+            reject(.unknownDevice, detail, message, &outcome)
+            return outcome
+        }
+        let payload: TelemetryPayload
+        switch TelemetryDecoder.decode(message.payload) {
+        case let .success(p): payload = p
+        case let .failure(error):
+            reject(error.kind == .malformedJSON ? .malformedJSON : .invalidPayload,
+                   error.kind == .malformedJSON ? "payload is not valid JSON \(error.detail)" : error.detail, message, &outcome)
+            return outcome
+        }
+        let timestamp: Timestamp
+        switch payload.timestamp {
+        case .missing:
+            timestamp = Timestamp(message.receivedAt)
+        case let .invalid(detail):
+            reject(.invalidTimestamp, detail, message, &outcome)
+            return outcome
+        case let .valid(t):
+            let limit = now() + configuration.maxFutureSkew
+            guard t <= limit else {
+                reject(.futureTimestamp, "\"ts\" \(t.rfc3339) is more than \(Int(configuration.maxFutureSkew.secondsDouble / 3600)) h ahead of the gateway clock; fix the device clock (NTP)", message, &outcome)
+                return outcome
+            }
+            timestamp = t
+        }
+        if payload.metrics.isEmpty {
+            reject(.invalidPayload, "\"metrics\" is empty; send at least one \"<sensor>\": <number>", message, &outcome)
+            return outcome
+        }
+        for (key, value) in payload.metrics {
+            guard let sensor = context.sensors[key] else {
+                let known = context.sensors.keys.sorted()
+                reject(.unknownSensor, "sensor \"\(key.prefix(64))\" is not in profile \(context.profile.id) (known: \(known.joined(separator: ", "))); fix the device or the profile", message, &outcome)
+                continue
+            }
+            let number: Double
+            switch value {
+            case let .number(v): number = v
+            case let .nonFinite(token):
+                reject(.nonFiniteValue, "sensor \"\(key)\" value \(token) is not a finite number; the device must omit a reading it does not have", message, &outcome)
+                continue
+            case let .nonNumeric(kind):
+                reject(.nonNumericValue, "sensor \"\(key)\" value is \(kind), not a number", message, &outcome)
+                continue
+            }
+            let range = sensor.spec.validRange
+            guard range.contains(number) else {
+                reject(.outOfRange, "sensor \"\(key)\" value \(number) \(sensor.spec.unit) is outside its physical range \(range.lowerBound)...\(range.upperBound); check the sensor and its wiring", message, &outcome)
+                continue
+            }
+            let sample = Sample(timestamp: timestamp, value: number)
+            if store.append(sample, to: sensor.series) == .tooLate {
+                reject(.tooLate, "sensor \"\(key)\" sample at \(timestamp.rfc3339) is older than the late tolerance allows; it was dropped", message, &outcome)
+                continue
+            }
+            outcome.accepted += 1
+            if let event = engine.withLock({ $0.observe(sample, for: sensor.series) }) {
+                let anomaly = makeAnomaly(event, context: context, sensor: sensor)
+                outcome.anomalies.append(anomaly)
+                sink(anomaly)
+            }
+        }
+        let accepted = outcome.accepted
+        let raised = outcome.anomalies.filter { $0.transition == .raised }.count
+        let cleared = outcome.anomalies.count - raised
+        state.withLock {
+            $0.samplesAccepted += accepted
+            $0.anomaliesRaised += raised
+            $0.anomaliesCleared += cleared
+        }
+        return outcome
+    }
+
+    /// `fieldwatch/<site>/<device>/telemetry` → (site, device).
+    func route(_ topic: String) -> (SiteID, DeviceID)? {
+        let parts = topic.split(separator: "/", omittingEmptySubsequences: false)
+        guard parts.count == 4, parts[0] == configuration.topicPrefix, parts[3] == "telemetry",
+              !parts[1].isEmpty, !parts[2].isEmpty
+        else { return nil }
+        return (SiteID(String(parts[1])), DeviceID(String(parts[2])))
+    }
+
+    private func makeAnomaly(_ event: DetectorEvent, context: DeviceContext, sensor: SensorContext) -> Anomaly {
+        let spec = sensor.spec
+        let limits = spec.limits
+        let side = limits?.direction == .below ? "below" : "above"
+        let held = Int((event.at - event.since).secondsDouble.rounded())
+        let summary: String
+        switch event.transition {
+        case .raised:
+            summary = "\(spec.name) \(fmt(event.value)) \(spec.unit) \(side) \(event.severity) limit \(fmt(event.limit)) \(spec.unit) for \(held) s"
+        case .cleared:
+            summary = "\(spec.name) back to \(fmt(event.value)) \(spec.unit), past the clear level \(fmt(event.limit)) \(spec.unit) for \(held) s"
+        }
+        let evidence = store.range(sensor.series, from: event.since - configuration.evidenceBefore, to: event.at)
+        return Anomaly(
+            site: context.device.site, device: context.device.id, sensor: spec.key,
+            faultCode: limits?.faultCode ?? FaultCode("\(spec.key.rawValue.uppercased())_LIMIT"),
+            transition: event.transition, severity: event.severity, detectedAt: event.at, conditionSince: event.since,
+            value: event.value, limit: event.limit, unit: spec.unit,
+            detector: ThresholdDetector.name, detectorVersion: ThresholdDetector.version,
+            profileID: context.profile.id, profileVersion: context.profile.version,
+            summary: summary, evidence: evidence)
+    }
+
+    private func reject(_ reason: RejectReason, _ detail: String, _ message: MQTTMessage, _ outcome: inout Outcome) {
+        outcome.rejected.append((reason, detail))
+        let count = state.withLock { counters -> Int in
+            counters.rejects[reason, default: 0] += 1
+            return counters.rejects[reason]!
+        }
+        deadLetters.record(reason: reason, topic: message.topic, detail: detail, payload: message.payload, at: Timestamp(message.receivedAt))
+        if count <= Self.loggedRejectsPerReason {
+            logger.warning("rejected telemetry: \(detail)\(count == Self.loggedRejectsPerReason ? " (further \(reason.rawValue) rejects are only counted)" : "")",
+                           metadata: ["mqtt.topic": .string(String(message.topic.prefix(200))), "ingest.reason": .string(reason.rawValue)])
+        }
+    }
+}
+
+func fmt(_ x: Double) -> String {
+    let r = (x * 100).rounded() / 100
+    return r == r.rounded() && abs(r) < 1e15 ? String(Int64(r)) : String(r)
+}

@@ -1,0 +1,247 @@
+import CMosquitto
+import Foundation
+import Logging
+import Synchronization
+
+/// An MQTT client over libmosquitto: connect, automatic reconnect with exponential backoff,
+/// subscriptions that are renewed on every (re)connect, publish, and incoming messages as an
+/// `AsyncStream` with a bounded buffer whose overflow is counted.
+///
+/// libmosquitto runs its network loop on its own thread (`mosquitto_loop_start`) and locks
+/// internally, so the handle may be used from any thread.
+public final class MQTTClient: @unchecked Sendable {
+    /// Counters for health views and tests.
+    public struct Counters: Sendable, Equatable {
+        public var received = 0
+        /// Messages dropped because the consumer fell `bufferCapacity` behind.
+        public var droppedOverflow = 0
+        public var connects = 0
+        public var disconnects = 0
+    }
+
+    public let configuration: MQTTConfiguration
+    /// Every message of every subscription, in arrival order. Finishes after `disconnect()`.
+    public let messages: AsyncStream<MQTTMessage>
+    private let handle: OpaquePointer
+    private let box: CallbackBox
+
+    private static let libraryInit: Void = { mosquitto_lib_init() }()
+
+    public init(configuration: MQTTConfiguration, logger: Logger = Logger(label: "fieldwatch.mqtt")) throws(MQTTError) {
+        _ = MQTTClient.libraryInit
+        self.configuration = configuration
+        let (stream, continuation) = AsyncStream.makeStream(
+            of: MQTTMessage.self, bufferingPolicy: .bufferingOldest(max(1, configuration.bufferCapacity))
+        )
+        self.messages = stream
+        var logger = logger
+        logger[metadataKey: "mqtt.client_id"] = .string(configuration.clientID)
+        let box = CallbackBox(continuation: continuation, logger: logger, broker: "\(configuration.host):\(configuration.port)")
+        self.box = box
+        guard let handle = mosquitto_new(configuration.clientID, configuration.cleanSession, Unmanaged.passUnretained(box).toOpaque()) else {
+            throw MQTTError(operation: "mosquitto_new", code: Int32(errno), message: String(cString: strerror(errno)))
+        }
+        self.handle = handle
+        do {
+            try check(mosquitto_reconnect_delay_set(handle, UInt32(configuration.reconnectDelayMin), UInt32(configuration.reconnectDelayMax), true),
+                      operation: "reconnect_delay_set")
+            if let username = configuration.username {
+                try check(mosquitto_username_pw_set(handle, username, configuration.password), operation: "username_pw_set")
+            }
+            if let caFile = configuration.caFile {
+                try check(mosquitto_tls_set(handle, caFile, nil, nil, nil, nil), operation: "tls_set(cafile: \(caFile))")
+            }
+        } catch {
+            mosquitto_destroy(handle)
+            throw error
+        }
+        mosquitto_connect_callback_set(handle) { mosq, obj, rc in
+            guard let mosq, let obj else { return }
+            Unmanaged<CallbackBox>.fromOpaque(obj).takeUnretainedValue().didConnect(mosq, rc: rc)
+        }
+        mosquitto_disconnect_callback_set(handle) { _, obj, rc in
+            guard let obj else { return }
+            Unmanaged<CallbackBox>.fromOpaque(obj).takeUnretainedValue().didDisconnect(rc: rc)
+        }
+        mosquitto_publish_callback_set(handle) { _, obj, _ in
+            guard let obj else { return }
+            Unmanaged<CallbackBox>.fromOpaque(obj).takeUnretainedValue().adjustInFlight(-1)
+        }
+        mosquitto_message_callback_set(handle) { _, obj, message in
+            guard let obj, let message else { return }
+            Unmanaged<CallbackBox>.fromOpaque(obj).takeUnretainedValue().didReceive(message.pointee)
+        }
+    }
+
+    deinit {
+        mosquitto_loop_stop(handle, true)
+        mosquitto_destroy(handle)
+        box.continuation.finish()
+    }
+
+    /// Starts connecting and the network loop. A broker that is not reachable yet is not an
+    /// error: the loop keeps retrying with backoff and logs each attempt; a configuration that
+    /// can never work (bad host name, bad TLS file) throws.
+    public func connect() throws(MQTTError) {
+        let rc = mosquitto_connect_async(handle, configuration.host, Int32(configuration.port), Int32(configuration.keepAlive))
+        if rc == mosqCode(MOSQ_ERR_ERRNO) {
+            box.logger.warning("MQTT broker not reachable yet; retrying with backoff",
+                               metadata: ["mqtt.broker": .string(box.broker), "error": .string(describe(rc))])
+        } else {
+            try check(rc, operation: "connect to \(configuration.host):\(configuration.port)")
+        }
+        try check(mosquitto_loop_start(handle), operation: "loop_start")
+    }
+
+    /// Subscribes now if connected, and again after every reconnect.
+    public func subscribe(_ topic: String, qos: Int = 1) throws(MQTTError) {
+        box.addSubscription(topic, qos: Int32(qos))
+        if box.isConnected {
+            try check(mosquitto_subscribe(handle, nil, topic, Int32(qos)), operation: "subscribe \(topic)")
+        }
+    }
+
+    /// Queues a message for sending (QoS 1 and 2 are retried by libmosquitto until acknowledged).
+    public func publish(topic: String, payload: [UInt8], qos: Int = 1, retain: Bool = false) throws(MQTTError) {
+        // Counted before the call: libmosquitto may report the publish done before it returns.
+        box.adjustInFlight(+1)
+        let rc = payload.withUnsafeBytes { buffer in
+            mosquitto_publish(handle, nil, topic, Int32(buffer.count), buffer.baseAddress, Int32(qos), retain)
+        }
+        if rc != mosqCode(MOSQ_ERR_SUCCESS) { box.adjustInFlight(-1) }
+        try check(rc, operation: "publish \(topic)")
+    }
+
+    public func publish(topic: String, payload: String, qos: Int = 1, retain: Bool = false) throws(MQTTError) {
+        try publish(topic: topic, payload: Array(payload.utf8), qos: qos, retain: retain)
+    }
+
+    /// Sets the message the broker publishes if this client vanishes without disconnecting.
+    /// Must be called before `connect()`.
+    public func setWill(topic: String, payload: String, qos: Int = 1, retain: Bool = true) throws(MQTTError) {
+        let bytes = Array(payload.utf8)
+        let rc = bytes.withUnsafeBytes { mosquitto_will_set(handle, topic, Int32($0.count), $0.baseAddress, Int32(qos), retain) }
+        try check(rc, operation: "will_set \(topic)")
+    }
+
+    /// Disconnects cleanly, stops the network loop and finishes `messages` (buffered messages
+    /// are still delivered to the consumer).
+    public func disconnect() {
+        box.markClosing()
+        mosquitto_disconnect(handle)
+        mosquitto_loop_stop(handle, false)
+        box.continuation.finish()
+    }
+
+    public var isConnected: Bool { box.isConnected }
+    public var counters: Counters { box.counters }
+
+    /// Waits until the client is connected (and its subscriptions sent), or the timeout passes.
+    public func waitUntilConnected(timeout: Duration = .seconds(10)) async -> Bool {
+        let clock = ContinuousClock()
+        let deadline = clock.now + timeout
+        while !box.isConnected {
+            if clock.now >= deadline { return false }
+            try? await Task.sleep(for: .milliseconds(10))
+        }
+        return true
+    }
+
+    /// Waits until every queued outgoing message has been handed to the broker (QoS 1: acknowledged).
+    public func waitUntilPublished(timeout: Duration = .seconds(30)) async -> Bool {
+        let clock = ContinuousClock()
+        let deadline = clock.now + timeout
+        while box.hasInFlight {
+            if clock.now >= deadline { return false }
+            try? await Task.sleep(for: .milliseconds(10))
+        }
+        return true
+    }
+}
+
+/// What the C callbacks reach through `obj`: only `let`s and a lock, so it is `Sendable`.
+final class CallbackBox: Sendable {
+    struct State {
+        var connected = false
+        var closing = false
+        var subscriptions: [String: Int32] = [:]
+        var counters = MQTTClient.Counters()
+        var inFlight = 0
+    }
+
+    let continuation: AsyncStream<MQTTMessage>.Continuation
+    let logger: Logger
+    let broker: String
+    private let state = Mutex(State())
+
+    init(continuation: AsyncStream<MQTTMessage>.Continuation, logger: Logger, broker: String) {
+        self.continuation = continuation
+        self.logger = logger
+        self.broker = broker
+    }
+
+    var isConnected: Bool { state.withLock { $0.connected } }
+    var counters: MQTTClient.Counters { state.withLock { $0.counters } }
+    var hasInFlight: Bool { state.withLock { $0.inFlight > 0 } }
+
+    func addSubscription(_ topic: String, qos: Int32) {
+        state.withLock { $0.subscriptions[topic] = qos }
+    }
+
+    func adjustInFlight(_ delta: Int) {
+        state.withLock { $0.inFlight += delta }
+    }
+
+    func markClosing() {
+        state.withLock { $0.closing = true }
+    }
+
+    func didConnect(_ mosq: OpaquePointer, rc: Int32) {
+        guard rc == 0 else {
+            let reason = String(cString: mosquitto_connack_string(rc))
+            logger.error("MQTT broker refused the connection: \(reason); check the credentials and client id",
+                         metadata: ["mqtt.broker": .string(broker)])
+            return
+        }
+        let subscriptions = state.withLock { state -> [String: Int32] in
+            state.connected = true
+            state.counters.connects += 1
+            return state.subscriptions
+        }
+        logger.info("MQTT connected", metadata: ["mqtt.broker": .string(broker)])
+        for (topic, qos) in subscriptions {
+            let rc = mosquitto_subscribe(mosq, nil, topic, qos)
+            if rc != mosqCode(MOSQ_ERR_SUCCESS) {
+                logger.error("MQTT subscribe failed: \(describe(rc))", metadata: ["mqtt.topic": .string(topic)])
+            }
+        }
+    }
+
+    func didDisconnect(rc: Int32) {
+        let closing = state.withLock { state -> Bool in
+            state.connected = false
+            state.counters.disconnects += 1
+            return state.closing
+        }
+        if closing {
+            logger.info("MQTT disconnected", metadata: ["mqtt.broker": .string(broker)])
+        } else {
+            logger.warning("MQTT connection lost (\(describe(rc))); reconnecting with backoff",
+                           metadata: ["mqtt.broker": .string(broker)])
+        }
+    }
+
+    func didReceive(_ message: mosquitto_message) {
+        // libmosquitto frees the message after this callback: copy topic and payload now.
+        let topic = message.topic.map { String(cString: $0) } ?? ""
+        let count = Int(message.payloadlen)
+        let payload: [UInt8] = count > 0 && message.payload != nil
+            ? Array(UnsafeRawBufferPointer(start: message.payload, count: count))
+            : []
+        let result = continuation.yield(MQTTMessage(topic: topic, payload: payload, qos: Int(message.qos), retain: message.retain))
+        state.withLock { state in
+            state.counters.received += 1
+            if case .dropped = result { state.counters.droppedOverflow += 1 }
+        }
+    }
+}

@@ -1,0 +1,144 @@
+import FieldwatchCore
+import Foundation
+import Yams
+
+/// A site: where equipment is installed, whose it is, and its local time.
+public struct Site: Sendable, Equatable {
+    public var id: SiteID
+    public var name: String
+    public var customer: String
+    public var latitude: Double
+    public var longitude: Double
+    /// IANA time zone (`Asia/Shanghai`), for business-hours SLA calendars and local display.
+    public var timeZone: String
+
+    public init(id: SiteID, name: String, customer: String, latitude: Double, longitude: Double, timeZone: String) {
+        self.id = id
+        self.name = name
+        self.customer = customer
+        self.latitude = latitude
+        self.longitude = longitude
+        self.timeZone = timeZone
+    }
+}
+
+/// One installed piece of equipment and the profile that describes it.
+public struct Device: Sendable, Equatable {
+    public var id: DeviceID
+    public var site: SiteID
+    public var profileID: String
+    public var name: String?
+
+    public init(id: DeviceID, site: SiteID, profileID: String, name: String? = nil) {
+        self.id = id
+        self.site = site
+        self.profileID = profileID
+        self.name = name
+    }
+}
+
+/// The sites and devices one gateway serves. The simulator reads the same file.
+public struct Inventory: Sendable, Equatable {
+    public var sites: [Site]
+    public var devices: [Device]
+    public var sourceFile: String
+
+    public init(sites: [Site], devices: [Device], sourceFile: String) {
+        self.sites = sites
+        self.devices = devices
+        self.sourceFile = sourceFile
+    }
+
+    public func site(_ id: SiteID) -> Site? { sites.first { $0.id == id } }
+    public func device(_ id: DeviceID) -> Device? { devices.first { $0.id == id } }
+
+    /// Top-level keys the simulator reads from the same file; the gateway ignores them.
+    static let simulatorKeys = ["scenarios", "simulation"]
+
+    /// Parses and validates an inventory against the loaded profiles.
+    public static func parse(_ text: String, file: String, profiles: [String: DeviceProfile]) throws(ProfileError) -> Inventory {
+        let context = YAMLContext(file: file)
+        let inventory = context.compose(text).flatMap { read($0, context: context, profiles: profiles) }
+        guard context.issues.isEmpty, let inventory else { throw ProfileError(issues: context.issues) }
+        return inventory
+    }
+
+    public static func load(file: String, profiles: [String: DeviceProfile]) throws(ProfileError) -> Inventory {
+        try parse(try ProfileLoader.readText(file), file: file, profiles: profiles)
+    }
+
+    static func read(_ node: Node, context: YAMLContext, profiles: [String: DeviceProfile]) -> Inventory? {
+        guard var r = MappingReader(node, path: "", context: context, what: "an inventory of sites and devices") else { return nil }
+        var sites: [Site] = []
+        if let nodes = r.sequence("sites", "sites (id, name, customer, latitude, longitude, timezone)") {
+            for (i, n) in nodes.enumerated() {
+                guard let site = readSite(n, path: "sites[\(i)]", context: context) else { continue }
+                if sites.contains(where: { $0.id == site.id }) {
+                    context.report(n, "sites[\(i)].id", "duplicate site id \"\(site.id)\"; each site needs its own id")
+                    continue
+                }
+                sites.append(site)
+            }
+        }
+        var devices: [Device] = []
+        if let nodes = r.sequence("devices", "devices (id, site, profile)") {
+            let siteIDs = sites.map(\.id.rawValue)
+            for (i, n) in nodes.enumerated() {
+                let path = "devices[\(i)]"
+                guard var d = MappingReader(n, path: path, context: context, what: "a device") else { continue }
+                let id = d.identifier("id", "the device id used in MQTT topics, e.g. pump-01")
+                let site = d.string("site", "the id of the site the device is installed at")
+                let profile = d.string("profile", "the id of the device's profile in DeviceProfiles/")
+                let name = d.string("name", required: false, "a human name")
+                d.finish()
+                var ok = id != nil
+                if let site, !siteIDs.contains(site) {
+                    context.report(d.value("site"), "\(path).site",
+                                   "unknown site \"\(site)\"\(didYouMean(site, siteIDs)); add it under sites: or fix the id")
+                    ok = false
+                }
+                if let profile, profiles[profile] == nil {
+                    let known = profiles.keys.sorted()
+                    context.report(d.value("profile"), "\(path).profile",
+                                   "unknown profile \"\(profile)\"\(didYouMean(profile, known)); known profiles: \(known.isEmpty ? "none loaded" : known.joined(separator: ", "))")
+                    ok = false
+                }
+                if let id, devices.contains(where: { $0.id.rawValue == id }) {
+                    context.report(n, "\(path).id", "duplicate device id \"\(id)\"; each device needs its own id")
+                    ok = false
+                }
+                guard ok, let id, let site, let profile else { continue }
+                devices.append(Device(id: DeviceID(id), site: SiteID(site), profileID: profile, name: name))
+            }
+        }
+        for key in simulatorKeys { _ = r.value(key) }
+        r.finish()
+        return Inventory(sites: sites, devices: devices, sourceFile: context.file)
+    }
+
+    static func readSite(_ node: Node, path: String, context: YAMLContext) -> Site? {
+        guard var r = MappingReader(node, path: path, context: context, what: "a site") else { return nil }
+        let id = r.identifier("id", "the site id used in MQTT topics, e.g. pumping-station-3")
+        let name = r.string("name", "a human name for the site")
+        let customer = r.string("customer", "the customer (organisation) the site belongs to")
+        var latitude = r.number("latitude", "the latitude in decimal degrees, -90...90")
+        var longitude = r.number("longitude", "the longitude in decimal degrees, -180...180")
+        var timeZone = r.string("timezone", "an IANA time zone such as Asia/Shanghai")
+        r.finish()
+        if let lat = latitude, !(-90...90).contains(lat) {
+            context.report(r.value("latitude"), "\(path).latitude", "\(fmt(lat)) is outside -90...90; did you swap latitude and longitude?")
+            latitude = nil
+        }
+        if let lon = longitude, !(-180...180).contains(lon) {
+            context.report(r.value("longitude"), "\(path).longitude", "\(fmt(lon)) is outside -180...180; use decimal degrees")
+            longitude = nil
+        }
+        if let tz = timeZone, TimeZone(identifier: tz) == nil || !tz.contains("/") && tz != "UTC" {
+            context.report(r.value("timezone"), "\(path).timezone",
+                           "\"\(tz)\" is not an IANA time zone; write Region/City, e.g. Asia/Shanghai or Europe/Berlin")
+            timeZone = nil
+        }
+        guard let id, let name, let customer, let latitude, let longitude, let timeZone else { return nil }
+        return Site(id: SiteID(id), name: name, customer: customer, latitude: latitude, longitude: longitude, timeZone: timeZone)
+    }
+}

@@ -1,0 +1,208 @@
+import FieldwatchCore
+import Foundation
+import Yams
+
+/// Reads and validates device profiles. Every problem in every file is reported at once, each
+/// as `file:line:column: path: what is wrong; what to do`.
+public enum ProfileLoader {
+    /// Parses one profile document. `file` is the name used in messages.
+    public static func parse(_ text: String, file: String) throws(ProfileError) -> DeviceProfile {
+        let context = YAMLContext(file: file)
+        let profile = context.compose(text).flatMap { readProfile($0, context: context) }
+        guard context.issues.isEmpty, let profile else { throw ProfileError(issues: context.issues) }
+        return profile
+    }
+
+    /// Loads one file.
+    public static func load(file: String) throws(ProfileError) -> DeviceProfile {
+        try parse(try readText(file), file: file)
+    }
+
+    /// Loads every `.yaml`/`.yml` file of a directory, or the given files. Profile ids must be
+    /// unique across files.
+    public static func load(paths: [String]) throws(ProfileError) -> [String: DeviceProfile] {
+        var issues: [ProfileIssue] = []
+        var profiles: [String: DeviceProfile] = [:]
+        var files: [String] = []
+        for path in paths {
+            var isDirectory: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
+                issues.append(ProfileIssue(file: path, line: 1, column: 1, path: "",
+                                           message: "no such file or directory; pass the profiles directory (default ./DeviceProfiles)"))
+                continue
+            }
+            if isDirectory.boolValue {
+                let entries = (try? FileManager.default.contentsOfDirectory(atPath: path)) ?? []
+                let yaml = entries.filter { $0.hasSuffix(".yaml") || $0.hasSuffix(".yml") }.sorted()
+                if yaml.isEmpty {
+                    issues.append(ProfileIssue(file: path, line: 1, column: 1, path: "",
+                                               message: "directory holds no .yaml profiles; point --profiles at DeviceProfiles/"))
+                }
+                files += yaml.map { (path as NSString).appendingPathComponent($0) }
+            } else {
+                files.append(path)
+            }
+        }
+        for file in files {
+            do {
+                let profile = try load(file: file)
+                if let earlier = profiles[profile.id] {
+                    issues.append(ProfileIssue(file: file, line: 1, column: 1, path: "id",
+                                               message: "profile id \"\(profile.id)\" is already defined in \(earlier.sourceFile); give each profile its own id"))
+                } else {
+                    profiles[profile.id] = profile
+                }
+            } catch {
+                issues += error.issues
+            }
+        }
+        guard issues.isEmpty else { throw ProfileError(issues: issues) }
+        return profiles
+    }
+
+    static func readText(_ file: String) throws(ProfileError) -> String {
+        do {
+            return try String(contentsOfFile: file, encoding: .utf8)
+        } catch {
+            throw ProfileError(issues: [ProfileIssue(file: file, line: 1, column: 1, path: "",
+                                                     message: "cannot read the file (\(error.localizedDescription)); check the path and its permissions")])
+        }
+    }
+
+    static func readProfile(_ node: Node, context: YAMLContext) -> DeviceProfile? {
+        guard var r = MappingReader(node, path: "", context: context, what: "a device profile") else { return nil }
+        if let schema = r.integer("schema", "the profile schema version, \(DeviceProfile.schemaVersion)"),
+           schema != DeviceProfile.schemaVersion {
+            context.report(r.value("schema"), "schema",
+                           "schema \(schema) is not supported; this Fieldwatch reads schema \(DeviceProfile.schemaVersion)")
+        }
+        let id = r.identifier("id", "the profile id devices refer to, e.g. centrifugal-pump")
+        var version = r.integer("version", "the profile version, a whole number from 1")
+        if let v = version, v < 1 {
+            context.report(r.value("version"), "version", "version \(v) must be 1 or more; raise it whenever limits change")
+            version = nil
+        }
+        let name = r.string("name", "a human name for the equipment")
+        let manufacturer = r.string("manufacturer", required: false, "the manufacturer")
+        let model = r.string("model", required: false, "the model")
+        let category = r.string("category", "the equipment category, e.g. pump")
+        var criticality = r.integer("criticality", required: false, "1 (nuisance) to 5 (safety or site outage)") ?? 3
+        if !(1...5).contains(criticality) {
+            context.report(r.value("criticality"), "criticality", "\(criticality) is outside 1...5; 1 is a nuisance, 5 a safety or whole-site outage")
+            criticality = 3
+        }
+        var sensors: [SensorSpec] = []
+        if let nodes = r.sequence("sensors", "the sensors of this equipment") {
+            if nodes.isEmpty {
+                context.report(r.value("sensors"), "sensors", "the list is empty; a profile needs at least one sensor")
+            }
+            var seen: [SensorKey: Int] = [:]
+            for (i, sensorNode) in nodes.enumerated() {
+                guard let sensor = readSensor(sensorNode, path: "sensors[\(i)]", context: context) else { continue }
+                if let first = seen[sensor.key] {
+                    context.report(sensorNode, "sensors[\(i)].key",
+                                   "duplicate sensor key \"\(sensor.key)\" (first at sensors[\(first)]); each sensor needs its own key")
+                    continue
+                }
+                seen[sensor.key] = i
+                sensors.append(sensor)
+            }
+        }
+        r.finish()
+        guard let id, let version, let name, let category else { return nil }
+        return DeviceProfile(id: id, version: version, name: name, manufacturer: manufacturer, model: model,
+                             category: category, criticality: criticality, sensors: sensors, sourceFile: context.file)
+    }
+
+    static func readSensor(_ node: Node, path: String, context: YAMLContext) -> SensorSpec? {
+        guard var r = MappingReader(node, path: path, context: context, what: "a sensor") else { return nil }
+        let key = r.identifier("key", "the sensor key used in telemetry, e.g. bearing_temp")
+        let name = r.string("name", "a human name for the sensor")
+        var unit = r.string("unit", "a SenML/UCUM unit such as Cel, mm/s, A or bar")
+        if let u = unit, !SensorUnits.all.contains(u) {
+            context.report(r.value("unit"), "\(path).unit",
+                           "unknown unit \"\(u)\"\(didYouMean(u, Array(SensorUnits.all))); use a SenML/UCUM code (Cel, K, mm/s, A, V, bar, kPa, %, m3/h, ...)")
+            unit = nil
+        }
+        var validRange: ClosedRange<Double>?
+        if let rangeNode = r.required("range", "the physical valid range, {min: ..., max: ...}"),
+           var rr = MappingReader(rangeNode, path: "\(path).range", context: context, what: "the valid range") {
+            let lo = rr.number("min", "the lowest physically possible value")
+            let hi = rr.number("max", "the highest physically possible value")
+            rr.finish()
+            if let lo, let hi {
+                if hi <= lo {
+                    context.report(rr.value("max"), "\(path).range.max",
+                                   "\(fmt(hi)) is not above range.min (\(fmt(lo))); swap them or fix the units")
+                } else {
+                    validRange = lo...hi
+                }
+            }
+        }
+        let nominal = r.number("nominal", required: false, "the typical value in normal operation")
+        if let nominal, let validRange, !validRange.contains(nominal) {
+            context.report(r.value("nominal"), "\(path).nominal",
+                           "\(fmt(nominal)) is outside the valid range \(fmt(validRange.lowerBound))...\(fmt(validRange.upperBound)); fix the value or the range")
+        }
+        var limits: LimitSpec?
+        if let limitsNode = r.value("limits"), let key {
+            limits = readLimits(limitsNode, path: "\(path).limits", sensor: key, range: validRange, context: context)
+        }
+        r.finish()
+        guard let key, let name, let unit, let validRange else { return nil }
+        return SensorSpec(key: SensorKey(key), name: name, unit: unit, validRange: validRange, nominal: nominal, limits: limits)
+    }
+
+    static func readLimits(_ node: Node, path: String, sensor: String, range: ClosedRange<Double>?, context: YAMLContext) -> LimitSpec? {
+        guard var r = MappingReader(node, path: path, context: context, what: "the sensor's limits") else { return nil }
+        let direction = r.enumeration("direction", LimitDirection.self)
+        let warning = r.number("warning", required: false, "the warning limit")
+        let critical = r.number("critical", required: false, "the critical limit")
+        let clearValue = r.number("clear", required: false, "the level the value must return past before the fault clears")
+        let minDuration = r.duration("min_duration", "how long a limit must hold before it fires") ?? LimitSpec.defaultMinDuration
+        let faultText = r.string("fault", required: false, "the fault code this limit reports, e.g. BEARING_OVERTEMP")
+        r.finish()
+        guard let direction else { return nil }
+        var ok = true
+        if warning == nil && critical == nil {
+            context.report(node, path, "neither warning nor critical is set; give at least one limit or remove `limits`")
+            return nil
+        }
+        let bad = direction == .above ? "above" : "below"
+        if let w = warning, let c = critical, !direction.isBeyond(c, w) {
+            context.report(r.value("warning"), "\(path).warning",
+                           "warning (\(fmt(w))) is not \(direction == .above ? "below" : "above") critical (\(fmt(c))) for values bad when \(bad); a warning must come before the critical limit")
+            ok = false
+        }
+        if let range {
+            for (name, limit) in [("warning", warning), ("critical", critical)] {
+                guard let limit, !range.contains(limit) else { continue }
+                context.report(r.value(name), "\(path).\(name)",
+                               "\(fmt(limit)) is outside the valid range \(fmt(range.lowerBound))...\(fmt(range.upperBound)); it could never be reached")
+                ok = false
+            }
+        }
+        let first = warning ?? critical!
+        let clear: Double
+        if let clearValue {
+            clear = clearValue
+            if direction.isBeyond(clear, first) || clear == first {
+                context.report(r.value("clear"), "\(path).clear",
+                               "clear level (\(fmt(clear))) must be on the safe side of \(warning != nil ? "warning" : "critical") (\(fmt(first))) so the fault can clear; set it \(direction == .above ? "below" : "above") that limit")
+                ok = false
+            }
+        } else {
+            // Default hysteresis: 2 % of the valid range (or of the limit) back towards safe.
+            let span = range.map { $0.upperBound - $0.lowerBound } ?? abs(first)
+            let band = max(span * 0.02, 1e-9)
+            clear = direction == .above ? first - band : first + band
+        }
+        let fault = faultText.map { FaultCode($0) } ?? FaultCode("\(sensor.uppercased())_\(direction == .above ? "HIGH" : "LOW")")
+        guard ok else { return nil }
+        return LimitSpec(direction: direction, warning: warning, critical: critical, clear: clear, minDuration: minDuration, faultCode: fault)
+    }
+}
+
+func fmt(_ x: Double) -> String {
+    x == x.rounded() && abs(x) < 1e15 ? String(Int64(x)) : String(x)
+}

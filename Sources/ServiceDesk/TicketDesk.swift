@@ -1,0 +1,211 @@
+import FieldwatchCore
+import Logging
+import ServiceLifecycle
+import Storage
+import Synchronization
+
+/// Turns anomalies into predictive fault tickets, off the hot path.
+///
+/// `submit(_:)` is called from the ingest path: it only appends to a bounded in-memory queue
+/// and returns. `run()` drains the queue in batches, and commits each anomaly's ticket change,
+/// detection, evidence and audit record in one transaction. On graceful shutdown the queue is
+/// drained before `run()` returns. A failed write is retried, never dropped.
+public final class TicketDesk: Service, Sendable {
+    public struct Configuration: Sendable {
+        /// Anomalies waiting for the store; beyond this, submissions are counted as dropped.
+        public var queueCapacity: Int
+        /// Anomalies committed per transaction at most.
+        public var batchSize: Int
+        /// Pause before retrying a failed write.
+        public var retryDelay: Duration
+
+        public init(queueCapacity: Int = 100_000, batchSize: Int = 256, retryDelay: Duration = .seconds(1)) {
+            self.queueCapacity = queueCapacity
+            self.batchSize = batchSize
+            self.retryDelay = retryDelay
+        }
+    }
+
+    /// What one anomaly did to the tickets.
+    public enum Effect: Sendable, Equatable {
+        case opened(Ticket)
+        case occurrenceAdded(Ticket, gradeRaised: Bool)
+        /// The detector saw the condition clear; the ticket stays open for a person to close.
+        case recovered(Ticket)
+        /// A clear with no open ticket to attach to.
+        case ignored
+    }
+
+    public struct Counters: Sendable, Equatable {
+        public var submitted = 0
+        public var droppedQueueFull = 0
+        public var ticketsOpened = 0
+        public var occurrencesAdded = 0
+        public var recoveries = 0
+        public var writeFailures = 0
+        public var committed = 0
+    }
+
+    private struct State: ~Copyable {
+        var pending: [Anomaly] = []
+        var counters = Counters()
+    }
+
+    public let configuration: Configuration
+    public let store: TicketStore
+    private let state = Mutex(State())
+    private let wakeups: AsyncStream<Void>
+    private let wakeup: AsyncStream<Void>.Continuation
+    private let logger: Logger
+    private let now: @Sendable () -> Timestamp
+    private let onEffect: @Sendable (Effect) -> Void
+
+    public init(
+        store: TicketStore, configuration: Configuration = .init(), logger: Logger = Logger(label: "fieldwatch.desk"),
+        now: @escaping @Sendable () -> Timestamp = { Timestamp.now() }, onEffect: @escaping @Sendable (Effect) -> Void = { _ in }
+    ) {
+        self.store = store
+        self.configuration = configuration
+        self.logger = logger
+        self.now = now
+        self.onEffect = onEffect
+        (wakeups, wakeup) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+    }
+
+    public var counters: Counters { state.withLock { $0.counters } }
+    public var pendingCount: Int { state.withLock { $0.pending.count } }
+
+    /// Queues an anomaly for the store. Never blocks; a full queue counts the drop and logs it.
+    public func submit(_ anomaly: Anomaly) {
+        let accepted = state.withLock { state -> Bool in
+            guard state.pending.count < configuration.queueCapacity else {
+                state.counters.droppedQueueFull += 1
+                return false
+            }
+            state.pending.append(anomaly)
+            state.counters.submitted += 1
+            return true
+        }
+        if accepted {
+            wakeup.yield()
+        } else {
+            logger.error("ticket queue full (\(configuration.queueCapacity)); anomaly dropped",
+                         metadata: ["device.id": .string(anomaly.device.rawValue), "fault.code": .string(anomaly.faultCode.rawValue)])
+        }
+    }
+
+    public func run() async throws {
+        await withGracefulShutdownHandler {
+            for await _ in wakeups {
+                await drain()
+            }
+        } onGracefulShutdown: { [wakeup] in
+            wakeup.finish()
+        }
+        // Whatever arrived between the last wake-up and shutdown.
+        await drain()
+    }
+
+    /// Commits everything queued, batch by batch, retrying failed writes.
+    public func drain() async {
+        while true {
+            let batch = state.withLock { state -> [Anomaly] in
+                let n = min(configuration.batchSize, state.pending.count)
+                let batch = Array(state.pending.prefix(n))
+                state.pending.removeFirst(n)
+                return batch
+            }
+            if batch.isEmpty { return }
+            while true {
+                do {
+                    let recordedAt = now()
+                    let effects = try await store.write { tx in try batch.map { try Self.apply($0, in: tx, recordedAt: recordedAt) } }
+                    report(effects, batch)
+                    break
+                } catch {
+                    state.withLock { $0.counters.writeFailures += 1 }
+                    logger.error("cannot commit \(batch.count) detection(s), retrying: \(error)")
+                    if (try? await Task.sleep(for: configuration.retryDelay)) == nil {
+                        // Cancelled: put the batch back so a later drain still has it.
+                        state.withLock { $0.pending.insert(contentsOf: batch, at: 0) }
+                        return
+                    }
+                }
+            }
+        }
+    }
+
+    private func report(_ effects: [Effect], _ batch: [Anomaly]) {
+        state.withLock { state in
+            state.counters.committed += effects.count
+            for effect in effects {
+                switch effect {
+                case .opened: state.counters.ticketsOpened += 1
+                case .occurrenceAdded: state.counters.occurrencesAdded += 1
+                case .recovered: state.counters.recoveries += 1
+                case .ignored: break
+                }
+            }
+        }
+        for (effect, anomaly) in zip(effects, batch) {
+            switch effect {
+            case let .opened(t):
+                logger.notice("ticket #\(t.id) opened: \(t.grade.rawValue) \(t.faultCode) on \(t.device) at \(t.site): \(anomaly.summary)",
+                              metadata: ["ticket.id": .stringConvertible(t.id), "device.id": .string(t.device.rawValue)])
+            case let .occurrenceAdded(t, raised):
+                logger.info("ticket #\(t.id) \(raised ? "raised to \(t.grade.rawValue)" : "occurrence \(t.occurrences)"): \(anomaly.summary)",
+                            metadata: ["ticket.id": .stringConvertible(t.id), "device.id": .string(t.device.rawValue)])
+            case let .recovered(t):
+                logger.info("ticket #\(t.id) detector reports recovery (ticket stays open): \(anomaly.summary)",
+                            metadata: ["ticket.id": .stringConvertible(t.id), "device.id": .string(t.device.rawValue)])
+            case .ignored:
+                break
+            }
+            onEffect(effect)
+        }
+    }
+
+    /// The rule that maps one anomaly onto the tickets, inside the caller's transaction.
+    static func apply(_ a: Anomaly, in tx: TicketTransaction, recordedAt: Timestamp) throws -> Effect {
+        let actor = "detector:\(a.detector)@\(a.detectorVersion)"
+        let detail: [String: String] = [
+            "fault_code": a.faultCode.rawValue, "sensor": a.sensor.rawValue, "severity": a.severity.description,
+            "value": "\(a.value)", "limit": "\(a.limit)", "detected_at": a.detectedAt.rfc3339,
+            "profile": "\(a.profileID)@\(a.profileVersion)", "summary": a.summary,
+        ]
+        switch a.transition {
+        case .raised:
+            let grade = Grade(severity: a.severity)
+            if var ticket = try tx.openTicket(device: a.device, faultCode: a.faultCode) {
+                let newGrade = max(ticket.grade, grade)
+                let raised = newGrade > ticket.grade
+                try tx.addOccurrence(ticketID: ticket.id, grade: newGrade, title: raised ? a.summary : ticket.title,
+                                     lastValue: a.value, limit: a.limit, at: a.detectedAt)
+                try tx.insertDetection(a, ticketID: ticket.id, recordedAt: recordedAt)
+                try tx.appendAudit(at: recordedAt, actor: actor, action: "ticket.occurrence", ticketID: ticket.id, detail: detail)
+                if raised {
+                    try tx.appendAudit(at: recordedAt, actor: actor, action: "ticket.grade_raised", ticketID: ticket.id,
+                                       detail: ["from": ticket.grade.rawValue, "to": newGrade.rawValue, "reason": a.summary])
+                }
+                ticket.occurrences += 1
+                ticket.grade = newGrade
+                ticket.lastValue = a.value
+                return .occurrenceAdded(ticket, gradeRaised: raised)
+            }
+            let ticket = try tx.insertTicket(NewTicket(
+                site: a.site, device: a.device, sensor: a.sensor, faultCode: a.faultCode, source: .predictive, grade: grade,
+                title: a.summary, openedAt: a.detectedAt, detector: a.detector, detectorVersion: a.detectorVersion,
+                profileID: a.profileID, profileVersion: a.profileVersion, lastValue: a.value, limit: a.limit, unit: a.unit))
+            try tx.insertDetection(a, ticketID: ticket.id, recordedAt: recordedAt)
+            try tx.appendAudit(at: recordedAt, actor: actor, action: "ticket.opened", ticketID: ticket.id,
+                               detail: detail.merging(["grade": grade.rawValue, "evidence_samples": "\(a.evidence.count)"]) { $1 })
+            return .opened(ticket)
+        case .cleared:
+            guard let ticket = try tx.openTicket(device: a.device, faultCode: a.faultCode) else { return .ignored }
+            try tx.insertDetection(a, ticketID: ticket.id, recordedAt: recordedAt)
+            try tx.appendAudit(at: recordedAt, actor: actor, action: "detector.recovered", ticketID: ticket.id,
+                               detail: detail.merging(["note": "condition cleared; the ticket stays open until a person closes it"]) { $1 })
+            return .recovered(ticket)
+        }
+    }
+}

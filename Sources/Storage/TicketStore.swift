@@ -1,0 +1,198 @@
+import FieldwatchCore
+import Foundation
+import GRDB
+
+/// The embedded store: one SQLite file in WAL mode, behind a small repository interface so
+/// the service desk can later move to a shared PostgreSQL without touching its callers.
+/// Nothing outside this module writes SQL.
+public final class TicketStore: Sendable {
+    public let path: String
+    private let pool: DatabasePool
+
+    /// Opens (creating if needed) the database at `path` and applies pending migrations.
+    public init(path: String) throws(StorageError) {
+        self.path = path
+        var config = Configuration()
+        config.foreignKeysEnabled = true
+        config.busyMode = .timeout(10)
+        config.prepareDatabase { db in
+            // synchronous=FULL: a committed ticket survives power loss, not only a process crash.
+            try db.execute(sql: "PRAGMA synchronous = FULL")
+        }
+        do {
+            let directory = (path as NSString).deletingLastPathComponent
+            if !directory.isEmpty {
+                try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+            }
+            pool = try DatabasePool(path: path, configuration: config)
+            try Schema.migrator.migrate(pool)
+        } catch {
+            throw StorageError(operation: "open \(path)", message: "\(error); check that the directory is writable and the file is a Fieldwatch database")
+        }
+    }
+
+    /// Runs `body` in one write transaction: all of it commits, or none of it.
+    public func write<T: Sendable>(_ body: @escaping @Sendable (TicketTransaction) throws -> T) async throws(StorageError) -> T {
+        do {
+            return try await pool.write { db in try body(TicketTransaction(db: db)) }
+        } catch let error as StorageError {
+            throw error
+        } catch {
+            throw StorageError(operation: "write transaction", message: "\(error)")
+        }
+    }
+
+    /// Synchronous variant for command-line tools and tests.
+    public func writeSync<T>(_ body: (TicketTransaction) throws -> T) throws(StorageError) -> T {
+        do {
+            return try pool.write { db in try body(TicketTransaction(db: db)) }
+        } catch let error as StorageError {
+            throw error
+        } catch {
+            throw StorageError(operation: "write transaction", message: "\(error)")
+        }
+    }
+
+    func read<T>(_ operation: String, _ body: (Database) throws -> T) throws(StorageError) -> T {
+        do {
+            return try pool.read(body)
+        } catch {
+            throw StorageError(operation: operation, message: "\(error)")
+        }
+    }
+
+    /// Tickets, newest first; `openOnly` leaves out closed and cancelled ones.
+    public func tickets(openOnly: Bool = false) throws(StorageError) -> [Ticket] {
+        try read("list tickets") { db in
+            let sql = "SELECT * FROM ticket" + (openOnly ? " WHERE status NOT IN ('closed', 'cancelled')" : "") + " ORDER BY opened_at DESC, id DESC"
+            return try Row.fetchAll(db, sql: sql).map(TicketTransaction.ticket(from:))
+        }
+    }
+
+    public func ticket(id: Int64) throws(StorageError) -> Ticket? {
+        try read("read ticket \(id)") { db in
+            try Row.fetchOne(db, sql: "SELECT * FROM ticket WHERE id = ?", arguments: [id]).map(TicketTransaction.ticket(from:))
+        }
+    }
+
+    /// The detections of a ticket with their evidence samples, oldest first.
+    public func detections(ticketID: Int64) throws(StorageError) -> [DetectionRecord] {
+        try read("read detections of ticket \(ticketID)") { db in
+            let rows = try Row.fetchAll(db, sql: "SELECT * FROM detection WHERE ticket_id = ? ORDER BY detected_at, id", arguments: [ticketID])
+            return try rows.map { row in
+                let id: Int64 = row["id"]
+                let transition: String = row["transition"]
+                let severity: String = row["severity"]
+                let samples = try Row.fetchAll(db, sql: "SELECT ts, value FROM evidence_sample WHERE detection_id = ? ORDER BY ts", arguments: [id])
+                    .map { Sample(timestamp: Timestamp(milliseconds: $0["ts"]), value: $0["value"]) }
+                return DetectionRecord(
+                    id: id, ticketID: row["ticket_id"],
+                    transition: Anomaly.Transition(rawValue: transition) ?? .raised,
+                    severity: severity == "critical" ? .critical : .warning,
+                    sensor: SensorKey(row["sensor"]), detectedAt: Timestamp(milliseconds: row["detected_at"]),
+                    conditionSince: Timestamp(milliseconds: row["condition_since"]), value: row["value"], limit: row["limit_value"],
+                    unit: row["unit"], detector: row["detector"], detectorVersion: row["detector_version"],
+                    profileID: row["profile_id"], profileVersion: row["profile_version"], summary: row["summary"], evidence: samples)
+            }
+        }
+    }
+
+    /// The audit trail, oldest first; for one ticket when `ticketID` is given.
+    public func auditRecords(ticketID: Int64? = nil) throws(StorageError) -> [AuditRecord] {
+        try read("read audit records") { db in
+            let rows = ticketID == nil
+                ? try Row.fetchAll(db, sql: "SELECT * FROM audit_record ORDER BY id")
+                : try Row.fetchAll(db, sql: "SELECT * FROM audit_record WHERE ticket_id = ? ORDER BY id", arguments: [ticketID])
+            return rows.map {
+                AuditRecord(id: $0["id"], at: Timestamp(milliseconds: $0["at"]), actor: $0["actor"], action: $0["action"],
+                            ticketID: $0["ticket_id"], detail: $0["detail"])
+            }
+        }
+    }
+}
+
+/// What the service desk can do inside one write transaction. Wraps GRDB's `Database` so no
+/// other module sees GRDB.
+public struct TicketTransaction {
+    let db: Database
+
+    /// The open ticket of a (device, fault), if any.
+    public func openTicket(device: DeviceID, faultCode: FaultCode) throws -> Ticket? {
+        try Row.fetchOne(db, sql: """
+            SELECT * FROM ticket WHERE device_id = ? AND fault_code = ? AND status NOT IN ('closed', 'cancelled')
+            """, arguments: [device.rawValue, faultCode.rawValue]).map(Self.ticket(from:))
+    }
+
+    /// Inserts a ticket (status `new`, one occurrence) and returns it with its id.
+    public func insertTicket(_ t: NewTicket) throws -> Ticket {
+        try db.execute(sql: """
+            INSERT INTO ticket (site_id, device_id, sensor, fault_code, source, grade, status, title, opened_at, updated_at,
+                                occurrences, detector, detector_version, profile_id, profile_version, last_value, limit_value, unit)
+            VALUES (?, ?, ?, ?, ?, ?, 'new', ?, ?, ?, 1, ?, ?, ?, ?, ?, ?, ?)
+            """, arguments: [
+                t.site.rawValue, t.device.rawValue, t.sensor?.rawValue, t.faultCode.rawValue, t.source.rawValue, t.grade.rawValue,
+                t.title, t.openedAt.milliseconds, t.openedAt.milliseconds, t.detector, t.detectorVersion, t.profileID,
+                t.profileVersion, t.lastValue, t.limit, t.unit,
+            ])
+        let id = db.lastInsertedRowID
+        return Ticket(id: id, site: t.site, device: t.device, sensor: t.sensor, faultCode: t.faultCode, source: t.source,
+                      grade: t.grade, status: .new, title: t.title, openedAt: t.openedAt, updatedAt: t.openedAt, occurrences: 1,
+                      detector: t.detector, detectorVersion: t.detectorVersion, profileID: t.profileID,
+                      profileVersion: t.profileVersion, lastValue: t.lastValue, limit: t.limit, unit: t.unit)
+    }
+
+    /// Records one more occurrence on a ticket: new grade, title and last reading.
+    public func addOccurrence(ticketID: Int64, grade: Grade, title: String, lastValue: Double, limit: Double, at: Timestamp) throws {
+        try db.execute(sql: """
+            UPDATE ticket SET occurrences = occurrences + 1, grade = ?, title = ?, last_value = ?, limit_value = ?,
+                              updated_at = MAX(updated_at, ?)
+            WHERE id = ?
+            """, arguments: [grade.rawValue, title, lastValue, limit, at.milliseconds, ticketID])
+    }
+
+    /// Stores a detection and its evidence samples; returns the detection id.
+    @discardableResult
+    public func insertDetection(_ a: Anomaly, ticketID: Int64, recordedAt: Timestamp) throws -> Int64 {
+        try db.execute(sql: """
+            INSERT INTO detection (ticket_id, transition, severity, sensor, detected_at, condition_since, value, limit_value,
+                                   unit, detector, detector_version, profile_id, profile_version, summary, recorded_at)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            """, arguments: [
+                ticketID, a.transition.rawValue, a.severity.description, a.sensor.rawValue, a.detectedAt.milliseconds,
+                min(a.conditionSince.milliseconds, a.detectedAt.milliseconds), a.value, a.limit, a.unit, a.detector,
+                a.detectorVersion, a.profileID, a.profileVersion, a.summary, recordedAt.milliseconds,
+            ])
+        let id = db.lastInsertedRowID
+        let statement = try db.cachedStatement(sql: "INSERT INTO evidence_sample (detection_id, ts, value) VALUES (?, ?, ?)")
+        for sample in a.evidence {
+            try statement.execute(arguments: [id, sample.timestamp.milliseconds, sample.value])
+        }
+        return id
+    }
+
+    /// Appends to the audit trail.
+    @discardableResult
+    public func appendAudit(at: Timestamp, actor: String, action: String, ticketID: Int64?, detail: [String: String]) throws -> Int64 {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        let json = String(decoding: try encoder.encode(detail), as: UTF8.self)
+        try db.execute(sql: "INSERT INTO audit_record (at, actor, action, ticket_id, detail) VALUES (?, ?, ?, ?, ?)",
+                       arguments: [at.milliseconds, actor, action, ticketID, json])
+        return db.lastInsertedRowID
+    }
+
+    static func ticket(from row: Row) -> Ticket {
+        let sensor: String? = row["sensor"]
+        let source: String = row["source"]
+        let grade: String = row["grade"]
+        let status: String = row["status"]
+        return Ticket(
+            id: row["id"], site: SiteID(row["site_id"]), device: DeviceID(row["device_id"]), sensor: sensor.map { SensorKey($0) },
+            faultCode: FaultCode(row["fault_code"]), source: TicketSource(rawValue: source) ?? .manual,
+            grade: Grade(rawValue: grade) ?? .general, status: TicketStatus(rawValue: status) ?? .new,
+            title: row["title"], openedAt: Timestamp(milliseconds: row["opened_at"]), updatedAt: Timestamp(milliseconds: row["updated_at"]),
+            occurrences: row["occurrences"], detector: row["detector"], detectorVersion: row["detector_version"],
+            profileID: row["profile_id"], profileVersion: row["profile_version"], lastValue: row["last_value"],
+            limit: row["limit_value"], unit: row["unit"])
+    }
+}

@@ -1,0 +1,79 @@
+import FieldwatchCore
+import Synchronization
+
+/// All live series of the gateway, one preallocated `RingBuffer` per (device, sensor).
+///
+/// A lock-protected final class rather than an actor: appends come from the synchronous ingest
+/// path and must never suspend. Nothing is awaited while the lock is held.
+public final class SeriesStore: Sendable {
+    public struct Configuration: Sendable {
+        /// Samples kept per series. Memory per series is `RingBuffer.bytesPerSeries(capacity:)`.
+        public var capacity: Int
+        /// How far behind the newest sample a late sample may arrive and still be placed in order.
+        public var lateTolerance: Duration
+
+        public init(capacity: Int = 256, lateTolerance: Duration = .seconds(5)) {
+            self.capacity = capacity
+            self.lateTolerance = lateTolerance
+        }
+    }
+
+    /// Counters of what the store did with the samples it was given.
+    public struct Counters: Sendable, Equatable {
+        public var appended = 0
+        public var insertedLate = 0
+        public var droppedTooLate = 0
+        public init() {}
+    }
+
+    private struct State: ~Copyable {
+        var series: [SeriesKey: RingBuffer] = [:]
+        var counters = Counters()
+    }
+
+    public let configuration: Configuration
+    private let state = Mutex(State())
+
+    public init(configuration: Configuration = .init()) {
+        precondition(configuration.capacity > 0, "SeriesStore capacity must be positive")
+        self.configuration = configuration
+    }
+
+    /// Appends a sample to its series, creating the series (and its storage) on first use.
+    @discardableResult
+    public func append(_ sample: Sample, to key: SeriesKey) -> RingBuffer.AppendOutcome {
+        let configuration = configuration
+        return state.withLock { state in
+            let outcome = state.series[key, default: RingBuffer(
+                capacity: configuration.capacity, lateTolerance: configuration.lateTolerance
+            )].append(sample)
+            switch outcome {
+            case .appended: state.counters.appended += 1
+            case .insertedLate: state.counters.insertedLate += 1
+            case .tooLate: state.counters.droppedTooLate += 1
+            }
+            return outcome
+        }
+    }
+
+    public func latest(_ key: SeriesKey) -> Sample? {
+        state.withLock { $0.series[key]?.latest }
+    }
+
+    public func range(_ key: SeriesKey, from: Timestamp, to: Timestamp) -> [Sample] {
+        state.withLock { $0.series[key]?.range(from: from, to: to) ?? [] }
+    }
+
+    public func stats(_ key: SeriesKey, from: Timestamp, to: Timestamp) -> WindowStats {
+        state.withLock { $0.series[key]?.stats(from: from, to: to) ?? WindowStats() }
+    }
+
+    public var keys: [SeriesKey] { state.withLock { Array($0.series.keys) } }
+    public var seriesCount: Int { state.withLock { $0.series.count } }
+    public var counters: Counters { state.withLock { $0.counters } }
+
+    /// Memory held by sample storage, in bytes (fixed per series; does not grow with uptime).
+    public var bytesInUse: Int {
+        seriesCount * RingBuffer.bytesPerSeries(capacity: configuration.capacity)
+    }
+}

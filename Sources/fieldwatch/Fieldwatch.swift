@@ -1,0 +1,266 @@
+import ArgumentParser
+import FieldwatchCore
+import Foundation
+import Gateway
+import Logging
+import Profiles
+import Storage
+
+@main
+struct Fieldwatch: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "fieldwatch",
+        abstract: "IoT predictive-maintenance gateway with a built-in service desk.",
+        discussion: """
+            Fieldwatch listens to equipment telemetry on MQTT, keeps recent samples in fixed-size \
+            ring buffers, runs the detectors declared in device profiles, and turns what they find \
+            into predictive fault tickets stored in SQLite.
+
+            Start here:
+              fieldwatch profiles validate DeviceProfiles     check your device profiles
+              fieldwatch serve --inventory site.yaml          run the gateway
+              fieldwatch tickets list                         see the tickets it opened
+            """,
+        subcommands: [Serve.self, Tickets.self, ProfilesCommand.self]
+    )
+}
+
+// MARK: - serve
+
+struct Serve: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run the gateway: ingest telemetry, detect faults, open tickets.",
+        discussion: """
+            Settings come from the defaults, then the --config file, then FIELDWATCH_* environment \
+            variables, then the flags below; everything is validated before the gateway starts. \
+            Stops cleanly on Ctrl-C (SIGINT) or SIGTERM, committing every ticket already detected.
+
+            Configuration keys (YAML file / environment variable):
+            \(GatewayConfiguration.keys.map { "  \($0.key) / \($0.env)\n      \($0.help)" }.joined(separator: "\n"))
+            """
+    )
+
+    @Option(help: "YAML configuration file.") var config: String?
+    @Option(help: "MQTT broker, mqtt://HOST:PORT (default mqtt://127.0.0.1:1883).") var broker: String?
+    @Option(help: "SQLite database file (default ./fieldwatch.db).") var db: String?
+    @Option(help: "Directory of device profiles (default ./DeviceProfiles).") var profiles: String?
+    @Option(help: "Inventory of sites and devices (default ./inventory.yaml).") var inventory: String?
+    @Option(help: "MQTT client id; keep it stable across restarts (default fieldwatch-gateway).") var clientID: String?
+    @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.") var logLevel: String?
+
+    func run() async throws {
+        var c = GatewayConfiguration()
+        do {
+            if let config { c = try GatewayConfiguration.load(file: config) }
+            try c.applyEnvironment(ProcessInfo.processInfo.environment)
+        } catch {
+            throw ValidationError("configuration is not valid:\n\(error)")
+        }
+        if let broker { c.broker = broker }
+        if let db { c.database = db }
+        if let profiles { c.profiles = profiles }
+        if let inventory { c.inventory = inventory }
+        if let clientID { c.clientID = clientID }
+        if let logLevel {
+            guard let level = Logger.Level(rawValue: logLevel) else {
+                throw ValidationError("--log-level \(logLevel): use trace, debug, info, notice, warning, error or critical")
+            }
+            c.logLevel = level
+        }
+        let level = c.logLevel
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        let gateway: Gateway
+        do {
+            gateway = try Gateway(configuration: c, logger: Logger(label: "fieldwatch"))
+        } catch let error as ConfigurationError {
+            FileHandle.standardError.write(Data("fieldwatch: cannot start:\n\(error)\n".utf8))
+            throw ExitCode(2)
+        }
+        try await gateway.run()
+    }
+}
+
+// MARK: - tickets
+
+struct Tickets: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Read the tickets in a Fieldwatch database.",
+        subcommands: [List.self, Show.self]
+    )
+
+    struct Location: ParsableArguments {
+        @Option(help: "SQLite database file (default ./fieldwatch.db).") var db = "./fieldwatch.db"
+
+        func open() throws -> TicketStore {
+            guard FileManager.default.fileExists(atPath: db) else {
+                throw ValidationError("no database at \(db); run `fieldwatch serve` first or pass --db FILE")
+            }
+            return try TicketStore(path: db)
+        }
+    }
+
+    struct List: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List tickets, newest first.")
+        @OptionGroup var location: Location
+        @Flag(help: "Print JSON (an array of tickets) instead of a table.") var json = false
+        @Flag(help: "Only tickets that are not closed or cancelled.") var open = false
+
+        func run() throws {
+            let tickets = try location.open().tickets(openOnly: open)
+            if json {
+                print(try encodeJSON(tickets.map(TicketJSON.init)))
+                return
+            }
+            if tickets.isEmpty {
+                print("no tickets in \(location.db)")
+                return
+            }
+            let rows = tickets.map { t in
+                ["#\(t.id)", t.grade.rawValue, t.status.rawValue, t.openedAt.rfc3339, "\(t.site)/\(t.device)", t.faultCode.rawValue,
+                 "\(t.occurrences)", t.title]
+            }
+            printTable(header: ["ID", "GRADE", "STATUS", "OPENED (UTC)", "SITE/DEVICE", "FAULT", "OCC", "TITLE"], rows: rows)
+        }
+    }
+
+    struct Show: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Show one ticket with its detections, evidence and audit trail.")
+        @OptionGroup var location: Location
+        @Argument(help: "Ticket id (as listed, with or without #).") var id: String
+        @Flag(help: "Print JSON.") var json = false
+
+        func run() throws {
+            guard let ticketID = Int64(id.trimmingCharacters(in: CharacterSet(charactersIn: "#"))) else {
+                throw ValidationError("\"\(id)\" is not a ticket id; give the number shown by `fieldwatch tickets list`")
+            }
+            let store = try location.open()
+            guard let ticket = try store.ticket(id: ticketID) else {
+                throw ValidationError("no ticket #\(ticketID) in \(location.db); `fieldwatch tickets list` shows the ids")
+            }
+            let detections = try store.detections(ticketID: ticketID)
+            let audit = try store.auditRecords(ticketID: ticketID)
+            if json {
+                struct Full: Encodable {
+                    var ticket: TicketJSON
+                    var detections: [DetectionRecord]
+                    var audit: [AuditRecord]
+                }
+                print(try encodeJSON(Full(ticket: TicketJSON(ticket), detections: detections, audit: audit)))
+                return
+            }
+            print("ticket #\(ticket.id)  \(ticket.grade.rawValue)  \(ticket.status.rawValue)  \(ticket.faultCode)")
+            print("  \(ticket.title)")
+            print("  device \(ticket.device) at site \(ticket.site); opened \(ticket.openedAt.rfc3339); \(ticket.occurrences) occurrence(s)")
+            if let p = ticket.profileID { print("  profile \(p)@\(ticket.profileVersion ?? 0), detector \(ticket.detector ?? "?")@\(ticket.detectorVersion ?? 0)") }
+            print("detections:")
+            for d in detections {
+                let values = d.evidence.map(\.value)
+                let range = values.isEmpty ? "" : String(format: ", evidence %d samples %.2f…%.2f %@", values.count, values.min()!, values.max()!, d.unit)
+                print("  \(d.detectedAt.rfc3339) \(d.transition.rawValue) \(d.severity): \(d.summary)\(range)")
+            }
+            print("audit:")
+            for a in audit { print("  \(a.at.rfc3339) \(a.actor) \(a.action) \(a.detail)") }
+        }
+    }
+}
+
+/// The JSON shape of a ticket on the command line (and, later, the API): snake_case, RFC 3339 times.
+struct TicketJSON: Encodable {
+    var id: Int64
+    var site: String
+    var device: String
+    var sensor: String?
+    var fault_code: String
+    var source: String
+    var grade: String
+    var status: String
+    var title: String
+    var opened_at: String
+    var updated_at: String
+    var occurrences: Int
+    var detector: String?
+    var detector_version: Int?
+    var profile_id: String?
+    var profile_version: Int?
+    var last_value: Double?
+    var limit: Double?
+    var unit: String?
+
+    init(_ t: Ticket) {
+        id = t.id
+        site = t.site.rawValue
+        device = t.device.rawValue
+        sensor = t.sensor?.rawValue
+        fault_code = t.faultCode.rawValue
+        source = t.source.rawValue
+        grade = t.grade.rawValue
+        status = t.status.rawValue
+        title = t.title
+        opened_at = t.openedAt.rfc3339
+        updated_at = t.updatedAt.rfc3339
+        occurrences = t.occurrences
+        detector = t.detector
+        detector_version = t.detectorVersion
+        profile_id = t.profileID
+        profile_version = t.profileVersion
+        last_value = t.lastValue
+        limit = t.limit
+        unit = t.unit
+    }
+}
+
+func encodeJSON(_ value: some Encodable) throws -> String {
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+    return String(decoding: try encoder.encode(value), as: UTF8.self)
+}
+
+func printTable(header: [String], rows: [[String]]) {
+    var widths = header.map(\.count)
+    for row in rows { for (i, cell) in row.enumerated() where i < widths.count - 1 { widths[i] = max(widths[i], cell.count) } }
+    func line(_ cells: [String]) -> String {
+        cells.enumerated().map { i, c in i == cells.count - 1 ? c : c.padding(toLength: widths[i], withPad: " ", startingAt: 0) }
+            .joined(separator: "  ")
+    }
+    print(line(header))
+    for row in rows { print(line(row)) }
+}
+
+// MARK: - profiles
+
+struct ProfilesCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "profiles",
+        abstract: "Check device profiles.",
+        subcommands: [Validate.self]
+    )
+
+    struct Validate: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Validate device profiles; lists every error as file:line:column: field: problem; fix.",
+            discussion: "Exit status 0 when every profile is valid, 1 otherwise."
+        )
+        @Argument(help: "Profile directories or files (default ./DeviceProfiles).") var paths: [String] = []
+        @Option(help: "Also validate this inventory file against the profiles.") var inventory: String?
+
+        func run() throws {
+            let targets = paths.isEmpty ? ["./DeviceProfiles"] : paths
+            do {
+                let profiles = try ProfileLoader.load(paths: targets)
+                print("ok: \(profiles.count) profile(s): \(profiles.keys.sorted().joined(separator: ", "))")
+                if let inventory {
+                    let inv = try Inventory.load(file: inventory, profiles: profiles)
+                    print("ok: \(inventory): \(inv.sites.count) site(s), \(inv.devices.count) device(s)")
+                }
+            } catch {
+                for issue in error.issues { print(issue) }
+                print("\(error.issues.count) error(s)")
+                throw ExitCode(1)
+            }
+        }
+    }
+}

@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Installs the system packages Fieldwatch needs, when missing: the mosquitto broker and
+# clients (tests and demo start their own broker), libmosquitto-dev and libsqlite3-dev.
+# As root it runs apt-get; otherwise it prints the exact command and fails.
+set -euo pipefail
+packages=(mosquitto mosquitto-clients libmosquitto-dev libsqlite3-dev pkg-config)
+missing=()
+have_pkg() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
+for p in "${packages[@]}"; do have_pkg "$p" || missing+=("$p"); done
+if [ ${#missing[@]} -eq 0 ]; then exit 0; fi
+cmd="apt-get update && apt-get install -y -qq --no-install-recommends --no-upgrade ${missing[*]}"
+if [ "$(id -u)" -eq 0 ]; then
+  echo "installing missing system packages: ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends --no-upgrade "${missing[@]}" >/dev/null
+else
+  echo "missing system packages: ${missing[*]}" >&2
+  echo "install them with:  sudo sh -c '$cmd'" >&2
+  exit 1
+fi
