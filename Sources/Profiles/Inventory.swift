@@ -70,8 +70,12 @@ public struct Inventory: Sendable, Equatable {
     static func read(_ node: Node, context: YAMLContext, profiles: [String: DeviceProfile]) -> Inventory? {
         guard var r = MappingReader(node, path: "", context: context, what: "an inventory of sites and devices") else { return nil }
         var sites: [Site] = []
+        // Ids of every site entry, valid or not, so one bad site does not also make each of
+        // its devices report "unknown site".
+        var siteIDs: [String] = []
         if let nodes = r.sequence("sites", "sites (id, name, customer, latitude, longitude, timezone)") {
             for (i, n) in nodes.enumerated() {
+                if case let .mapping(m) = n, let id = m["id"]?.string { siteIDs.append(id) }
                 guard let site = readSite(n, path: "sites[\(i)]", context: context) else { continue }
                 if sites.contains(where: { $0.id == site.id }) {
                     context.report(n, "sites[\(i)].id", "duplicate site id \"\(site.id)\"; each site needs its own id")
@@ -82,7 +86,6 @@ public struct Inventory: Sendable, Equatable {
         }
         var devices: [Device] = []
         if let nodes = r.sequence("devices", "devices (id, site, profile)") {
-            let siteIDs = sites.map(\.id.rawValue)
             for (i, n) in nodes.enumerated() {
                 let path = "devices[\(i)]"
                 guard var d = MappingReader(n, path: path, context: context, what: "a device") else { continue }

@@ -27,8 +27,9 @@ public final class YAMLContext {
             return node
         } catch let error as YamlError {
             switch error {
-            case let .scanner(_, problem, mark, _), let .parser(_, problem, mark, _), let .composer(_, problem, mark, _):
-                report(line: mark.line, column: mark.column, "", "YAML syntax error: \(problem); fix the indentation or quoting here")
+            case let .scanner(context, problem, mark, _), let .parser(context, problem, mark, _), let .composer(context, problem, mark, _):
+                let started = context.map { " (\($0.text) at line \($0.mark.line), column \($0.mark.column))" } ?? ""
+                report(line: mark.line, column: mark.column, "", "YAML syntax error: \(problem)\(started); fix the indentation, brackets or quoting")
             case let .duplicatedKeysInMapping(duplicates, context):
                 report(line: context.mark.line, column: context.mark.column, "",
                        "duplicate key \(duplicates.joined(separator: ", ")); each key may appear once per mapping")

@@ -23,7 +23,11 @@ public final class SeriesStore: Sendable {
         public var appended = 0
         public var insertedLate = 0
         public var droppedTooLate = 0
-        public init() {}
+        public init(appended: Int = 0, insertedLate: Int = 0, droppedTooLate: Int = 0) {
+            self.appended = appended
+            self.insertedLate = insertedLate
+            self.droppedTooLate = droppedTooLate
+        }
     }
 
     private struct State: ~Copyable {

@@ -1,0 +1,79 @@
+import Foundation
+
+/// Profiles and inventories for tests: small, with short durations, independent of the
+/// shipped DeviceProfiles so the shipped limits can change without breaking tests.
+public enum Fixtures {
+    /// A pump profile whose limits fire after 2 s.
+    public static let pumpProfile = """
+        schema: 1
+        id: test-pump
+        version: 3
+        name: Test pump
+        category: pump
+        criticality: 4
+        sensors:
+          - key: bearing_temp
+            name: Bearing temperature
+            unit: Cel
+            range: { min: -20, max: 150 }
+            nominal: 55
+            limits:
+              direction: above
+              warning: 80
+              critical: 95
+              clear: 75
+              min_duration: 2s
+              fault: BEARING_OVERTEMP
+          - key: discharge_pressure
+            name: Discharge pressure
+            unit: bar
+            range: { min: 0, max: 25 }
+            limits:
+              direction: below
+              critical: 2
+              min_duration: 0s
+          - key: flow
+            name: Flow
+            unit: m3/h
+            range: { min: 0, max: 500 }
+        """
+
+    /// One site, two devices of the test pump.
+    public static let inventory = """
+        sites:
+          - id: site-a
+            name: Test site A
+            customer: ACME Water
+            latitude: 22.5
+            longitude: 113.9
+            timezone: Asia/Shanghai
+        devices:
+          - id: pump-1
+            site: site-a
+            profile: test-pump
+          - id: pump-2
+            site: site-a
+            profile: test-pump
+        """
+
+    /// Writes the fixture profile and inventory into a fresh directory; returns
+    /// (profiles directory, inventory file).
+    public static func writeSite(in directory: URL) throws -> (profiles: String, inventory: String) {
+        let profiles = directory.appendingPathComponent("profiles")
+        try FileManager.default.createDirectory(at: profiles, withIntermediateDirectories: true)
+        try pumpProfile.write(to: profiles.appendingPathComponent("test-pump.yaml"), atomically: true, encoding: .utf8)
+        let inventoryFile = directory.appendingPathComponent("inventory.yaml")
+        try inventory.write(to: inventoryFile, atomically: true, encoding: .utf8)
+        return (profiles.path, inventoryFile.path)
+    }
+
+    /// The package's root directory (for tests that check shipped files).
+    public static func packageRoot(filePath: String = #filePath) -> URL {
+        var url = URL(fileURLWithPath: filePath)
+        while url.path != "/" {
+            url.deleteLastPathComponent()
+            if FileManager.default.fileExists(atPath: url.appendingPathComponent("Package.swift").path) { return url }
+        }
+        return URL(fileURLWithPath: FileManager.default.currentDirectoryPath)
+    }
+}
