@@ -171,7 +171,7 @@ public final class IngestPipeline: Sendable {
             }
             let range = sensor.spec.validRange
             guard range.contains(number) else {
-                reject(.outOfRange, "sensor \"\(key)\" value \(number) \(sensor.spec.unit) is outside its physical range \(range.lowerBound)...\(range.upperBound); check the sensor and its wiring", message, &outcome)
+                reject(.outOfRange, "sensor \"\(key)\" value \(fmt(number)) \(sensor.spec.unit) is outside its physical range \(fmt(range.lowerBound))...\(fmt(range.upperBound)); check the sensor and its wiring", message, &outcome)
                 continue
             }
             let sample = Sample(timestamp: timestamp, value: number)

@@ -1,0 +1,164 @@
+import FieldwatchCore
+import FieldwatchTesting
+import Foundation
+import MQTT
+import Profiles
+import Synchronization
+import Testing
+import TimeSeries
+@testable import Ingest
+
+final class AnomalyCollector: Sendable {
+    private let items = Mutex<[Anomaly]>([])
+    func add(_ a: Anomaly) { items.withLock { $0.append(a) } }
+    var all: [Anomaly] { items.withLock { $0 } }
+}
+
+struct PipelineFixture {
+    let pipeline: IngestPipeline
+    let collector = AnomalyCollector()
+    let deadLetterPath: String
+    static let now = Timestamp(milliseconds: 1_764_240_810_000)  // 2025-11-27T10:53:30Z
+
+    init(deadLetterLimit: Int = 100) throws {
+        let profiles = ["test-pump": try ProfileLoader.parse(Fixtures.pumpProfile, file: "test-pump.yaml")]
+        let inventory = try Inventory.parse(Fixtures.inventory, file: "inventory.yaml", profiles: profiles)
+        deadLetterPath = try makeTemporaryDirectory().appendingPathComponent("dead.jsonl").path
+        let collector = self.collector
+        pipeline = IngestPipeline(
+            inventory: inventory, profiles: profiles, store: SeriesStore(configuration: .init(capacity: 64)),
+            deadLetters: DeadLetterFile(path: deadLetterPath, limitPerReason: deadLetterLimit),
+            now: { PipelineFixture.now }, sink: { collector.add($0) })
+    }
+
+    @discardableResult
+    func send(_ payload: String, topic: String = "fieldwatch/site-a/pump-1/telemetry", receivedAt: Date? = nil) -> IngestPipeline.Outcome {
+        pipeline.handle(MQTTMessage(topic: topic, payload: Array(payload.utf8), receivedAt: receivedAt ?? PipelineFixture.now.date))
+    }
+}
+
+@Suite("IngestPipeline")
+struct IngestPipelineTests {
+    @Test func acceptsAValidMessage() throws {
+        let f = try PipelineFixture()
+        let o = f.send(#"{"ts": 1764240800000, "metrics": {"bearing_temp": 55.5, "flow": 120}}"#)
+        #expect(o.accepted == 2 && o.rejected.isEmpty)
+        #expect(f.pipeline.store.latest(SeriesKey(device: "pump-1", sensor: "bearing_temp")) == Sample(timestamp: Timestamp(milliseconds: 1_764_240_800_000), value: 55.5))
+    }
+
+    @Test func missingTimestampGetsTheReceiveTime() throws {
+        let f = try PipelineFixture()
+        let received = Date(timeIntervalSince1970: 1_764_240_000.25)
+        f.send(#"{"metrics": {"flow": 1}}"#, receivedAt: received)
+        #expect(f.pipeline.store.latest(SeriesKey(device: "pump-1", sensor: "flow"))?.timestamp == Timestamp(milliseconds: 1_764_240_000_250))
+    }
+
+    struct RejectCase: Sendable, CustomTestStringConvertible {
+        var topic = "fieldwatch/site-a/pump-1/telemetry"
+        var payload: String
+        var reason: RejectReason
+        var detail: String
+        var accepted = 0
+        var testDescription: String { reason.rawValue }
+    }
+
+    static let rejects: [RejectCase] = [
+        RejectCase(topic: "fieldwatch/site-a/pump-1", payload: "{}", reason: .badTopic,
+                   detail: "topic \"fieldwatch/site-a/pump-1\" is not fieldwatch/<site>/<device>/telemetry"),
+        RejectCase(payload: "{\"metrics\": ", reason: .malformedJSON,
+                   detail: "payload is not valid JSON at byte 12: unexpected end, expected a value"),
+        RejectCase(payload: #"{"metrics": 5}"#, reason: .invalidPayload,
+                   detail: "\"metrics\" must be an object of sensor: number, found the number 5.0"),
+        RejectCase(topic: "fieldwatch/site-a/pump-9/telemetry", payload: #"{"metrics": {"flow": 1}}"#, reason: .unknownDevice,
+                   detail: "device \"pump-9\" (site \"site-a\") is not in the inventory; add it to the inventory file or fix the topic"),
+        RejectCase(topic: "fieldwatch/site-b/pump-1/telemetry", payload: #"{"metrics": {"flow": 1}}"#, reason: .unknownDevice,
+                   detail: "device \"pump-1\" is registered at site \"site-a\", not \"site-b\"; fix the device's topic or the inventory"),
+        RejectCase(payload: #"{"ts": "noon", "metrics": {"flow": 1}}"#, reason: .invalidTimestamp,
+                   detail: "\"ts\" \"noon\" is not an RFC 3339 date-time such as 2026-11-27T10:53:30Z"),
+        RejectCase(payload: #"{"ts": "2025-11-28T10:53:31Z", "metrics": {"flow": 1}}"#, reason: .futureTimestamp,
+                   detail: "\"ts\" 2025-11-28T10:53:31.000Z is more than 24 h ahead of the gateway clock; fix the device clock (NTP)"),
+        RejectCase(payload: #"{"metrics": {"flow": 1, "rpm": 1450}}"#, reason: .unknownSensor,
+                   detail: "sensor \"rpm\" is not in profile test-pump (known: bearing_temp, discharge_pressure, flow); fix the device or the profile", accepted: 1),
+        RejectCase(payload: #"{"metrics": {"flow": "high", "bearing_temp": 50}}"#, reason: .nonNumericValue,
+                   detail: "sensor \"flow\" value is the string \"high\", not a number", accepted: 1),
+        RejectCase(payload: #"{"metrics": {"flow": NaN, "bearing_temp": 50}}"#, reason: .nonFiniteValue,
+                   detail: "sensor \"flow\" value NaN is not a finite number; the device must omit a reading it does not have", accepted: 1),
+        RejectCase(payload: #"{"metrics": {"bearing_temp": 900, "flow": 3}}"#, reason: .outOfRange,
+                   detail: "sensor \"bearing_temp\" value 900 Cel is outside its physical range -20...150; check the sensor and its wiring", accepted: 1),
+        RejectCase(payload: #"{"metrics": {}}"#, reason: .invalidPayload,
+                   detail: "\"metrics\" is empty; send at least one \"<sensor>\": <number>"),
+    ]
+
+    @Test(arguments: rejects)
+    func rejectReason(_ c: RejectCase) throws {
+        let f = try PipelineFixture()
+        let o = f.send(c.payload, topic: c.topic)
+        #expect(o.rejected.map(\.reason) == [c.reason])
+        #expect(o.rejected.first?.detail == c.detail)
+        #expect(o.accepted == c.accepted)
+        #expect(f.pipeline.counters.rejects == [c.reason: 1])
+        // The dead-letter line names the reason and carries the payload excerpt.
+        let lines = try String(contentsOfFile: f.deadLetterPath, encoding: .utf8).split(separator: "\n")
+        #expect(lines.count == 1)
+        let entry = try JSONSerialization.jsonObject(with: Data(lines[0].utf8)) as? [String: String]
+        #expect(entry?["reason"] == c.reason.rawValue)
+        #expect(entry?["topic"] == c.topic)
+        #expect(entry?["payload"] == c.payload)
+        #expect(entry?["detail"] == c.detail)
+    }
+
+    @Test func tooLateSampleIsRejected() throws {
+        let f = try PipelineFixture()
+        f.send(#"{"ts": 1764240800000, "metrics": {"flow": 1}}"#)
+        let o = f.send(#"{"ts": 1764240700000, "metrics": {"flow": 2}}"#)
+        #expect(o.rejected.map(\.reason) == [.tooLate])
+    }
+
+    @Test func deadLetterFileIsBoundedPerReasonButEveryRejectIsCounted() throws {
+        let f = try PipelineFixture(deadLetterLimit: 3)
+        for _ in 0..<10 { f.send("not json") }
+        for _ in 0..<5 { f.send(#"{"metrics": {"flow": NaN}}"#) }
+        #expect(f.pipeline.counters.rejects == [.malformedJSON: 10, .nonFiniteValue: 5])
+        let lines = try String(contentsOfFile: f.deadLetterPath, encoding: .utf8).split(separator: "\n")
+        #expect(lines.count == 6)
+        #expect(lines.filter { $0.contains("\"reason\":\"malformed_json\"") }.count == 3)
+    }
+
+    @Test func longPayloadIsExcerpted() throws {
+        let f = try PipelineFixture()
+        f.send(String(repeating: "x", count: 5000))
+        let line = try String(contentsOfFile: f.deadLetterPath, encoding: .utf8)
+        #expect(line.contains(String(repeating: "x", count: 512) + "…\""))
+        #expect(!line.contains(String(repeating: "x", count: 513)))
+    }
+
+    @Test func criticalConditionHeldForTheDurationRaisesAnAnomalyWithEvidence() throws {
+        let f = try PipelineFixture()
+        let t0: Int64 = 1_764_240_000_000
+        for i in 0..<5 { f.send(#"{"ts": \#(t0 + Int64(i) * 1000), "metrics": {"bearing_temp": 60}}"#) }
+        // Above critical (95) from t0+5s; min_duration 2 s → fires at t0+7s.
+        var raised: [Anomaly] = []
+        for i in 5..<10 {
+            raised += f.send(#"{"ts": \#(t0 + Int64(i) * 1000), "metrics": {"bearing_temp": 97}}"#).anomalies
+        }
+        #expect(raised.count == 1)
+        let a = try #require(raised.first)
+        #expect(a.transition == .raised && a.severity == .critical)
+        #expect(a.faultCode == "BEARING_OVERTEMP" && a.device == "pump-1" && a.site == "site-a" && a.sensor == "bearing_temp")
+        #expect(a.detectedAt == Timestamp(milliseconds: t0 + 7000) && a.conditionSince == Timestamp(milliseconds: t0 + 5000))
+        #expect(a.limit == 95 && a.value == 97 && a.unit == "Cel")
+        #expect(a.profileID == "test-pump" && a.profileVersion == 3 && a.detector == "threshold")
+        #expect(a.summary == "Bearing temperature 97 Cel above critical limit 95 Cel for 2 s")
+        #expect(a.evidence.map(\.value) == [60, 60, 60, 60, 60, 97, 97, 97])
+        #expect(f.collector.all == [a])
+        #expect(f.pipeline.counters.anomaliesRaised == 1)
+    }
+
+    @Test func routeParsesOnlyTheContractTopic() throws {
+        let f = try PipelineFixture()
+        #expect(f.pipeline.route("fieldwatch/s/d/telemetry").map { "\($0.0)/\($0.1)" } == "s/d")
+        for bad in ["fieldwatch/s/d/status", "other/s/d/telemetry", "fieldwatch//d/telemetry", "fieldwatch/s/d/telemetry/x", ""] {
+            #expect(f.pipeline.route(bad) == nil, "\(bad)")
+        }
+    }
+}

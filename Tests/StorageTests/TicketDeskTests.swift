@@ -1,0 +1,153 @@
+import FieldwatchCore
+import FieldwatchTesting
+import Foundation
+import ServiceLifecycle
+import Testing
+@testable import ServiceDesk
+@testable import Storage
+
+func anomaly(
+    device: DeviceID = "pump-1", fault: FaultCode = "BEARING_OVERTEMP", transition: Anomaly.Transition = .raised,
+    severity: Severity = .critical, at ms: Int64 = 1_764_240_000_000, value: Double = 97, evidence: Int = 3
+) -> Anomaly {
+    Anomaly(site: "site-a", device: device, sensor: "bearing_temp", faultCode: fault, transition: transition, severity: severity,
+            detectedAt: Timestamp(milliseconds: ms), conditionSince: Timestamp(milliseconds: ms - 2000), value: value,
+            limit: severity == .critical ? 95 : 80, unit: "Cel", detector: "threshold", detectorVersion: 1,
+            profileID: "test-pump", profileVersion: 3, summary: "Bearing temperature \(value) Cel above \(severity) limit",
+            evidence: (0..<evidence).map { Sample(timestamp: Timestamp(milliseconds: ms - Int64(evidence - $0) * 1000), value: Double($0)) })
+}
+
+func temporaryStore() throws -> TicketStore {
+    try TicketStore(path: try makeTemporaryDirectory().appendingPathComponent("fieldwatch.db").path)
+}
+
+func apply(_ store: TicketStore, _ anomalies: [Anomaly]) throws -> [TicketDesk.Effect] {
+    try store.writeSync { tx in try anomalies.map { try TicketDesk.apply($0, in: tx, recordedAt: Timestamp(milliseconds: 1_764_240_100_000)) } }
+}
+
+@Suite("Tickets in SQLite")
+struct TicketStoreTests {
+    @Test func aDetectionOpensOnePredictiveTicketWithEvidenceAndAudit() throws {
+        let store = try temporaryStore()
+        let effects = try apply(store, [anomaly()])
+        guard case let .opened(ticket) = effects.first else { Issue.record("expected opened, got \(effects)"); return }
+        let tickets = try store.tickets()
+        #expect(tickets == [ticket])
+        #expect(ticket.source == .predictive && ticket.grade == .urgent && ticket.status == .new && ticket.occurrences == 1)
+        #expect(ticket.profileID == "test-pump" && ticket.profileVersion == 3 && ticket.detector == "threshold" && ticket.detectorVersion == 1)
+        let detections = try store.detections(ticketID: ticket.id)
+        #expect(detections.count == 1)
+        #expect(detections[0].evidence.map(\.value) == [0, 1, 2])
+        let audit = try store.auditRecords(ticketID: ticket.id)
+        #expect(audit.map(\.action) == ["ticket.opened"])
+        #expect(audit[0].actor == "detector:threshold@1")
+        #expect(audit[0].detail.contains("\"fault_code\":\"BEARING_OVERTEMP\""))
+    }
+
+    @Test func warningIsGeneralAndCriticalRaisesTheGradeOnTheSameTicket() throws {
+        let store = try temporaryStore()
+        _ = try apply(store, [anomaly(severity: .warning, value: 85)])
+        #expect(try store.tickets().map(\.grade) == [.general])
+        let effects = try apply(store, [anomaly(severity: .critical, at: 1_764_240_010_000)])
+        guard case let .occurrenceAdded(t, raised) = effects.first else { Issue.record("\(effects)"); return }
+        #expect(raised && t.grade == .urgent && t.occurrences == 2)
+        let stored = try store.tickets()
+        #expect(stored.count == 1 && stored[0].grade == .urgent && stored[0].occurrences == 2)
+        #expect(try store.auditRecords(ticketID: t.id).map(\.action) == ["ticket.opened", "ticket.occurrence", "ticket.grade_raised"])
+    }
+
+    @Test func repeatedDetectionsAddOccurrencesNotTickets() throws {
+        let store = try temporaryStore()
+        _ = try apply(store, (0..<5).map { anomaly(at: 1_764_240_000_000 + Int64($0) * 60_000) })
+        _ = try apply(store, [anomaly(device: "pump-2")])
+        let tickets = try store.tickets()
+        #expect(tickets.count == 2)
+        #expect(tickets.first { $0.device == "pump-1" }?.occurrences == 5)
+        #expect(try store.detections(ticketID: tickets.first { $0.device == "pump-1" }!.id).count == 5)
+    }
+
+    @Test func recoveryIsRecordedButNeverClosesTheTicket() throws {
+        let store = try temporaryStore()
+        _ = try apply(store, [anomaly()])
+        let effects = try apply(store, [anomaly(transition: .cleared, value: 70), anomaly(device: "pump-9", transition: .cleared)])
+        #expect(effects.last == .ignored)
+        let t = try #require(try store.tickets().first)
+        #expect(t.status == .new && t.occurrences == 1)
+        #expect(try store.auditRecords(ticketID: t.id).map(\.action) == ["ticket.opened", "detector.recovered"])
+    }
+
+    @Test func thePartialUniqueIndexAllowsOnlyOneOpenTicketPerDeviceAndFault() throws {
+        let store = try temporaryStore()
+        let new = NewTicket(site: "site-a", device: "pump-1", sensor: nil, faultCode: "X", source: .manual, grade: .minor,
+                            title: "t", openedAt: Timestamp(milliseconds: 1))
+        _ = try store.writeSync { try $0.insertTicket(new) }
+        #expect(throws: StorageError.self) { _ = try store.writeSync { try $0.insertTicket(new) } }
+        // Once closed, a new ticket for the same fault may open.
+        try store.writeSync { tx in try tx.db.execute(sql: "UPDATE ticket SET status = 'closed'") }
+        _ = try store.writeSync { try $0.insertTicket(new) }
+        #expect(try store.tickets().count == 2)
+        #expect(try store.tickets(openOnly: true).count == 1)
+    }
+
+    @Test func auditRecordsAreAppendOnly() throws {
+        let store = try temporaryStore()
+        _ = try apply(store, [anomaly()])
+        #expect(throws: StorageError.self) { try store.writeSync { tx in try tx.db.execute(sql: "UPDATE audit_record SET actor = 'me'") } }
+        #expect(throws: StorageError.self) { try store.writeSync { tx in try tx.db.execute(sql: "DELETE FROM audit_record") } }
+        #expect(try store.auditRecords().count == 1)
+    }
+
+    @Test func aFailedTransactionLeavesNothingBehind() throws {
+        let store = try temporaryStore()
+        struct Boom: Error {}
+        #expect(throws: StorageError.self) {
+            try store.writeSync { tx in
+                _ = try TicketDesk.apply(anomaly(), in: tx, recordedAt: Timestamp(milliseconds: 1))
+                throw Boom()
+            }
+        }
+        #expect(try store.tickets().isEmpty)
+        #expect(try store.auditRecords().isEmpty)
+    }
+
+    @Test func ticketsSurviveReopeningTheFile() throws {
+        let path = try makeTemporaryDirectory().appendingPathComponent("fw.db").path
+        do {
+            let store = try TicketStore(path: path)
+            _ = try apply(store, [anomaly()])
+        }
+        let reopened = try TicketStore(path: path)
+        #expect(try reopened.tickets().count == 1)
+        #expect(try reopened.detections(ticketID: reopened.tickets()[0].id)[0].evidence.count == 3)
+    }
+
+    @Test func openingSomethingThatIsNotADatabaseSaysSo() throws {
+        let path = try makeTemporaryDirectory().appendingPathComponent("not.db").path
+        try "hello".write(toFile: path, atomically: true, encoding: .utf8)
+        #expect(throws: StorageError.self) { _ = try TicketStore(path: path) }
+    }
+}
+
+@Suite("TicketDesk service")
+struct TicketDeskServiceTests {
+    @Test func submittedAnomaliesAreCommittedAndDrainedOnGracefulShutdown() async throws {
+        let store = try temporaryStore()
+        let desk = TicketDesk(store: store)
+        let group = ServiceGroup(configuration: .init(services: [.init(service: desk)], logger: .init(label: "test")))
+        let running = Task { try await group.run() }
+        desk.submit(anomaly())
+        #expect(await eventually { (try? store.tickets().count) == 1 })
+        for i in 1...200 { desk.submit(anomaly(at: 1_764_240_000_000 + Int64(i) * 1000)) }
+        await group.triggerGracefulShutdown()
+        try await running.value
+        // Every submission is committed before run() returns.
+        #expect(try store.tickets()[0].occurrences == 201)
+        #expect(desk.counters.committed == 201 && desk.counters.droppedQueueFull == 0 && desk.pendingCount == 0)
+    }
+
+    @Test func aFullQueueCountsDrops() throws {
+        let desk = TicketDesk(store: try temporaryStore(), configuration: .init(queueCapacity: 2))
+        for _ in 0..<5 { desk.submit(anomaly()) }
+        #expect(desk.counters.submitted == 2 && desk.counters.droppedQueueFull == 3)
+    }
+}
