@@ -17,7 +17,7 @@ public final class MosquittoBroker: @unchecked Sendable {
     public let directory: URL
     private let executable: String
     private let lock = NSLock()
-    private var process: Process?
+    private var pid: pid_t?
 
     public var url: String { "mqtt://127.0.0.1:\(port)" }
 
@@ -53,38 +53,44 @@ public final class MosquittoBroker: @unchecked Sendable {
     }
 
     public func start() throws {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: executable)
-        p.arguments = ["-c", directory.appendingPathComponent("mosquitto.conf").path]
         let logPath = directory.appendingPathComponent("mosquitto.log").path
-        if !FileManager.default.fileExists(atPath: logPath) {
-            _ = FileManager.default.createFile(atPath: logPath, contents: nil)
-        }
-        let log = FileHandle(forWritingAtPath: logPath)
-        log?.seekToEndOfFile()
-        p.standardOutput = log
-        p.standardError = log
-        try p.run()
-        lock.withLock { process = p }
+        let configPath = directory.appendingPathComponent("mosquitto.conf").path
+        let pid = try spawn(executable, ["-c", configPath], logPath: logPath)
+        lock.withLock { self.pid = pid }
         // Ready when the port accepts connections (about 20 ms; allow 10 s on a loaded machine).
         let deadline = Date().addingTimeInterval(10)
         while Date() < deadline {
             if canConnect(port: port) { return }
-            if !p.isRunning {
-                let text = (try? String(contentsOf: directory.appendingPathComponent("mosquitto.log"), encoding: .utf8)) ?? ""
-                throw FixtureError("mosquitto exited with status \(p.terminationStatus) on port \(port): \(text)")
+            var status: Int32 = 0
+            if waitpid(pid, &status, WNOHANG) == pid {
+                lock.withLock { self.pid = nil }
+                let text = (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? ""
+                throw FixtureError("mosquitto exited (status \(status)) on port \(port): \(text)")
             }
             usleep(10_000)
         }
         throw FixtureError("mosquitto did not accept connections on 127.0.0.1:\(port) within 10 s")
     }
 
+    /// Stops the broker: SIGTERM, then SIGKILL if it has not exited within 5 s.
     public func stop() {
-        guard let p = lock.withLock({ () -> Process? in defer { process = nil }; return process }) else { return }
-        if p.isRunning {
-            p.terminate()
-            p.waitUntilExit()
+        guard let pid = lock.withLock({ () -> pid_t? in defer { self.pid = nil }; return self.pid }) else { return }
+        kill(pid, SIGTERM)
+        var status: Int32 = 0
+        for _ in 0..<500 {
+            if waitpid(pid, &status, WNOHANG) == pid { return }
+            usleep(10_000)
         }
+        kill(pid, SIGKILL)
+        waitpid(pid, &status, 0)
+    }
+
+    /// Kills the broker without letting it shut down (a crash).
+    public func kill9() {
+        guard let pid = lock.withLock({ () -> pid_t? in defer { self.pid = nil }; return self.pid }) else { return }
+        var status: Int32 = 0
+        kill(pid, SIGKILL)
+        waitpid(pid, &status, 0)
     }
 
     public func restart() throws {
@@ -143,4 +149,33 @@ public func eventually(timeout: Duration = .seconds(20), _ condition: () throws 
         try? await Task.sleep(for: .milliseconds(20))
     }
     return try condition()
+}
+
+/// Starts a child process with a clean signal mask. Foundation's `Process` passes on the
+/// parent's blocked signals (the Swift runtime blocks SIGTERM and SIGINT in its threads),
+/// and mosquitto then never sees SIGTERM.
+public func spawn(_ executable: String, _ arguments: [String], logPath: String) throws -> pid_t {
+    var attributes = posix_spawnattr_t()
+    posix_spawnattr_init(&attributes)
+    defer { posix_spawnattr_destroy(&attributes) }
+    var empty = sigset_t()
+    sigemptyset(&empty)
+    posix_spawnattr_setsigmask(&attributes, &empty)
+    var defaults = sigset_t()
+    sigfillset(&defaults)
+    sigdelset(&defaults, SIGKILL)
+    sigdelset(&defaults, SIGSTOP)
+    posix_spawnattr_setsigdefault(&attributes, &defaults)
+    posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
+    var actions = posix_spawn_file_actions_t()
+    posix_spawn_file_actions_init(&actions)
+    defer { posix_spawn_file_actions_destroy(&actions) }
+    posix_spawn_file_actions_addopen(&actions, 1, logPath, O_WRONLY | O_CREAT | O_APPEND, 0o644)
+    posix_spawn_file_actions_adddup2(&actions, 1, 2)
+    let argv = ([executable] + arguments).map { strdup($0) } + [nil]
+    defer { argv.forEach { free($0) } }
+    var pid: pid_t = 0
+    let rc = posix_spawn(&pid, executable, &actions, &attributes, argv, environ)
+    guard rc == 0 else { throw FixtureError("cannot start \(executable): \(String(cString: strerror(rc)))") }
+    return pid
 }

@@ -84,13 +84,36 @@ public final class MQTTClient: @unchecked Sendable {
     /// can never work (bad host name, bad TLS file) throws.
     public func connect() throws(MQTTError) {
         let rc = mosquitto_connect_async(handle, configuration.host, Int32(configuration.port), Int32(configuration.keepAlive))
-        if rc == mosqCode(MOSQ_ERR_ERRNO) {
-            box.logger.warning("MQTT broker not reachable yet; retrying with backoff",
-                               metadata: ["mqtt.broker": .string(box.broker), "error": .string(describe(rc))])
-        } else {
+        let unreachable = rc == mosqCode(MOSQ_ERR_ERRNO)
+        if !unreachable {
             try check(rc, operation: "connect to \(configuration.host):\(configuration.port)")
         }
         try check(mosquitto_loop_start(handle), operation: "loop_start")
+        if unreachable {
+            box.logger.warning("MQTT broker not reachable yet (\(describe(rc))); retrying with backoff",
+                               metadata: ["mqtt.broker": .string(box.broker)])
+            retryInitialConnect()
+        }
+    }
+
+    /// libmosquitto's loop reconnects a connection that was lost, but not one that never
+    /// came up (measured with 2.0.11): until the first connect succeeds, retry it here with
+    /// the configured backoff. The thread holds the client until it connects or is closed.
+    private func retryInitialConnect() {
+        let thread = Thread { [self] in
+            var delay = Double(max(1, configuration.reconnectDelayMin))
+            while !box.isClosing {
+                Thread.sleep(forTimeInterval: delay)
+                if box.isClosing { return }
+                let rc = mosquitto_reconnect_async(handle)
+                if rc == mosqCode(MOSQ_ERR_SUCCESS) { return }
+                box.logger.info("MQTT broker still not reachable (\(describe(rc))); next attempt in \(Int(min(delay * 2, Double(configuration.reconnectDelayMax)))) s",
+                                metadata: ["mqtt.broker": .string(box.broker)])
+                delay = min(delay * 2, Double(max(configuration.reconnectDelayMin, configuration.reconnectDelayMax)))
+            }
+        }
+        thread.name = "mqtt initial connect"
+        thread.start()
     }
 
     /// Subscribes now if connected, and again after every reconnect.
@@ -181,6 +204,7 @@ final class CallbackBox: Sendable {
     }
 
     var isConnected: Bool { state.withLock { $0.connected } }
+    var isClosing: Bool { state.withLock { $0.closing } }
     var counters: MQTTClient.Counters { state.withLock { $0.counters } }
     var hasInFlight: Bool { state.withLock { $0.inFlight > 0 } }
 
