@@ -154,7 +154,7 @@ public func eventually(timeout: Duration = .seconds(20), _ condition: () throws 
 /// Starts a child process with a clean signal mask. Foundation's `Process` passes on the
 /// parent's blocked signals (the Swift runtime blocks SIGTERM and SIGINT in its threads),
 /// and mosquitto then never sees SIGTERM.
-public func spawn(_ executable: String, _ arguments: [String], logPath: String) throws -> pid_t {
+public func spawn(_ executable: String, _ arguments: [String], logPath: String, environment: [String: String] = [:]) throws -> pid_t {
     var attributes = posix_spawnattr_t()
     posix_spawnattr_init(&attributes)
     defer { posix_spawnattr_destroy(&attributes) }
@@ -174,8 +174,11 @@ public func spawn(_ executable: String, _ arguments: [String], logPath: String) 
     posix_spawn_file_actions_adddup2(&actions, 1, 2)
     let argv = ([executable] + arguments).map { strdup($0) } + [nil]
     defer { argv.forEach { free($0) } }
+    let merged = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+    let envp = merged.map { strdup("\($0.key)=\($0.value)") } + [nil]
+    defer { envp.forEach { free($0) } }
     var pid: pid_t = 0
-    let rc = posix_spawn(&pid, executable, &actions, &attributes, argv, environ)
+    let rc = posix_spawn(&pid, executable, &actions, &attributes, argv, envp)
     guard rc == 0 else { throw FixtureError("cannot start \(executable): \(String(cString: strerror(rc)))") }
     return pid
 }

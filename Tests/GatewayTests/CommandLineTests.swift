@@ -1,0 +1,101 @@
+import FieldwatchCore
+import FieldwatchTesting
+import Foundation
+import MQTT
+import Testing
+
+/// Runs a built executable of this package and returns (exit status, stdout + stderr).
+func runTool(_ name: String, _ arguments: [String], environment: [String: String] = [:]) throws -> (Int32, String) {
+    let bin = Fixtures.packageRoot().appendingPathComponent(".build/debug/\(name)")
+    guard FileManager.default.isExecutableFile(atPath: bin.path) else {
+        throw FixtureError("\(bin.path) is missing; run `swift build` (make test does) before the tests")
+    }
+    let process = Process()
+    process.executableURL = bin
+    process.arguments = arguments
+    process.currentDirectoryURL = Fixtures.packageRoot()
+    process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+    let output = Pipe()
+    process.standardOutput = output
+    process.standardError = output
+    try process.run()
+    let data = output.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+}
+
+@Suite("Command line", .serialized)
+struct CommandLineTests {
+    @Test func helpExplainsTheCommands() throws {
+        let (status, text) = try runTool("fieldwatch", ["--help"])
+        #expect(status == 0)
+        for word in ["serve", "tickets", "profiles", "predictive fault tickets"] { #expect(text.contains(word), "\(word)") }
+        let (_, serve) = try runTool("fieldwatch", ["serve", "--help"])
+        for word in ["--broker", "--db", "--profiles", "--inventory", "FIELDWATCH_BROKER", "ring_capacity", "SIGTERM"] {
+            #expect(serve.contains(word), "\(word)")
+        }
+    }
+
+    @Test func profilesValidateExitStatus() throws {
+        let (ok, okText) = try runTool("fieldwatch", ["profiles", "validate", "DeviceProfiles", "--inventory", "Simulator/demo-site.yaml"])
+        #expect(ok == 0)
+        #expect(okText.contains("ok: 1 profile(s): centrifugal-pump"))
+        let dir = try makeTemporaryDirectory()
+        let bad = dir.appendingPathComponent("bad.yaml")
+        try Fixtures.pumpProfile.replacingOccurrences(of: "unit: Cel", with: "unit: cel")
+            .replacingOccurrences(of: "warning: 80", with: "warning: 99")
+            .write(to: bad, atomically: true, encoding: .utf8)
+        let (status, text) = try runTool("fieldwatch", ["profiles", "validate", bad.path])
+        #expect(status == 1)
+        #expect(text.contains("\(bad.path):10:11: sensors[0].unit: unknown unit \"cel\" (did you mean \"Cel\"?)"))
+        #expect(text.contains("\(bad.path):15:16: sensors[0].limits.warning: warning (99) is not below critical (95)"))
+        #expect(text.contains("2 error(s)"))
+    }
+
+    @Test func serveRefusesABadConfigurationNamingTheProblem() throws {
+        let (status, text) = try runTool("fieldwatch", ["serve", "--broker", "localhost:1883", "--inventory", "Simulator/demo-site.yaml"])
+        #expect(status == 2)
+        #expect(text.contains("broker: broker URL \"localhost:1883\": expected mqtt://HOST:PORT"))
+    }
+
+    /// The "done when": fieldwatch-sim against fieldwatch serve on a broker started by
+    /// hand opens a ticket that `fieldwatch tickets list --json` shows.
+    @Test func simulatorAgainstServeOpensATicketShownByTicketsList() async throws {
+        let broker = try MosquittoBroker()
+        let dir = try makeTemporaryDirectory()
+        let db = dir.appendingPathComponent("fw.db").path
+        let logPath = dir.appendingPathComponent("serve.log").path
+        let serve = try spawn(Fixtures.packageRoot().appendingPathComponent(".build/debug/fieldwatch").path, [
+            "serve", "--broker", broker.url, "--db", db, "--inventory", "Simulator/demo-site.yaml", "--profiles", "DeviceProfiles",
+            "--client-id", "cli-test", "--log-level", "notice",
+        ], logPath: logPath, environment: ["FIELDWATCH_DEAD_LETTER_FILE": "off"])
+        var stopped = false
+        defer { if !stopped { kill(serve, SIGKILL); waitpid(serve, nil, 0) } }
+        // The shipped pump profile needs a limit held for 10 s: fault from 1 s, past critical by 3 s.
+        let (simStatus, simText) = try runTool("fieldwatch-sim", [
+            "--broker", broker.url, "--inventory", "Simulator/demo-site.yaml", "--seed", "3", "--rate", "20",
+            "--duration", "16", "--fault-onset", "1", "--fault-ramp", "2", "--faults", "1",
+        ])
+        #expect(simStatus == 0, "\(simText)")
+        #expect(simText.contains("ground truth: fault on sz-ps3/"))
+        var listed: [[String: Any]] = []
+        _ = await eventually(timeout: .seconds(30)) {
+            guard FileManager.default.fileExists(atPath: db), let (status, json) = try? runTool("fieldwatch", ["tickets", "list", "--db", db, "--json"]),
+                  status == 0, let array = try? JSONSerialization.jsonObject(with: Data(json.utf8)) as? [[String: Any]]
+            else { return false }
+            listed = array
+            return !array.isEmpty
+        }
+        #expect(listed.count == 1)
+        #expect(listed.first?["source"] as? String == "predictive")
+        #expect((listed.first?["fault_code"] as? String).map { simText.contains($0) } == true)
+        // SIGTERM stops it gracefully (exit status 0).
+        kill(serve, SIGTERM)
+        var status: Int32 = -1
+        waitpid(serve, &status, 0)
+        stopped = true
+        #expect(status == 0)
+        let output = try String(contentsOfFile: logPath, encoding: .utf8)
+        #expect(output.contains("ticket #1 opened"), "\(output)")
+    }
+}
