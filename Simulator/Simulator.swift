@@ -44,6 +44,8 @@ struct SimulatorCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
+        // Line-buffered even into a pipe, so ground truth shows up as it is printed.
+        setvbuf(stdout, nil, _IOLBF, 0)
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)
             handler.logLevel = .warning

@@ -22,6 +22,7 @@ cleanup() {
   for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
   wait 2>/dev/null || true
   echo "tickets are kept in $run/fieldwatch.db:  $bin/fieldwatch tickets list --db $run/fieldwatch.db"
+  exit 0
 }
 trap cleanup INT TERM EXIT
 
