@@ -44,8 +44,6 @@ struct SimulatorCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        // Line-buffered even into a pipe, so ground truth shows up as it is printed.
-        setvbuf(stdout, nil, _IOLBF, 0)
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)
             handler.logLevel = .warning
@@ -60,7 +58,7 @@ struct SimulatorCommand: AsyncParsableCommand {
             throw ValidationError("cannot load the fleet:\n\(error)")
         }
         for fault in fleet.injected {
-            print("ground truth: fault on \(fault.site)/\(fault.device) sensor \(fault.sensor): ramp from t+\(fmt(faultOnset))s to \(fmt(fault.target)) \(fault.unit) "
+            say("ground truth: fault on \(fault.site)/\(fault.device) sensor \(fault.sensor): ramp from t+\(fmt(faultOnset))s to \(fmt(fault.target)) \(fault.unit) "
                   + "(critical \(fmt(fault.critical))) by t+\(fmt(faultOnset + faultRamp))s, fault code \(fault.faultCode)")
         }
         let url = try MQTTConfiguration.parseBrokerURL(broker).get()
@@ -69,7 +67,7 @@ struct SimulatorCommand: AsyncParsableCommand {
         guard await client.waitUntilConnected(timeout: .seconds(15)) else {
             throw ValidationError("cannot connect to \(broker) within 15 s; is the broker running?")
         }
-        print("publishing \(fleet.devices.count) device(s) at \(rate == 0 ? "full speed" : "\(fmt(rate)) msg/s each") to \(broker)")
+        say("publishing \(fleet.devices.count) device(s) at \(rate == 0 ? "full speed" : "\(fmt(rate)) msg/s each") to \(broker)")
         let start = Date()
         let clock = ContinuousClock()
         let startInstant = clock.now
@@ -98,7 +96,7 @@ struct SimulatorCommand: AsyncParsableCommand {
         _ = await client.waitUntilPublished(timeout: .seconds(60))
         client.disconnect()
         let seconds = Date().timeIntervalSince(start)
-        print("published \(sent) messages in \(String(format: "%.1f", seconds)) s (\(Int(Double(sent) / max(seconds, 0.001))) msg/s)")
+        say("published \(sent) messages in \(String(format: "%.1f", seconds)) s (\(Int(Double(sent) / max(seconds, 0.001))) msg/s)")
     }
 }
 
@@ -218,4 +216,10 @@ struct SplitMix64 {
 
 func fmt(_ x: Double) -> String {
     x == x.rounded() ? String(Int64(x)) : String(format: "%.2f", x)
+}
+
+/// Writes a line to standard output at once (unbuffered even into a pipe), so ground truth
+/// shows up as it is printed.
+func say(_ line: String) {
+    FileHandle.standardOutput.write(Data((line + "\n").utf8))
 }
