@@ -3,7 +3,7 @@
 # clients (tests and demo start their own broker), libmosquitto-dev and libsqlite3-dev.
 # As root it runs apt-get; otherwise it prints the exact command and fails.
 set -euo pipefail
-packages=(mosquitto mosquitto-clients libmosquitto-dev libsqlite3-dev pkg-config)
+packages=(mosquitto mosquitto-clients libmosquitto-dev libsqlite3-dev pkg-config openssl)
 missing=()
 have_pkg() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
 for p in "${packages[@]}"; do have_pkg "$p" || missing+=("$p"); done

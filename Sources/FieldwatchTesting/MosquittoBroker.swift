@@ -22,7 +22,8 @@ public final class MosquittoBroker: @unchecked Sendable {
     public var url: String { "mqtt://127.0.0.1:\(port)" }
 
     /// Starts a broker. Fails with a message saying how to install mosquitto when it is missing.
-    public init(extraConfiguration: String = "") throws {
+    /// `extraConfiguration` lines apply to the listener (TLS files, `password_file`).
+    public init(anonymous: Bool = true, extraConfiguration: String = "") throws {
         guard let executable = MosquittoBroker.findExecutable() else {
             throw FixtureError("mosquitto is not installed; run `make test` as root (it installs it) or: sudo apt-get install -y mosquitto mosquitto-clients")
         }
@@ -31,7 +32,7 @@ public final class MosquittoBroker: @unchecked Sendable {
         self.directory = try makeTemporaryDirectory(prefix: "mosquitto")
         let config = """
             listener \(port) 127.0.0.1
-            allow_anonymous true
+            allow_anonymous \(anonymous)
             # The default of 1000 silently drops messages for a slow subscriber.
             max_queued_messages 0
             persistence false

@@ -133,8 +133,8 @@ public struct GatewayConfiguration: Sendable, Equatable {
         case let .success(url):
             if url.tls && caFile == nil { problems.append("broker: \(broker) uses mqtts:// but ca_file is not set; give the CA certificate that signed the broker's") }
         }
-        if clientID.isEmpty || clientID.utf8.count > 23 && !clientID.allSatisfy({ $0.isASCII }) {
-            problems.append("client_id: \"\(clientID)\" must be non-empty ASCII")
+        if clientID.isEmpty || clientID.utf8.count > 65_535 || clientID.contains(where: { $0.isWhitespace || !$0.isASCII }) {
+            problems.append("client_id: \"\(clientID)\" must be non-empty printable ASCII without spaces")
         }
         if password != nil && username == nil { problems.append("password: set without username; give both or neither") }
         if let caFile, !FileManager.default.isReadableFile(atPath: caFile) { problems.append("ca_file: \(caFile) is not a readable file") }

@@ -17,6 +17,8 @@ public final class MQTTClient: @unchecked Sendable {
         public var droppedOverflow = 0
         public var connects = 0
         public var disconnects = 0
+        /// Connections the broker refused (bad credentials, client id not allowed).
+        public var refused = 0
     }
 
     public let configuration: MQTTConfiguration
@@ -42,18 +44,15 @@ public final class MQTTClient: @unchecked Sendable {
             throw MQTTError(operation: "mosquitto_new", code: Int32(errno), message: String(cString: strerror(errno)))
         }
         self.handle = handle
-        do {
-            try check(mosquitto_reconnect_delay_set(handle, UInt32(configuration.reconnectDelayMin), UInt32(configuration.reconnectDelayMax), true),
-                      operation: "reconnect_delay_set")
-            if let username = configuration.username {
-                try check(mosquitto_username_pw_set(handle, username, configuration.password), operation: "username_pw_set")
-            }
-            if let caFile = configuration.caFile {
-                try check(mosquitto_tls_set(handle, caFile, nil, nil, nil, nil), operation: "tls_set(cafile: \(caFile))")
-            }
-        } catch {
-            mosquitto_destroy(handle)
-            throw error
+        // If one of these throws, `deinit` still runs (self is fully initialised) and
+        // destroys the handle: destroying it here too would free it twice.
+        try check(mosquitto_reconnect_delay_set(handle, UInt32(configuration.reconnectDelayMin), UInt32(configuration.reconnectDelayMax), true),
+                  operation: "reconnect_delay_set")
+        if let username = configuration.username {
+            try check(mosquitto_username_pw_set(handle, username, configuration.password), operation: "username_pw_set")
+        }
+        if let caFile = configuration.caFile {
+            try check(mosquitto_tls_set(handle, caFile, nil, nil, nil, nil), operation: "tls_set(cafile: \(caFile))")
         }
         mosquitto_connect_callback_set(handle) { mosq, obj, rc in
             guard let mosq, let obj else { return }
@@ -74,9 +73,14 @@ public final class MQTTClient: @unchecked Sendable {
     }
 
     deinit {
-        mosquitto_loop_stop(handle, true)
-        mosquitto_destroy(handle)
+        // Never `mosquitto_loop_stop(force: true)`: it cancels the loop thread with
+        // pthread_cancel, possibly inside one of our callbacks (seen as heap corruption).
+        // Disconnecting wakes the loop, which then ends on its own.
+        box.markClosing()
+        mosquitto_disconnect(handle)
+        mosquitto_loop_stop(handle, false)
         box.continuation.finish()
+        mosquitto_destroy(handle)
     }
 
     /// Starts connecting and the network loop. A broker that is not reachable yet is not an
@@ -222,6 +226,7 @@ final class CallbackBox: Sendable {
 
     func didConnect(_ mosq: OpaquePointer, rc: Int32) {
         guard rc == 0 else {
+            state.withLock { $0.counters.refused += 1 }
             let reason = String(cString: mosquitto_connack_string(rc))
             logger.error("MQTT broker refused the connection: \(reason); check the credentials and client id",
                          metadata: ["mqtt.broker": .string(broker)])

@@ -33,5 +33,9 @@ func describe(_ rc: Int32) -> String {
         let e = errno
         return String(cString: strerror(e))
     }
-    return String(cString: mosquitto_strerror(rc))
+    let text = String(cString: mosquitto_strerror(rc))
+    if rc == mosqCode(MOSQ_ERR_TLS) {
+        return text + " Check that ca_file is the CA that signed the broker's certificate and that the certificate names the host you connect to"
+    }
+    return text
 }

@@ -98,4 +98,53 @@ struct CommandLineTests {
         let output = try String(contentsOfFile: logPath, encoding: .utf8)
         #expect(output.contains("ticket #1 opened"), "\(output)")
     }
+
+    /// A committed ticket survives `kill -9` of the gateway, and the restarted gateway adds to
+    /// it instead of opening a duplicate.
+    @Test func committedTicketsSurviveKill9() async throws {
+        let broker = try MosquittoBroker()
+        let dir = try makeTemporaryDirectory()
+        let (profiles, inventory) = try Fixtures.writeSite(in: dir)
+        let db = dir.appendingPathComponent("fw.db").path
+        let binary = Fixtures.packageRoot().appendingPathComponent(".build/debug/fieldwatch").path
+        let arguments = ["serve", "--broker", broker.url, "--db", db, "--inventory", inventory, "--profiles", profiles, "--client-id", "kill9"]
+        let publisher = try MQTTClient(configuration: MQTTConfiguration(host: "127.0.0.1", port: broker.port, clientID: "pub", cleanSession: true))
+        try publisher.connect()
+        #expect(await publisher.waitUntilConnected())
+        func publish(_ values: [Double], start: Int64) async throws {
+            for (i, v) in values.enumerated() {
+                try publisher.publish(topic: "fieldwatch/site-a/pump-1/telemetry",
+                                      payload: #"{"ts": \#(start + Int64(i) * 1000), "metrics": {"bearing_temp": \#(v)}}"#)
+            }
+            #expect(await publisher.waitUntilPublished())
+        }
+        func ticketsJSON() -> [[String: Any]] {
+            guard FileManager.default.fileExists(atPath: db), let (status, json) = try? runTool("fieldwatch", ["tickets", "list", "--db", db, "--json"]),
+                  status == 0 else { return [] }
+            return (try? JSONSerialization.jsonObject(with: Data(json.utf8)) as? [[String: Any]]) ?? []
+        }
+        let t0 = Timestamp.now().milliseconds - 60_000
+
+        var pid = try spawn(binary, arguments, logPath: dir.appendingPathComponent("serve1.log").path)
+        #expect(await eventually { (try? String(contentsOfFile: dir.appendingPathComponent("serve1.log").path, encoding: .utf8))?.contains("MQTT connected") == true })
+        try await Task.sleep(for: .milliseconds(300))
+        try await publish([99, 99, 99, 99], start: t0)
+        #expect(await eventually { ticketsJSON().count == 1 })
+        kill(pid, SIGKILL)
+        waitpid(pid, nil, 0)
+
+        let afterKill = ticketsJSON()
+        #expect(afterKill.count == 1 && afterKill.first?["occurrences"] as? Int == 1)
+        let (status, show) = try runTool("fieldwatch", ["tickets", "show", "1", "--db", db])
+        #expect(status == 0 && show.contains("ticket.opened") && show.contains("evidence 3 samples"), "\(show)")
+
+        pid = try spawn(binary, arguments, logPath: dir.appendingPathComponent("serve2.log").path)
+        defer { kill(pid, SIGKILL); waitpid(pid, nil, 0) }
+        #expect(await eventually { (try? String(contentsOfFile: dir.appendingPathComponent("serve2.log").path, encoding: .utf8))?.contains("MQTT connected") == true })
+        try await Task.sleep(for: .milliseconds(300))
+        try await publish([99, 99, 99, 99], start: t0 + 10_000)
+        #expect(await eventually { ticketsJSON().first?["occurrences"] as? Int == 2 })
+        #expect(ticketsJSON().count == 1)
+        publisher.disconnect()
+    }
 }

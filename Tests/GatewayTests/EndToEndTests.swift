@@ -111,6 +111,25 @@ struct EndToEndTests {
         try await running.stop()
     }
 
+    @Test func aBrokerRestartDoesNotStopTheGateway() async throws {
+        let site = try await Site()
+        let running = try await RunningGateway(site.configuration)
+        let t0 = Timestamp.now().milliseconds - 60_000
+        try await site.publish([99, 99, 99], start: t0)
+        #expect(await eventually { (try? site.store().tickets().count) == 1 })
+        // The broker goes away and comes back (without persistence: sessions are lost too).
+        site.broker.kill9()
+        try site.broker.start()
+        #expect(await eventually(timeout: .seconds(30)) { running.gateway.ingest.client.counters.connects >= 2 && running.gateway.ingest.client.isConnected })
+        #expect(await eventually(timeout: .seconds(30)) { site.publisher.counters.connects >= 2 && site.publisher.isConnected })
+        try await Task.sleep(for: .milliseconds(300))
+        // The gateway resubscribed: new telemetry reaches it and adds to the same ticket.
+        try await site.publish([70, 70, 70, 99, 99, 99], start: t0 + 3000)
+        #expect(await eventually { (try? site.store().tickets().first?.occurrences) == 2 })
+        #expect(try site.store().tickets().count == 1)
+        try await running.stop()
+    }
+
     @Test func ticketsOfDifferentDevicesAndFaultsAreSeparate() async throws {
         let site = try await Site()
         let running = try await RunningGateway(site.configuration)
