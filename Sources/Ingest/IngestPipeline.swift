@@ -85,10 +85,14 @@ public final class IngestPipeline: Sendable {
             guard let profile = profiles[device.profileID] else { continue }
             var sensors: [String: SensorContext] = [:]
             for spec in profile.sensors {
-                let key = SeriesKey(device: device.id, sensor: spec.key)
-                sensors[spec.key.rawValue] = SensorContext(spec: spec, series: key)
-                if let limits = spec.limits {
-                    engine.register(key, threshold: ThresholdDetector.Configuration(
+                sensors[spec.key.rawValue] = SensorContext(spec: spec, series: SeriesKey(device: device.id, sensor: spec.key))
+            }
+            for detector in profile.effectiveDetectors {
+                guard let spec = profile.sensor(detector.sensor) else { continue }
+                switch detector.type {
+                case .threshold:
+                    guard let limits = spec.limits else { continue }
+                    engine.register(SeriesKey(device: device.id, sensor: spec.key), threshold: ThresholdDetector.Configuration(
                         direction: limits.direction, warning: limits.warning, critical: limits.critical,
                         clear: limits.clear, minDuration: limits.minDuration))
                 }

@@ -1,4 +1,5 @@
 import FieldwatchCore
+import Foundation
 
 /// What Fieldwatch knows about one kind of equipment: its sensors, their physical ranges and
 /// limits. Profiles are data (YAML under `DeviceProfiles/`), separate from device instances.
@@ -14,12 +15,17 @@ public struct DeviceProfile: Sendable, Equatable {
     /// How much a failure hurts, 1 (nuisance) to 5 (safety or whole-site outage).
     public var criticality: Int
     public var sensors: [SensorSpec]
+    /// Detectors declared explicitly; sensors not named here get their kind's defaults
+    /// (see `effectiveDetectors`).
+    public var detectors: [DetectorSpec]
+    /// What can go wrong with this equipment and how it is fixed.
+    public var faults: [FaultSpec]
     /// The file the profile was read from (for messages).
     public var sourceFile: String
 
     public init(
         id: String, version: Int, name: String, manufacturer: String? = nil, model: String? = nil, category: String,
-        criticality: Int, sensors: [SensorSpec], sourceFile: String
+        criticality: Int, sensors: [SensorSpec], detectors: [DetectorSpec] = [], faults: [FaultSpec] = [], sourceFile: String
     ) {
         self.id = id
         self.version = version
@@ -29,12 +35,110 @@ public struct DeviceProfile: Sendable, Equatable {
         self.category = category
         self.criticality = criticality
         self.sensors = sensors
+        self.detectors = detectors
+        self.faults = faults
         self.sourceFile = sourceFile
     }
 
     public func sensor(_ key: SensorKey) -> SensorSpec? {
         sensors.first { $0.key == key }
     }
+
+    public func fault(_ code: FaultCode) -> FaultSpec? {
+        faults.first { $0.code == code }
+    }
+
+    /// The detectors that run: those declared, plus each sensor's per-kind default when no
+    /// detector names that sensor (a gauge or counter with limits gets a threshold detector).
+    public var effectiveDetectors: [DetectorSpec] {
+        let named = Set(detectors.map(\.sensor))
+        let defaults = sensors.filter { !named.contains($0.key) && $0.limits != nil }
+            .map { DetectorSpec(sensor: $0.key, type: .threshold) }
+        return detectors + defaults
+    }
+}
+
+/// A detector attached to one sensor. The Detection issue adds types; parameters are
+/// numbers keyed by name, validated per type.
+public struct DetectorSpec: Sendable, Equatable {
+    public enum Kind: String, Sendable, CaseIterable {
+        /// Warning/critical limits with hysteresis and minimum duration, from the sensor's `limits`.
+        case threshold
+    }
+
+    public var sensor: SensorKey
+    public var type: Kind
+    public var parameters: [String: Double]
+
+    public init(sensor: SensorKey, type: Kind, parameters: [String: Double] = [:]) {
+        self.sensor = sensor
+        self.type = type
+        self.parameters = parameters
+    }
+}
+
+/// One entry of a profile's fault catalogue: what the fault is and what fixing it takes.
+public struct FaultSpec: Sendable, Equatable {
+    public var code: FaultCode
+    public var name: String
+    public var component: String
+    /// Grade a ticket for this fault starts at before the service desk's policy applies.
+    public var grade: Grade
+    public var symptoms: [String]
+    public var actions: [String]
+    public var skills: [String]
+    public var parts: [PartRequirement]
+    public var repairTime: Duration?
+
+    public init(
+        code: FaultCode, name: String, component: String, grade: Grade, symptoms: [String] = [], actions: [String] = [],
+        skills: [String] = [], parts: [PartRequirement] = [], repairTime: Duration? = nil
+    ) {
+        self.code = code
+        self.name = name
+        self.component = component
+        self.grade = grade
+        self.symptoms = symptoms
+        self.actions = actions
+        self.skills = skills
+        self.parts = parts
+        self.repairTime = repairTime
+    }
+}
+
+/// A spare part a repair needs.
+public struct PartRequirement: Sendable, Equatable {
+    /// Part number: upper-case letters, digits and `-` `.` `/` `_` (`SKF-6309-2Z`).
+    public var part: String
+    public var quantity: Int
+
+    public init(part: String, quantity: Int) {
+        self.part = part
+        self.quantity = quantity
+    }
+
+    public static func isValidPartNumber(_ s: String) -> Bool {
+        guard let first = s.unicodeScalars.first, s.count <= 40 else { return false }
+        let allowed = Set("ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-./_".unicodeScalars)
+        return CharacterSet.uppercaseLetters.union(.decimalDigits).contains(first) && first.isASCII
+            && s.unicodeScalars.allSatisfy { allowed.contains($0) }
+    }
+}
+
+/// Trades a repair may need; dispatch matches them against engineers' skills.
+public enum Skills {
+    public static let all: [String] = [
+        "mechanical", "electrical", "instrumentation", "controls", "hvac", "refrigeration", "plumbing",
+        "elevator", "high_voltage", "diesel", "welding", "civil",
+    ]
+}
+
+/// Whether a sensor reports a level or a running total.
+public enum SensorKind: String, Sendable, Equatable, CaseIterable {
+    /// A level that goes up and down (temperature, pressure).
+    case gauge
+    /// A running total that only increases (operating hours, door cycles, energy).
+    case counter
 }
 
 /// One sensor of a profile.
@@ -47,14 +151,25 @@ public struct SensorSpec: Sendable, Equatable {
     public var validRange: ClosedRange<Double>
     /// Typical value in normal operation (used by the simulator; optional).
     public var nominal: Double?
+    public var kind: SensorKind
+    /// How often the device is expected to report this sensor.
+    public var period: Duration?
+    /// No reading for this long means the sensor is stale (default: three periods).
+    public var staleAfter: Duration?
     public var limits: LimitSpec?
 
-    public init(key: SensorKey, name: String, unit: String, validRange: ClosedRange<Double>, nominal: Double? = nil, limits: LimitSpec? = nil) {
+    public init(
+        key: SensorKey, name: String, unit: String, validRange: ClosedRange<Double>, nominal: Double? = nil,
+        kind: SensorKind = .gauge, period: Duration? = nil, staleAfter: Duration? = nil, limits: LimitSpec? = nil
+    ) {
         self.key = key
         self.name = name
         self.unit = unit
         self.validRange = validRange
         self.nominal = nominal
+        self.kind = kind
+        self.period = period
+        self.staleAfter = staleAfter ?? period.map { $0 * 3 }
         self.limits = limits
     }
 }

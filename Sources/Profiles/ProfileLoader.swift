@@ -92,6 +92,7 @@ public enum ProfileLoader {
             criticality = 3
         }
         var sensors: [SensorSpec] = []
+        var faultReferences: [(code: FaultCode, node: Node?, path: String)] = []
         if let nodes = r.sequence("sensors", "the sensors of this equipment") {
             if nodes.isEmpty {
                 context.report(r.value("sensors"), "sensors", "the list is empty; a profile needs at least one sensor")
@@ -99,6 +100,10 @@ public enum ProfileLoader {
             var seen: [SensorKey: Int] = [:]
             for (i, sensorNode) in nodes.enumerated() {
                 guard let sensor = readSensor(sensorNode, path: "sensors[\(i)]", context: context) else { continue }
+                if let code = sensor.limits?.faultCode {
+                    let limitsNode = sensorNode.mapping?["limits"]
+                    faultReferences.append((code, limitsNode?.mapping?["fault"] ?? limitsNode, "sensors[\(i)].limits.fault"))
+                }
                 if let first = seen[sensor.key] {
                     context.report(sensorNode, "sensors[\(i)].key",
                                    "duplicate sensor key \"\(sensor.key)\" (first at sensors[\(first)]); each sensor needs its own key")
@@ -108,10 +113,113 @@ public enum ProfileLoader {
                 sensors.append(sensor)
             }
         }
+        var faults: [FaultSpec] = []
+        if let nodes = r.sequence("faults", required: false, "the fault catalogue (code, name, component, grade, ...)") {
+            for (i, n) in nodes.enumerated() {
+                guard let fault = readFault(n, path: "faults[\(i)]", context: context) else { continue }
+                if faults.contains(where: { $0.code == fault.code }) {
+                    context.report(n, "faults[\(i)].code", "duplicate fault code \"\(fault.code)\"; each fault needs its own code")
+                    continue
+                }
+                faults.append(fault)
+            }
+        }
+        // A limit reports a fault of the catalogue (when the profile has one).
+        if !faults.isEmpty {
+            let codes = faults.map(\.code.rawValue)
+            for ref in faultReferences where !codes.contains(ref.code.rawValue) {
+                context.report(ref.node, ref.path,
+                               "fault \"\(ref.code)\" is not in this profile's faults\(didYouMean(ref.code.rawValue, codes)); add it under faults: or fix the code")
+            }
+        }
+        var detectors: [DetectorSpec] = []
+        if let nodes = r.sequence("detectors", required: false, "detectors (sensor, type, parameters)") {
+            for (i, n) in nodes.enumerated() {
+                if let d = readDetector(n, path: "detectors[\(i)]", sensors: sensors, context: context) { detectors.append(d) }
+            }
+        }
         r.finish()
         guard let id, let version, let name, let category else { return nil }
         return DeviceProfile(id: id, version: version, name: name, manufacturer: manufacturer, model: model,
-                             category: category, criticality: criticality, sensors: sensors, sourceFile: context.file)
+                             category: category, criticality: criticality, sensors: sensors, detectors: detectors,
+                             faults: faults, sourceFile: context.file)
+    }
+
+    static func readDetector(_ node: Node, path: String, sensors: [SensorSpec], context: YAMLContext) -> DetectorSpec? {
+        guard var r = MappingReader(node, path: path, context: context, what: "a detector") else { return nil }
+        let sensorKey = r.string("sensor", "the key of the sensor the detector watches")
+        let type = r.enumeration("type", DetectorSpec.Kind.self)
+        var parameters: [String: Double] = [:]
+        if let paramsNode = r.value("parameters"), var p = MappingReader(paramsNode, path: "\(path).parameters", context: context, what: "detector parameters") {
+            // No type takes parameters yet: every key is reported as unknown by finish().
+            _ = p.value("")
+            p.finish()
+            parameters = [:]
+        }
+        r.finish()
+        guard let sensorKey, let type else { return nil }
+        guard let sensor = sensors.first(where: { $0.key.rawValue == sensorKey }) else {
+            let keys = sensors.map(\.key.rawValue)
+            context.report(r.value("sensor"), "\(path).sensor",
+                           "no sensor \"\(sensorKey)\" in this profile\(didYouMean(sensorKey, keys)); detectors watch one of: \(keys.joined(separator: ", "))")
+            return nil
+        }
+        if type == .threshold && sensor.limits == nil {
+            context.report(r.value("type"), "\(path).type",
+                           "a threshold detector needs limits, and sensor \"\(sensorKey)\" has none; add `limits:` to the sensor or remove the detector")
+            return nil
+        }
+        return DetectorSpec(sensor: sensor.key, type: type, parameters: parameters)
+    }
+
+    static func readFault(_ node: Node, path: String, context: YAMLContext) -> FaultSpec? {
+        guard var r = MappingReader(node, path: path, context: context, what: "a fault") else { return nil }
+        var code = r.string("code", "the fault code, e.g. BEARING_OVERTEMP")
+        if let c = code, !isFaultCode(c) {
+            context.report(r.value("code"), "\(path).code", "\"\(c)\" is not a fault code; use upper-case letters, digits and '_', starting with a letter (e.g. BEARING_WEAR)")
+            code = nil
+        }
+        let name = r.string("name", "a human name for the fault")
+        let component = r.string("component", "the component that fails, e.g. drive-end bearing")
+        let grade = r.enumeration("grade", Grade.self, required: false) ?? .general
+        let symptoms = r.stringList("symptoms", "what is observed") ?? []
+        let actions = r.stringList("actions", "recommended actions") ?? []
+        var skills = r.stringList("skills", "skills the repair needs") ?? []
+        for (i, skill) in skills.enumerated() where !Skills.all.contains(skill) {
+            context.report(r.value("skills").flatMap { $0.sequence?[i] }, "\(path).skills[\(i)]",
+                           "unknown skill \"\(skill)\"\(didYouMean(skill, Skills.all)); use one of \(Skills.all.joined(separator: ", "))")
+        }
+        skills = skills.filter { Skills.all.contains($0) }
+        var parts: [PartRequirement] = []
+        if let nodes = r.sequence("parts", required: false, "spare parts (part, quantity)") {
+            for (i, n) in nodes.enumerated() {
+                guard var p = MappingReader(n, path: "\(path).parts[\(i)]", context: context, what: "a spare part") else { continue }
+                let part = p.string("part", "the part number, e.g. SKF-6309-2Z")
+                let quantity = p.integer("quantity", required: false, "how many the repair uses") ?? 1
+                p.finish()
+                guard let part else { continue }
+                guard PartRequirement.isValidPartNumber(part) else {
+                    context.report(p.value("part"), "\(path).parts[\(i)].part",
+                                   "\"\(part)\" is not a part number; use upper-case letters, digits and - . / _ (e.g. SKF-6309-2Z)")
+                    continue
+                }
+                guard quantity >= 1 else {
+                    context.report(p.value("quantity"), "\(path).parts[\(i)].quantity", "\(quantity) is not a quantity; a repair uses at least 1")
+                    continue
+                }
+                parts.append(PartRequirement(part: part, quantity: quantity))
+            }
+        }
+        let repairTime = r.duration("repair_time", "typical time to repair")
+        r.finish()
+        guard let code, let name, let component else { return nil }
+        return FaultSpec(code: FaultCode(code), name: name, component: component, grade: grade, symptoms: symptoms,
+                         actions: actions, skills: skills, parts: parts, repairTime: repairTime)
+    }
+
+    static func isFaultCode(_ s: String) -> Bool {
+        guard let first = s.unicodeScalars.first, ("A"..."Z").contains(first), s.count <= 64 else { return false }
+        return s.unicodeScalars.allSatisfy { ("A"..."Z").contains($0) || ("0"..."9").contains($0) || $0 == "_" }
     }
 
     static func readSensor(_ node: Node, path: String, context: YAMLContext) -> SensorSpec? {
@@ -144,13 +252,24 @@ public enum ProfileLoader {
             context.report(r.value("nominal"), "\(path).nominal",
                            "\(fmt(nominal)) is outside the valid range \(fmt(validRange.lowerBound))...\(fmt(validRange.upperBound)); fix the value or the range")
         }
+        let kind = r.enumeration("kind", SensorKind.self, required: false) ?? .gauge
+        let period = r.duration("period", "how often the device reports this sensor")
+        let staleAfter = r.duration("stale_after", "how long without a reading before the sensor counts as stale")
+        if let period, period == .zero {
+            context.report(r.value("period"), "\(path).period", "a reporting period of 0 is not possible; give the interval between readings, e.g. 10s")
+        }
+        if let period, let staleAfter, staleAfter < period {
+            context.report(r.value("stale_after"), "\(path).stale_after",
+                           "stale_after (\(formatDuration(staleAfter))) is shorter than the reporting period (\(formatDuration(period))); every reading would arrive stale. Make it at least the period, typically three")
+        }
         var limits: LimitSpec?
         if let limitsNode = r.value("limits"), let key {
             limits = readLimits(limitsNode, path: "\(path).limits", sensor: key, range: validRange, context: context)
         }
         r.finish()
         guard let key, let name, let unit, let validRange else { return nil }
-        return SensorSpec(key: SensorKey(key), name: name, unit: unit, validRange: validRange, nominal: nominal, limits: limits)
+        return SensorSpec(key: SensorKey(key), name: name, unit: unit, validRange: validRange, nominal: nominal, kind: kind,
+                          period: period, staleAfter: staleAfter, limits: limits)
     }
 
     static func readLimits(_ node: Node, path: String, sensor: String, range: ClosedRange<Double>?, context: YAMLContext) -> LimitSpec? {

@@ -169,6 +169,20 @@ public struct MappingReader {
         return e
     }
 
+    /// A list of texts (`[a, b]` or lines starting with `- `).
+    public mutating func stringList(_ key: String, _ what: String) -> [String]? {
+        guard let nodes = sequence(key, required: false, what) else { return nil }
+        var result: [String] = []
+        for (i, n) in nodes.enumerated() {
+            guard case let .scalar(s) = n, n.null == nil, !s.string.isEmpty else {
+                context.report(n, "\(fieldPath(key))[\(i)]", "expected text (\(what)), found \(n.describedValue)")
+                continue
+            }
+            result.append(s.string)
+        }
+        return result
+    }
+
     /// Reports every key that was never asked for.
     public func finish() {
         let known = Array(used)
@@ -202,6 +216,15 @@ func editDistance(_ a: String, _ b: String) -> Int {
         swap(&previous, &current)
     }
     return previous[b.count]
+}
+
+/// Writes a duration the way profiles spell them: `250ms`, `30s`, `5m`, `2h`, `1d`, `90s`.
+public func formatDuration(_ d: Duration) -> String {
+    let ms = d.wholeMilliseconds
+    for (unit, size) in [("d", Int64(86_400_000)), ("h", 3_600_000), ("m", 60_000), ("s", 1000)] where ms != 0 && ms % size == 0 {
+        return "\(ms / size)\(unit)"
+    }
+    return "\(ms)ms"
 }
 
 /// Parses `250ms`, `30s`, `5m`, `2h`, `1d`, or a bare number of seconds.

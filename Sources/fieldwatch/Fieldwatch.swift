@@ -220,14 +220,7 @@ func encodeJSON(_ value: some Encodable) throws -> String {
 }
 
 func printTable(header: [String], rows: [[String]]) {
-    var widths = header.map(\.count)
-    for row in rows { for (i, cell) in row.enumerated() where i < widths.count - 1 { widths[i] = max(widths[i], cell.count) } }
-    func line(_ cells: [String]) -> String {
-        cells.enumerated().map { i, c in i == cells.count - 1 ? c : c.padding(toLength: widths[i], withPad: " ", startingAt: 0) }
-            .joined(separator: "  ")
-    }
-    print(line(header))
-    for row in rows { print(line(row)) }
+    for line in table([header] + rows) { print(line) }
 }
 
 // MARK: - profiles
@@ -235,8 +228,8 @@ func printTable(header: [String], rows: [[String]]) {
 struct ProfilesCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "profiles",
-        abstract: "Check device profiles.",
-        subcommands: [Validate.self]
+        abstract: "Check device profiles and show what they declare.",
+        subcommands: [Validate.self, Show.self]
     )
 
     struct Validate: ParsableCommand {
@@ -262,5 +255,80 @@ struct ProfilesCommand: ParsableCommand {
                 throw ExitCode(1)
             }
         }
+    }
+
+    struct Show: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Show one profile: sensors, limits, detectors and fault catalogue."
+        )
+        @Argument(help: "Profile id (as in the inventory's `profile:`).") var id: String
+        @Option(help: "Directory of device profiles (default ./DeviceProfiles).") var profiles = "./DeviceProfiles"
+
+        func run() throws {
+            let loaded: [String: DeviceProfile]
+            do {
+                loaded = try ProfileLoader.load(paths: [profiles])
+            } catch {
+                for issue in error.issues { print(issue) }
+                throw ExitCode(1)
+            }
+            guard let p = loaded[id] else {
+                throw ValidationError("no profile \"\(id)\" in \(profiles); known: \(loaded.keys.sorted().joined(separator: ", "))")
+            }
+            print(describe(p))
+        }
+    }
+}
+
+/// A readable summary of a profile (used by `fieldwatch profiles show`).
+func describe(_ p: DeviceProfile) -> String {
+    func num(_ x: Double) -> String { x == x.rounded() && abs(x) < 1e12 ? String(Int64(x)) : String(x) }
+    var out: [String] = []
+    out.append("\(p.id) v\(p.version): \(p.name) (\(p.category), criticality \(p.criticality)/5)")
+    let origin = [p.manufacturer, p.model].compactMap { $0 }.joined(separator: ", ")
+    out.append("  \(origin.isEmpty ? "" : origin + "; ")from \(p.sourceFile)")
+    out.append("")
+    out.append("sensors:")
+    var rows = [["KEY", "UNIT", "KIND", "RANGE", "NOMINAL", "PERIOD", "STALE", "LIMITS"]]
+    for s in p.sensors {
+        var limits = "-"
+        if let l = s.limits {
+            let levels = [l.warning.map { "warning \(num($0))" }, l.critical.map { "critical \(num($0))" }].compactMap { $0 }
+            limits = "\(l.direction.rawValue): \(levels.joined(separator: ", ")), clear \(num(l.clear)), hold \(formatDuration(l.minDuration)) -> \(l.faultCode)"
+        }
+        rows.append([s.key.rawValue, s.unit, s.kind.rawValue, "\(num(s.validRange.lowerBound))..\(num(s.validRange.upperBound))",
+                     s.nominal.map(num) ?? "-", s.period.map(formatDuration) ?? "-", s.staleAfter.map(formatDuration) ?? "-", limits])
+    }
+    out += table(rows).map { "  " + $0 }
+    out.append("")
+    out.append("detectors:")
+    let declared = Set(p.detectors.map(\.sensor))
+    for d in p.effectiveDetectors {
+        out.append("  \(d.sensor): \(d.type.rawValue)\(declared.contains(d.sensor) ? "" : " (default for a \(p.sensor(d.sensor)?.kind.rawValue ?? "gauge") with limits)")")
+    }
+    if p.effectiveDetectors.isEmpty { out.append("  none") }
+    out.append("")
+    out.append("faults:")
+    for f in p.faults {
+        out.append("  \(f.code)  \(f.grade.rawValue)  \(f.name) (\(f.component))")
+        if !f.symptoms.isEmpty { out.append("      symptoms: \(f.symptoms.joined(separator: "; "))") }
+        if !f.actions.isEmpty { out.append("      actions:  \(f.actions.joined(separator: "; "))") }
+        var needs: [String] = []
+        if !f.skills.isEmpty { needs.append("skills \(f.skills.joined(separator: ", "))") }
+        if !f.parts.isEmpty { needs.append("parts " + f.parts.map { "\($0.part) x\($0.quantity)" }.joined(separator: ", ")) }
+        if let t = f.repairTime { needs.append("repair ~\(formatDuration(t))") }
+        if !needs.isEmpty { out.append("      needs:    \(needs.joined(separator: "; "))") }
+    }
+    if p.faults.isEmpty { out.append("  none declared") }
+    return out.joined(separator: "\n")
+}
+
+func table(_ rows: [[String]]) -> [String] {
+    guard let header = rows.first else { return [] }
+    var widths = header.map(\.count)
+    for row in rows { for (i, cell) in row.enumerated() where i < widths.count { widths[i] = max(widths[i], cell.count) } }
+    return rows.map { row in
+        row.enumerated().map { i, c in i == row.count - 1 ? c : c.padding(toLength: widths[i], withPad: " ", startingAt: 0) }
+            .joined(separator: "  ")
     }
 }

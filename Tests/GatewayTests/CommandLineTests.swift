@@ -39,7 +39,7 @@ struct CommandLineTests {
     @Test func profilesValidateExitStatus() throws {
         let (ok, okText) = try runTool("fieldwatch", ["profiles", "validate", "DeviceProfiles", "--inventory", "Simulator/demo-site.yaml"])
         #expect(ok == 0)
-        #expect(okText.contains("ok: 1 profile(s): centrifugal-pump"))
+        #expect(okText.contains("ok: 8 profile(s): centrifugal-pump, diesel-standby-generator, dry-type-transformer"))
         let dir = try makeTemporaryDirectory()
         let bad = dir.appendingPathComponent("bad.yaml")
         try Fixtures.pumpProfile.replacingOccurrences(of: "unit: Cel", with: "unit: cel")
@@ -50,6 +50,25 @@ struct CommandLineTests {
         #expect(text.contains("\(bad.path):10:11: sensors[0].unit: unknown unit \"cel\" (did you mean \"Cel\"?)"))
         #expect(text.contains("\(bad.path):15:16: sensors[0].limits.warning: warning (99) is not below critical (95)"))
         #expect(text.contains("2 error(s)"))
+    }
+
+    @Test func profilesShowSummarisesAProfile() throws {
+        let (status, text) = try runTool("fieldwatch", ["profiles", "show", "screw-air-compressor"])
+        #expect(status == 0)
+        for line in [
+            "screw-air-compressor v1: Screw air compressor (compressor, criticality 3/5)",
+            "discharge_temp     Cel   gauge    -20..150    85       10s     30s    above: warning 105, critical 115, clear 100, hold 30s -> DISCHARGE_OVERTEMP",
+            "run_hours          h     counter  0..1000000  -        10m     30m    -",
+            "  discharge_temp: threshold",
+            "  delivery_pressure: threshold (default for a gauge with limits)",
+            "  OIL_FILTER_CLOGGED  minor  Oil filter clogged (oil filter)",
+            "      needs:    skills mechanical; parts OIL-FILTER-1613-6105 x1; repair ~1h",
+        ] {
+            #expect(text.contains(line), "missing: \(line)\n\(text)")
+        }
+        let (missing, message) = try runTool("fieldwatch", ["profiles", "show", "pump"])
+        #expect(missing != 0)
+        #expect(message.contains("no profile \"pump\" in ./DeviceProfiles; known: centrifugal-pump, diesel-standby-generator"))
     }
 
     @Test func serveRefusesABadConfigurationNamingTheProblem() throws {
