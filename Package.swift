@@ -92,7 +92,7 @@ let package = Package(
         .testTarget(
             name: "GatewayTests",
             dependencies: [
-                "Gateway", "MQTT", "Storage", "FieldwatchTesting",
+                "Gateway", "MQTT", "Storage", "Profiles", "Ingest", "TimeSeries", "FieldwatchTesting",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
             ]
