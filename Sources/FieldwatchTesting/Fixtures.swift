@@ -36,6 +36,15 @@ public enum Fixtures {
             name: Flow
             unit: m3/h
             range: { min: 0, max: 500 }
+        faults:
+          - code: BEARING_OVERTEMP
+            name: Bearing overheating
+            component: bearing
+            grade: urgent
+            skills: [mechanical]
+          - code: DISCHARGE_PRESSURE_LOW
+            name: Loss of pressure
+            component: hydraulic end
         """
 
     /// One site, two devices of the test pump.

@@ -215,17 +215,22 @@ public final class IngestPipeline: Sendable {
         let limits = spec.limits
         let side = limits?.direction == .below ? "below" : "above"
         let held = Int((event.at - event.since).secondsDouble.rounded())
-        let summary: String
+        var summary: String
         switch event.transition {
         case .raised:
             summary = "\(spec.name) \(fmt(event.value)) \(spec.unit) \(side) \(event.severity) limit \(fmt(event.limit)) \(spec.unit) for \(held) s"
         case .cleared:
             summary = "\(spec.name) back to \(fmt(event.value)) \(spec.unit), past the clear level \(fmt(event.limit)) \(spec.unit) for \(held) s"
         }
+        let faultCode = limits?.faultCode ?? FaultCode("\(spec.key.rawValue.uppercased())_LIMIT")
+        // Name the fault first when the profile's catalogue knows it: "Bearing overheating: ...".
+        if let fault = context.profile.fault(faultCode) {
+            summary = "\(fault.name): \(summary)"
+        }
         let evidence = store.range(sensor.series, from: event.since - configuration.evidenceBefore, to: event.at)
         return Anomaly(
             site: context.device.site, device: context.device.id, sensor: spec.key,
-            faultCode: limits?.faultCode ?? FaultCode("\(spec.key.rawValue.uppercased())_LIMIT"),
+            faultCode: faultCode,
             transition: event.transition, severity: event.severity, detectedAt: event.at, conditionSince: event.since,
             value: event.value, limit: event.limit, unit: spec.unit,
             detector: ThresholdDetector.name, detectorVersion: ThresholdDetector.version,

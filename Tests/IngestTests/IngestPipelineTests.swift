@@ -148,7 +148,7 @@ struct IngestPipelineTests {
         #expect(a.detectedAt == Timestamp(milliseconds: t0 + 7000) && a.conditionSince == Timestamp(milliseconds: t0 + 5000))
         #expect(a.limit == 95 && a.value == 97 && a.unit == "Cel")
         #expect(a.profileID == "test-pump" && a.profileVersion == 3 && a.detector == "threshold")
-        #expect(a.summary == "Bearing temperature 97 Cel above critical limit 95 Cel for 2 s")
+        #expect(a.summary == "Bearing overheating: Bearing temperature 97 Cel above critical limit 95 Cel for 2 s")
         #expect(a.evidence.map(\.value) == [60, 60, 60, 60, 60, 97, 97, 97])
         #expect(f.collector.all == [a])
         #expect(f.pipeline.counters.anomaliesRaised == 1)
