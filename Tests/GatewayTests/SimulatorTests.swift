@@ -1,6 +1,7 @@
 import FieldwatchCore
 import FieldwatchTesting
 import Foundation
+import Gateway
 import Ingest
 import MQTT
 import Profiles
@@ -121,5 +122,47 @@ struct SimulatorTests {
         }
         let raised = collected.items.withLock { $0 }.filter { $0.transition == .raised }
         #expect(Set(raised.map { "\($0.device)/\($0.faultCode)" }) == Set(labels.map { "\($0.device)/\($0.fault_code)" }))
+    }
+
+    /// 200 simulated devices of all eight profiles through a real broker into the gateway:
+    /// every message arrives and every sample is accepted.
+    @Test func twoHundredDevicesThroughARealBroker() async throws {
+        let broker = try MosquittoBroker()
+        let dir = try makeTemporaryDirectory()
+        let root = Fixtures.packageRoot()
+        let profileIDs = try ProfileLoader.load(paths: [root.appendingPathComponent("DeviceProfiles").path]).keys.sorted()
+        var yaml = "sites:\n"
+        for s in 0..<10 {
+            yaml += "  - {id: site-\(s), name: Site \(s), customer: Fleet, latitude: 22.\(s), longitude: 113.\(s), timezone: Asia/Shanghai}\n"
+        }
+        yaml += "devices:\n"
+        for d in 0..<200 { yaml += "  - {id: dev-\(d), site: site-\(d % 10), profile: \(profileIDs[d % profileIDs.count])}\n" }
+        let inventory = dir.appendingPathComponent("fleet.yaml").path
+        try yaml.write(toFile: inventory, atomically: true, encoding: .utf8)
+
+        var c = GatewayConfiguration()
+        c.broker = broker.url
+        c.clientID = "fleet-gw"
+        c.database = dir.appendingPathComponent("fw.db").path
+        c.profiles = root.appendingPathComponent("DeviceProfiles").path
+        c.inventory = inventory
+        c.deadLetterFile = nil
+        let running = try await RunningGateway(c)
+        // 5 ticks of 200 devices, published as fast as the simulator can, at QoS 1.
+        let (status, text) = try runTool("fieldwatch-sim", [
+            "--broker", broker.url, "--inventory", inventory, "--rate", "100", "--duration", "0.05", "--faults", "0", "--qos", "1",
+            "--client-id", "fleet-sim",
+        ])
+        #expect(status == 0, "\(text)")
+        #expect(text.contains("published 1000 messages"))
+        let profiles = running.gateway.profiles
+        let expectedSamples = (0..<200).reduce(0) { $0 + (profiles[profileIDs[$1 % profileIDs.count]]?.sensors.count ?? 0) } * 5
+        #expect(await eventually { running.gateway.pipeline.counters.messages == 1000 })
+        let counters = running.gateway.pipeline.counters
+        #expect(counters.samplesAccepted == expectedSamples)
+        #expect(counters.rejects.isEmpty)
+        #expect(running.gateway.series.seriesCount == expectedSamples / 5)
+        #expect(running.gateway.ingest.client.counters.droppedOverflow == 0)
+        try await running.stop()
     }
 }
