@@ -74,7 +74,7 @@ let package = Package(
         .executableTarget(
             name: "fieldwatch-sim",
             dependencies: [
-                "MQTT", "Profiles", "FieldwatchCore",
+                "MQTT", "Profiles", "FieldwatchCore", "Yams",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],

@@ -38,12 +38,15 @@ struct SimulatorCommand: AsyncParsableCommand {
     @Option(help: "Simulated start time, RFC 3339 (default now). With --out and --seed the output is byte-identical.") var start: String?
     @Option(help: "Write messages as JSON lines {topic, payload} to this file instead of publishing (no broker, no waiting).") var out: String?
     @Option(help: "Write the injected faults as JSON lines (ground truth for evaluating detection).") var labels: String?
+    @Option(help: "YAML file with a `scenarios:` list (the inventory's own `scenarios:` are read too).") var scenarios: String?
+    @Option(help: "Length of the load cycle in simulated seconds (default a day).") var cycle: Double = 86_400
 
     func validate() throws {
         guard rate >= 0, rate.isFinite else { throw ValidationError("--rate \(rate): give messages per second per device, 0 or more") }
         guard duration >= 0 else { throw ValidationError("--duration \(duration): give seconds, 0 or more") }
         guard faults >= 0 else { throw ValidationError("--faults \(faults): give 0 or more") }
         guard qos == 0 || qos == 1 else { throw ValidationError("--qos \(qos): use 0 or 1") }
+        guard cycle > 0, cycle.isFinite else { throw ValidationError("--cycle \(cycle): give seconds above 0 (86400 is a day)") }
         guard speed > 0, speed.isFinite else { throw ValidationError("--speed \(speed): give a factor above 0, e.g. 60 for one simulated minute per second") }
         if out != nil && rate == 0 { throw ValidationError("--out needs --rate above 0: simulated time advances by ticks, not the wall clock") }
         if out != nil && duration == 0 && messages == 0 { throw ValidationError("--out needs --duration or --messages, or the file grows without end") }
@@ -56,21 +59,27 @@ struct SimulatorCommand: AsyncParsableCommand {
             handler.logLevel = .warning
             return handler
         }
-        let fleet: Fleet
+        let startDate = try startTime()
+        var fleet: Fleet
         do {
             let loaded = try ProfileLoader.load(paths: [profiles])
-            fleet = try Fleet(inventory: Inventory.load(file: inventory, profiles: loaded), profiles: loaded, seed: seed,
-                              faults: faults, onset: faultOnset, ramp: faultRamp)
+            fleet = Fleet(inventory: try Inventory.load(file: inventory, profiles: loaded), profiles: loaded, seed: seed,
+                          cycle: cycle, start: startDate)
+            fleet.injectRandomFaults(count: faults, onset: faultOnset, ramp: faultRamp)
+            for file in [inventory] + (scenarios.map { [$0] } ?? []) {
+                let (entries, context) = try ScenarioFile.read(file)
+                try fleet.add(entries, context: context)
+            }
         } catch {
             throw ValidationError("cannot load the fleet:\n\(error)")
         }
-        let startDate = try startTime()
-        for fault in fleet.injected {
-            say("ground truth: fault on \(fault.site)/\(fault.device) sensor \(fault.sensor): ramp from t+\(fmt(faultOnset))s to \(fmt(fault.target)) \(fault.unit) "
-                  + "(critical \(fmt(fault.critical)) crossed at t+\(fmt(fault.failureOffset))s), fault code \(fault.faultCode)")
+        for s in fleet.scenarios {
+            let failure = s.failure.map { ", limit crossed at t+\(fmt($0))s" } ?? ""
+            say("ground truth: \(s.kind.rawValue) on \(s.site)/\(s.device)\(s.sensorKeys.isEmpty ? "" : " sensors \(s.sensorKeys.joined(separator: ","))") "
+                + "from t+\(fmt(s.start))s\(s.duration > 0 ? " for \(fmt(s.duration))s" : "")\(failure), \(s.faultCode)")
         }
         if let labels {
-            let lines = fleet.injected.map { $0.labelLine(start: startDate, seed: seed) }.joined()
+            let lines = fleet.scenarios.map { $0.labelLine(start: startDate, seed: seed) }.joined()
             do {
                 try lines.write(toFile: labels, atomically: true, encoding: .utf8)
             } catch {
@@ -109,8 +118,8 @@ struct SimulatorCommand: AsyncParsableCommand {
                 if due > clock.now { try await Task.sleep(until: due, clock: clock) }
             }
             let ts = Timestamp(startDate.addingTimeInterval(simulated))
-            for device in fleet.devices.indices {
-                try sink.send(topic: fleet.devices[device].topic, payload: fleet.payload(device: device, tick: tick, time: simulated, timestamp: ts))
+            for message in fleet.messages(tick: tick, time: simulated, period: period, timestamp: ts) {
+                try sink.send(topic: message.topic, payload: message.payload)
                 sent += 1
                 if messages > 0 && sent >= messages { break loop }
             }
@@ -122,6 +131,7 @@ struct SimulatorCommand: AsyncParsableCommand {
                 FileHandle.standardError.write(Data("fieldwatch-sim: \(sent) messages, \(Int(Double(sent) / max(wall, 0.001))) msg/s, simulated clock \(ts.rfc3339)\n".utf8))
             }
         }
+        for message in fleet.flush() { try sink.send(topic: message.topic, payload: message.payload) }
         await sink.finish()
         let seconds = (clock.now - startInstant).secondsDouble
         say("\(out == nil ? "published" : "wrote") \(sent) messages in \(String(format: "%.1f", seconds)) s (\(Int(Double(sent) / max(seconds, 0.001))) msg/s)")
@@ -189,130 +199,6 @@ func jsonEscaped(_ s: String) -> String {
         }
     }
     return out
-}
-
-/// The simulated devices and the faults injected into them.
-struct Fleet {
-    struct SimSensor {
-        var key: String
-        var nominal: Double
-        var amplitude: Double
-        var noise: Double
-        var range: ClosedRange<Double>
-        /// For counters: the total at start and how much it grows per simulated second.
-        var counter: (base: Double, perSecond: Double)? = nil
-    }
-
-    struct SimDevice {
-        var topic: String
-        var sensors: [SimSensor]
-        var phase: Double
-    }
-
-    struct Fault {
-        var site: SiteID
-        var device: DeviceID
-        var deviceIndex: Int
-        var sensorIndex: Int
-        var sensor: SensorKey
-        var unit: String
-        var critical: Double
-        var target: Double
-        var faultCode: FaultCode
-        var nominal: Double
-        var onset: Double
-        var ramp: Double
-        var profileID: String
-
-        /// Seconds after start at which the ramp crosses the critical limit (the failure).
-        var failureOffset: Double {
-            onset + ramp * min(1, max(0, (critical - nominal) / (target - nominal)))
-        }
-
-        func labelLine(start: Date, seed: UInt64) -> String {
-            let onsetTime = Timestamp(start.addingTimeInterval(onset)).rfc3339
-            let failureTime = Timestamp(start.addingTimeInterval(failureOffset)).rfc3339
-            return "{\"site\":\"\(site)\",\"device\":\"\(device)\",\"sensors\":[\"\(sensor)\"],\"scenario\":\"degradation_ramp\","
-                + "\"fault_code\":\"\(faultCode)\",\"profile\":\"\(profileID)\",\"onset\":\"\(onsetTime)\",\"failure\":\"\(failureTime)\","
-                + "\"critical\":\(critical),\"seed\":\(seed)}\n"
-        }
-    }
-
-    var devices: [SimDevice] = []
-    var injected: [Fault] = []
-    let seed: UInt64
-    let onset: Double
-    let ramp: Double
-
-    init(inventory: Inventory, profiles: [String: DeviceProfile], seed: UInt64, faults: Int, onset: Double, ramp: Double) {
-        self.seed = seed
-        self.onset = onset
-        self.ramp = ramp
-        var rng = SplitMix64(seed: seed)
-        var candidates: [(Int, Int, SensorSpec, Device)] = []
-        for device in inventory.devices {
-            guard let profile = profiles[device.profileID] else { continue }
-            var sensors: [SimSensor] = []
-            for (si, spec) in profile.sensors.enumerated() {
-                let span = spec.validRange.upperBound - spec.validRange.lowerBound
-                let nominal = spec.nominal ?? Fleet.defaultNominal(spec)
-                // Keep the normal swing well inside the warning limit so normal is never a fault.
-                let headroom = spec.limits.map { abs($0.firstLimit - nominal) } ?? span * 0.1
-                var sensor = SimSensor(key: spec.key.rawValue, nominal: nominal, amplitude: headroom * 0.15,
-                                       noise: headroom * 0.04, range: spec.validRange)
-                if spec.kind == .counter {
-                    // Hours grow with time; other counters (cycles) about once every 20 s.
-                    sensor.counter = (base: (1000 + rng.nextDouble() * 20_000).rounded(), perSecond: spec.unit == "h" ? 1.0 / 3600 : 0.05)
-                }
-                sensors.append(sensor)
-                if spec.limits?.critical != nil { candidates.append((devices.count, si, spec, device)) }
-            }
-            devices.append(SimDevice(topic: "fieldwatch/\(device.site)/\(device.id)/telemetry", sensors: sensors,
-                                     phase: rng.nextDouble() * 2 * .pi))
-        }
-        for _ in 0..<min(faults, candidates.count) {
-            let pick = candidates.remove(at: Int(rng.next() % UInt64(candidates.count)))
-            let (di, si, spec, device) = pick
-            let limits = spec.limits!
-            let critical = limits.critical!
-            let nominal = devices[di].sensors[si].nominal
-            var target = critical + (critical - nominal) * 0.15
-            target = min(max(target, spec.validRange.lowerBound), spec.validRange.upperBound)
-            injected.append(Fault(site: device.site, device: device.id, deviceIndex: di, sensorIndex: si, sensor: spec.key,
-                                  unit: spec.unit, critical: critical, target: target, faultCode: limits.faultCode,
-                                  nominal: nominal, onset: onset, ramp: ramp, profileID: device.profileID))
-        }
-    }
-
-    static func defaultNominal(_ spec: SensorSpec) -> Double {
-        let r = spec.validRange
-        guard let limits = spec.limits else { return (r.lowerBound + r.upperBound) / 2 }
-        let edge = limits.direction == .above ? r.lowerBound : r.upperBound
-        return (edge + limits.firstLimit) / 2
-    }
-
-    /// The JSON payload of one device at one tick; pure function of (seed, device, tick, time).
-    func payload(device index: Int, tick: Int, time: Double, timestamp: Timestamp) -> String {
-        let device = devices[index]
-        var rng = SplitMix64(seed: seed &+ UInt64(index) &* 0x9E37_79B9 &+ UInt64(tick) &* 0x1000_0001)
-        var parts: [String] = []
-        parts.reserveCapacity(device.sensors.count)
-        for (si, s) in device.sensors.enumerated() {
-            // A 10-minute load cycle stands in for the daily one at demo speed.
-            if let counter = s.counter {
-                parts.append("\"\(s.key)\":\(String(format: "%.3f", counter.base + counter.perSecond * time))")
-                continue
-            }
-            var value = s.nominal + s.amplitude * sin(2 * .pi * time / 600 + device.phase) + s.noise * rng.nextGaussian()
-            if let fault = injected.first(where: { $0.deviceIndex == index && $0.sensorIndex == si }), time >= onset {
-                let progress = min(1, (time - onset) / max(ramp, 0.001))
-                value = s.nominal + (fault.target - s.nominal) * progress + s.noise * 0.5 * rng.nextGaussian()
-            }
-            value = min(max(value, s.range.lowerBound), s.range.upperBound)
-            parts.append("\"\(s.key)\":\(String(format: "%.3f", value))")
-        }
-        return "{\"ts\":\(timestamp.milliseconds),\"metrics\":{\(parts.joined(separator: ","))}}"
-    }
 }
 
 /// SplitMix64: tiny, fast, and the same sequence on every platform for a seed.

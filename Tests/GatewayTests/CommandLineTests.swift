@@ -96,7 +96,7 @@ struct CommandLineTests {
             "--duration", "16", "--fault-onset", "1", "--fault-ramp", "2", "--faults", "1",
         ])
         #expect(simStatus == 0, "\(simText)")
-        #expect(simText.contains("ground truth: fault on sz-ps3/"))
+        #expect(simText.contains("ground truth: degradation on sz-ps3/"))
         var listed: [[String: Any]] = []
         _ = await eventually(timeout: .seconds(30)) {
             guard FileManager.default.fileExists(atPath: db), let (status, json) = try? runTool("fieldwatch", ["tickets", "list", "--db", db, "--json"]),

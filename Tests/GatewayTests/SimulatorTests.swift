@@ -17,8 +17,9 @@ struct SimLabel: Decodable {
     var fault_code: String
     var profile: String
     var onset: String
-    var failure: String
-    var critical: Double
+    var failure: String?
+    var end: String?
+    var critical: Double?
 }
 
 struct SimLine: Decodable {
@@ -79,17 +80,18 @@ struct SimulatorTests {
         let lines = try readLines(run.out, as: SimLine.self)
 
         for label in labels {
-            #expect(label.scenario == "degradation_ramp")
+            #expect(label.scenario == "degradation")
             let sensor = try #require(profiles[label.profile]?.sensor(SensorKey(label.sensors[0])))
             let limits = try #require(sensor.limits)
             #expect(limits.faultCode.rawValue == label.fault_code && limits.critical == label.critical)
+            let critical = try #require(label.critical)
             let onset = try #require(Timestamp(rfc3339: label.onset))
-            let failure = try #require(Timestamp(rfc3339: label.failure))
+            let failure = try #require(label.failure.flatMap { Timestamp(rfc3339: $0) })
             // First sample of the labelled sensor beyond critical.
             let crossing = lines.lazy.filter { $0.topic == "fieldwatch/\(label.site)/\(label.device)/telemetry" }.compactMap { line -> Timestamp? in
                 guard let payload = try? JSONSerialization.jsonObject(with: Data(line.payload.utf8)) as? [String: Any],
                       let metrics = payload["metrics"] as? [String: Double], let value = metrics[label.sensors[0]],
-                      limits.direction.isBeyond(value, label.critical), let ts = payload["ts"] as? Int64
+                      limits.direction.isBeyond(value, critical), let ts = payload["ts"] as? Int64
                 else { return nil }
                 return Timestamp(milliseconds: ts)
             }.first

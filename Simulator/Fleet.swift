@@ -1,0 +1,310 @@
+import FieldwatchCore
+import Foundation
+import Profiles
+
+/// The simulated devices, their signal model and the scenarios injected into them. Every value
+/// is a pure function of (seed, device, tick), so a seed reproduces a run byte for byte.
+struct Fleet {
+    struct SimSensor {
+        var key: String
+        var nominal: Double
+        /// Swing of the load cycle around nominal (15 % of the distance to the first limit).
+        var amplitude: Double
+        var noise: Double
+        var range: ClosedRange<Double>
+        /// +1 when load pushes the value up (current, temperature), -1 when down (pressure).
+        var loadSign: Double
+        /// Thermal lag: temperatures follow the load 15 minutes late.
+        var lag: Double
+        /// Quantisation step of the reading, and the decimals to print.
+        var resolution: Double
+        var decimals: Int
+        /// Motor currents show a start-up transient once per simulated hour (below the warning limit).
+        var hasInrush: Bool
+        /// For counters: the total at start and how much it grows per simulated second.
+        var counter: (base: Double, perSecond: Double)?
+        var spec: SensorSpec
+    }
+
+    struct SimDevice {
+        var device: Device
+        var topic: String
+        var statusTopic: String
+        var sensors: [SimSensor]
+        var phase: Double
+    }
+
+    var devices: [SimDevice] = []
+    var scenarios: [Scenario] = []
+    let seed: UInt64
+    /// Length of the load cycle in simulated seconds (a day by default).
+    let cycle: Double
+    /// Unix time of the simulated start, for the weekday of the weekly cycle.
+    let startEpoch: Double
+    /// Messages of devices in an out-of-order window, held back one tick.
+    private var heldBack: [Int: (String, String)] = [:]
+
+    init(inventory: Inventory, profiles: [String: DeviceProfile], seed: UInt64, cycle: Double, start: Date) {
+        self.seed = seed
+        self.cycle = cycle
+        self.startEpoch = start.timeIntervalSince1970
+        var rng = SplitMix64(seed: seed)
+        for device in inventory.devices {
+            guard let profile = profiles[device.profileID] else { continue }
+            let sensors = profile.sensors.map { spec -> SimSensor in
+                let span = spec.validRange.upperBound - spec.validRange.lowerBound
+                let nominal = spec.nominal ?? Fleet.defaultNominal(spec)
+                // Keep the normal swing well inside the warning limit so normal is never a fault.
+                let headroom = spec.limits.map { abs($0.firstLimit - nominal) } ?? span * 0.1
+                let exponent = Int((log10(max(span, 1e-9))).rounded(.down)) - 3
+                var sensor = SimSensor(
+                    key: spec.key.rawValue, nominal: nominal, amplitude: headroom * 0.15, noise: headroom * 0.04,
+                    range: spec.validRange, loadSign: spec.limits?.direction == .below ? -1 : 1,
+                    lag: spec.unit == "Cel" || spec.unit == "K" ? 900 : 0, resolution: pow(10, Double(exponent)),
+                    decimals: max(0, -exponent), hasInrush: spec.unit == "A", spec: spec)
+                if spec.kind == .counter {
+                    // Hours grow with time; other counters (cycles) about once every 20 s.
+                    sensor.counter = (base: (1000 + rng.nextDouble() * 20_000).rounded(), perSecond: spec.unit == "h" ? 1.0 / 3600 : 0.05)
+                    sensor.decimals = 3
+                }
+                return sensor
+            }
+            devices.append(SimDevice(device: device, topic: "fieldwatch/\(device.site)/\(device.id)/telemetry",
+                                     statusTopic: "fieldwatch/\(device.site)/\(device.id)/status", sensors: sensors,
+                                     phase: rng.nextDouble()))
+        }
+    }
+
+    static func defaultNominal(_ spec: SensorSpec) -> Double {
+        let r = spec.validRange
+        guard let limits = spec.limits else { return (r.lowerBound + r.upperBound) / 2 }
+        let edge = limits.direction == .above ? r.lowerBound : r.upperBound
+        return (edge + limits.firstLimit) / 2
+    }
+
+    // MARK: - Scenarios
+
+    /// Adds `count` degradation faults on (device, sensor) pairs picked from the seed.
+    mutating func injectRandomFaults(count: Int, onset: Double, ramp: Double) {
+        var rng = SplitMix64(seed: seed ^ 0x5EED_FA17)
+        var candidates: [(Int, Int)] = []
+        for (di, d) in devices.enumerated() {
+            for (si, s) in d.sensors.enumerated() where s.spec.limits?.critical != nil && s.counter == nil { candidates.append((di, si)) }
+        }
+        for _ in 0..<min(count, candidates.count) {
+            let (di, si) = candidates.remove(at: Int(rng.next() % UInt64(candidates.count)))
+            scenarios.append(makeScenario(.degradation, device: di, sensors: [si], start: onset, duration: ramp, magnitude: 0, every: 20))
+        }
+    }
+
+    /// Adds the scenarios of a scenario file; unknown devices or sensors are reported with their position.
+    mutating func add(_ entries: [ScenarioFile.Entry], context: YAMLContext) throws(ProfileError) {
+        for (i, e) in entries.enumerated() {
+            let path = "scenarios[\(i)]"
+            guard let di = devices.firstIndex(where: { $0.device.id.rawValue == e.device }) else {
+                context.report(e.node, "\(path).device", "no device \"\(e.device)\" in the inventory\(didYouMean(e.device, devices.map(\.device.id.rawValue)))")
+                continue
+            }
+            let sensors = devices[di].sensors
+            var indices: [Int] = []
+            if let keys = e.sensors {
+                for key in keys {
+                    guard let si = sensors.firstIndex(where: { $0.key == key }) else {
+                        context.report(e.node, "\(path).sensors", "device \"\(e.device)\" has no sensor \"\(key)\"\(didYouMean(key, sensors.map(\.key))); its sensors: \(sensors.map(\.key).joined(separator: ", "))")
+                        continue
+                    }
+                    indices.append(si)
+                }
+            } else {
+                indices = defaultSensors(for: e.kind, device: di)
+            }
+            let needCritical = e.kind.isMachineFault
+            if needCritical, let bad = indices.first(where: { sensors[$0].spec.limits?.critical == nil }) {
+                context.report(e.node, "\(path).sensors", "\(e.kind.rawValue) needs sensors with a critical limit; \"\(sensors[bad].key)\" has none")
+                continue
+            }
+            if indices.isEmpty && ![.dropout, .clockSkew, .duplicates, .outOfOrder, .malformed].contains(e.kind) {
+                context.report(e.node, "\(path).sensors", "\(e.kind.rawValue) on \"\(e.device)\" needs sensors; name them with sensors: [...]")
+                continue
+            }
+            let defaultDuration: Double = [.degradation, .leak].contains(e.kind) ? 600 : 0
+            scenarios.append(makeScenario(e.kind, device: di, sensors: indices, start: e.start, duration: e.duration ?? defaultDuration,
+                                          magnitude: e.magnitude ?? defaultMagnitude(e.kind, device: di, sensors: indices), every: e.every ?? 20))
+        }
+        if !context.issues.isEmpty { throw ProfileError(issues: context.issues) }
+    }
+
+    func defaultSensors(for kind: Scenario.Kind, device di: Int) -> [Int] {
+        let sensors = devices[di].sensors
+        switch kind {
+        case .leak, .burst:
+            return sensors.indices.filter { (sensors[$0].key.contains("flow") || sensors[$0].key.contains("pressure")) && sensors[$0].spec.limits?.critical != nil }
+        case .degradation, .suddenFailure, .spikes:
+            return sensors.indices.first { sensors[$0].spec.limits?.critical != nil && sensors[$0].counter == nil }.map { [$0] } ?? []
+        case .stuck, .drift:
+            return sensors.indices.first { sensors[$0].counter == nil }.map { [$0] } ?? []
+        default:
+            return []
+        }
+    }
+
+    func defaultMagnitude(_ kind: Scenario.Kind, device di: Int, sensors: [Int]) -> Double {
+        switch kind {
+        case .drift:
+            // A tenth of the distance to the first limit per hour.
+            guard let s = sensors.first.map({ devices[di].sensors[$0] }) else { return 0 }
+            return s.amplitude / 0.15 * 0.1 * s.loadSign
+        case .clockSkew: return 7200
+        default: return 0
+        }
+    }
+
+    func makeScenario(_ kind: Scenario.Kind, device di: Int, sensors: [Int], start: Double, duration: Double, magnitude: Double, every: Int) -> Scenario {
+        let d = devices[di]
+        var s = Scenario(kind: kind, deviceIndex: di, site: d.device.site, device: d.device.id, profileID: d.device.profileID,
+                         sensors: sensors, sensorKeys: sensors.map { d.sensors[$0].key }, start: start, duration: duration,
+                         magnitude: magnitude, every: max(1, every), faultCode: kind.labelCode ?? "")
+        if kind.isMachineFault, let first = sensors.first, let code = d.sensors[first].spec.limits?.faultCode {
+            s.faultCode = code.rawValue
+            for si in sensors {
+                let sensor = d.sensors[si]
+                let critical = sensor.spec.limits!.critical!
+                let target = min(max(critical + (critical - sensor.nominal) * 0.15, sensor.range.lowerBound), sensor.range.upperBound)
+                s.targets.append(target)
+                s.criticals.append(critical)
+            }
+            switch kind {
+            case .degradation, .leak:
+                s.failure = zip(sensors.indices, s.criticals).map { i, critical in
+                    let nominal = d.sensors[sensors[i]].nominal
+                    return start + duration * min(1, max(0, (critical - nominal) / (s.targets[i] - nominal)))
+                }.min()
+            case .suddenFailure, .burst:
+                s.failure = start
+            default:
+                s.failure = nil  // spikes are shorter than any minimum duration: not a failure
+            }
+        }
+        return s
+    }
+
+    // MARK: - Messages
+
+    /// Everything devices send at one tick: telemetry, status changes, duplicates, malformed ones.
+    mutating func messages(tick: Int, time t: Double, period: Double, timestamp: Timestamp) -> [(topic: String, payload: String)] {
+        var out: [(topic: String, payload: String)] = []
+        for di in devices.indices {
+            let active = scenarios.filter { $0.deviceIndex == di && $0.isActive(at: t) }
+            let device = devices[di]
+            if let dropout = scenarios.first(where: { $0.deviceIndex == di && $0.kind == .dropout }) {
+                // Status changes on the first tick inside and after the window.
+                if dropout.isActive(at: t) && !dropout.isActive(at: t - period) {
+                    out.append((device.statusTopic, "{\"status\":\"offline\",\"ts\":\(timestamp.milliseconds)}"))
+                } else if !dropout.isActive(at: t) && dropout.isActive(at: t - period) && t - period >= dropout.start {
+                    out.append((device.statusTopic, "{\"status\":\"online\",\"ts\":\(timestamp.milliseconds)}"))
+                }
+                if dropout.isActive(at: t) { continue }
+            }
+            var ts = timestamp
+            if let skew = active.first(where: { $0.kind == .clockSkew }) {
+                ts = Timestamp(milliseconds: ts.milliseconds + Int64(skew.magnitude * 1000))
+            }
+            var payload = self.payload(device: di, tick: tick, time: t, timestamp: ts, scenarios: active)
+            if let bad = active.first(where: { $0.kind == .malformed }), tick % bad.every == 0 {
+                payload = Fleet.malformed(payload, variant: tick / bad.every)
+            }
+            let message = (topic: device.topic, payload: payload)
+            if active.contains(where: { $0.kind == .outOfOrder }) {
+                if let held = heldBack.removeValue(forKey: di) {
+                    out.append(message)
+                    out.append(held)
+                } else {
+                    heldBack[di] = message
+                }
+                continue
+            }
+            if let held = heldBack.removeValue(forKey: di) { out.append(held) }
+            out.append(message)
+            if active.contains(where: { $0.kind == .duplicates }) { out.append(message) }
+        }
+        return out
+    }
+
+    /// Whatever is still held back at the end of a run.
+    mutating func flush() -> [(topic: String, payload: String)] {
+        defer { heldBack.removeAll() }
+        return heldBack.keys.sorted().compactMap { heldBack[$0] }
+    }
+
+    /// Load in [-1, 1]: a daily cycle, 40 % weaker on weekends.
+    func load(_ t: Double, phase: Double) -> Double {
+        let day = Int(((startEpoch + t) / 86_400).rounded(.down))
+        let weekday = ((day + 4) % 7 + 7) % 7  // 1970-01-01 was a Thursday; 0 = Sunday
+        let weekend = weekday == 0 || weekday == 6
+        return sin(2 * .pi * (t / cycle + phase)) * (weekend ? 0.6 : 1)
+    }
+
+    /// The JSON payload of one device at one tick.
+    func payload(device index: Int, tick: Int, time t: Double, timestamp: Timestamp, scenarios active: [Scenario]) -> String {
+        let device = devices[index]
+        var rng = SplitMix64(seed: seed &+ UInt64(index) &* 0x9E37_79B9 &+ UInt64(tick) &* 0x1000_0001)
+        var parts: [String] = []
+        parts.reserveCapacity(device.sensors.count)
+        for (si, s) in device.sensors.enumerated() {
+            if let counter = s.counter {
+                parts.append("\"\(s.key)\":\(String(format: "%.3f", counter.base + counter.perSecond * t))")
+                continue
+            }
+            var value = baseValue(s, device: device, deviceIndex: index, time: t, rng: &rng)
+            for scenario in active {
+                guard let k = scenario.sensors.firstIndex(of: si) else { continue }
+                switch scenario.kind {
+                case .degradation, .leak:
+                    let progress = min(1, (t - scenario.start) / max(scenario.duration, 0.001))
+                    value = s.nominal + (scenario.targets[k] - s.nominal) * progress + s.noise * 0.5 * rng.nextGaussian()
+                case .suddenFailure, .burst:
+                    value = scenario.targets[k] + s.noise * 0.5 * rng.nextGaussian()
+                case .spikes:
+                    if tick % scenario.every == 0 { value = scenario.targets[k] }
+                case .stuck:
+                    // The value the sensor had when it stuck, exactly, every time.
+                    var stuckRng = SplitMix64(seed: seed ^ UInt64(index) &* 0x51_7CC1 ^ UInt64(scenario.start.bitPattern))
+                    value = baseValue(s, device: device, deviceIndex: index, time: scenario.start, rng: &stuckRng)
+                case .drift:
+                    value += scenario.magnitude * (t - scenario.start) / 3600
+                default:
+                    break
+                }
+            }
+            value = min(max(value, s.range.lowerBound), s.range.upperBound)
+            value = (value / s.resolution).rounded() * s.resolution
+            parts.append("\"\(s.key)\":\(String(format: "%.\(s.decimals)f", value))")
+        }
+        return "{\"ts\":\(timestamp.milliseconds),\"metrics\":{\(parts.joined(separator: ","))}}"
+    }
+
+    /// Normal operation: nominal, the load cycle (lagged for temperatures), noise, inrush.
+    func baseValue(_ s: SimSensor, device: SimDevice, deviceIndex: Int, time t: Double, rng: inout SplitMix64) -> Double {
+        var value = s.nominal + s.loadSign * s.amplitude * load(t - s.lag, phase: device.phase) + s.noise * rng.nextGaussian()
+        if s.hasInrush {
+            // A motor start once per simulated hour: one sample at 70 % of the way to the warning limit.
+            let hour = Int((t / 3600).rounded(.down))
+            let startSecond = Double((UInt64(deviceIndex) &* 2_654_435_761 &+ UInt64(hour) &* 40_503) % 3600)
+            if t - Double(hour) * 3600 >= startSecond && t - Double(hour) * 3600 < startSecond + 1 {
+                value = s.nominal + s.amplitude / 0.15 * 0.7
+            }
+        }
+        return value
+    }
+
+    /// A broken version of a payload, cycling through the kinds of damage devices produce.
+    static func malformed(_ payload: String, variant: Int) -> String {
+        switch variant % 5 {
+        case 0: return String(payload.prefix(payload.count / 2))
+        case 1: return payload.replacingOccurrences(of: "\"metrics\":{\"", with: "\"metrics\":{\"bogus\":NaN,\"")
+        case 2: return payload.replacingOccurrences(of: "\"metrics\":{\"", with: "\"metrics\":{\"unknown_sensor\":1,\"")
+        case 3: return "{\"ts\":\"yesterday\"}"
+        default: return "garbage \(variant)"
+        }
+    }
+}
