@@ -99,8 +99,8 @@ struct Fleet {
 
     /// Adds the scenarios of a scenario file; unknown devices or sensors are reported with their position.
     mutating func add(_ entries: [ScenarioFile.Entry], context: YAMLContext) throws(ProfileError) {
-        for (i, e) in entries.enumerated() {
-            let path = "scenarios[\(i)]"
+        for e in entries {
+            let path = "scenarios[\(e.index)]"
             guard let di = devices.firstIndex(where: { $0.device.id.rawValue == e.device }) else {
                 context.report(e.node, "\(path).device", "no device \"\(e.device)\" in the inventory\(didYouMean(e.device, devices.map(\.device.id.rawValue)))")
                 continue
@@ -108,13 +108,12 @@ struct Fleet {
             let sensors = devices[di].sensors
             var indices: [Int] = []
             if let keys = e.sensors {
-                for key in keys {
-                    guard let si = sensors.firstIndex(where: { $0.key == key }) else {
-                        context.report(e.node, "\(path).sensors", "device \"\(e.device)\" has no sensor \"\(key)\"\(didYouMean(key, sensors.map(\.key))); its sensors: \(sensors.map(\.key).joined(separator: ", "))")
-                        continue
-                    }
-                    indices.append(si)
+                let unknown = keys.filter { key in !sensors.contains { $0.key == key } }
+                if let key = unknown.first {
+                    context.report(e.node, "\(path).sensors", "device \"\(e.device)\" has no sensor \"\(key)\"\(didYouMean(key, sensors.map(\.key))); its sensors: \(sensors.map(\.key).joined(separator: ", "))")
+                    continue
                 }
+                indices = keys.compactMap { key in sensors.firstIndex { $0.key == key } }
             } else {
                 indices = defaultSensors(for: e.kind, device: di)
             }
@@ -138,7 +137,9 @@ struct Fleet {
         let sensors = devices[di].sensors
         switch kind {
         case .leak, .burst:
-            return sensors.indices.filter { (sensors[$0].key.contains("flow") || sensors[$0].key.contains("pressure")) && sensors[$0].spec.limits?.critical != nil }
+            // Flow first: its fault (the burst) names the label.
+            let withCritical = sensors.indices.filter { sensors[$0].spec.limits?.critical != nil }
+            return withCritical.filter { sensors[$0].key.contains("flow") } + withCritical.filter { sensors[$0].key.contains("pressure") }
         case .degradation, .suddenFailure, .spikes:
             return sensors.indices.first { sensors[$0].spec.limits?.critical != nil && sensors[$0].counter == nil }.map { [$0] } ?? []
         case .stuck, .drift:
@@ -300,11 +301,20 @@ struct Fleet {
     /// A broken version of a payload, cycling through the kinds of damage devices produce.
     static func malformed(_ payload: String, variant: Int) -> String {
         switch variant % 5 {
-        case 0: return String(payload.prefix(payload.count / 2))
-        case 1: return payload.replacingOccurrences(of: "\"metrics\":{\"", with: "\"metrics\":{\"bogus\":NaN,\"")
-        case 2: return payload.replacingOccurrences(of: "\"metrics\":{\"", with: "\"metrics\":{\"unknown_sensor\":1,\"")
-        case 3: return "{\"ts\":\"yesterday\"}"
-        default: return "garbage \(variant)"
+        case 0:
+            return String(payload.prefix(payload.count / 2))
+        case 1:
+            // The first sensor again, as NaN (what Python's json.dumps writes for a missing reading).
+            guard let keyStart = payload.range(of: "\"metrics\":{\"")?.upperBound,
+                  let keyEnd = payload[keyStart...].firstIndex(of: "\"") else { return payload }
+            return payload.replacingCharacters(in: keyStart..<keyStart, with: "\(payload[keyStart..<keyEnd])\":NaN,\"")
+        case 2:
+            return payload.replacingOccurrences(of: "\"metrics\":{\"", with: "\"metrics\":{\"unknown_sensor\":1,\"")
+        case 3:
+            guard let ts = payload.range(of: #""ts":\d+"#, options: .regularExpression) else { return payload }
+            return payload.replacingCharacters(in: ts, with: "\"ts\":\"yesterday\"")
+        default:
+            return "garbage \(variant)"
         }
     }
 }

@@ -98,6 +98,8 @@ enum ScenarioFile {
         var magnitude: Double?
         var every: Int?
         var node: Node
+        /// Position in the file's list, for messages.
+        var index: Int
     }
 
     static func read(_ path: String) throws(ProfileError) -> (entries: [Entry], context: YAMLContext) {
@@ -125,10 +127,10 @@ enum ScenarioFile {
                 if let every, every < 1 { context.report(r.value("every"), "scenarios[\(i)].every", "\(every) must be 1 or more") }
                 guard let device, let kind else { continue }
                 entries.append(Entry(device: device, kind: kind, sensors: sensors, start: start?.secondsDouble ?? 0,
-                                     duration: duration?.secondsDouble, magnitude: magnitude, every: every, node: node))
+                                     duration: duration?.secondsDouble, magnitude: magnitude, every: every, node: node, index: i))
             }
         }
-        if !context.issues.isEmpty { throw ProfileError(issues: context.issues) }
+        // Problems found so far stay in `context`; `Fleet.add` reports them with its own.
         return (entries, context)
     }
 }

@@ -71,7 +71,8 @@ struct SimulatorCommand: AsyncParsableCommand {
                 try fleet.add(entries, context: context)
             }
         } catch {
-            throw ValidationError("cannot load the fleet:\n\(error)")
+            FileHandle.standardError.write(Data("fieldwatch-sim: cannot load the fleet:\n\(error)\n".utf8))
+            throw ExitCode(1)
         }
         for s in fleet.scenarios {
             let failure = s.failure.map { ", limit crossed at t+\(fmt($0))s" } ?? ""
