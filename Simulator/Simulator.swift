@@ -8,17 +8,30 @@ import Profiles
 /// `fieldwatch-sim`: publishes plausible telemetry for every device of an inventory, with
 /// injected faults that are deterministic for a seed, and prints the ground truth it injects.
 @main
-struct SimulatorCommand: AsyncParsableCommand {
+struct SimulatorMain: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "fieldwatch-sim",
-        abstract: "Publish simulated equipment telemetry to an MQTT broker, with injected faults.",
+        abstract: "Simulated equipment telemetry for Fieldwatch: a fault-injecting fleet, or a CSV replayed.",
+        subcommands: [SimulatorCommand.self, ReplayCommand.self],
+        defaultSubcommand: SimulatorCommand.self
+    )
+}
+
+struct SimulatorCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "run",
+        abstract: "Publish simulated equipment telemetry to an MQTT broker, with injected faults (the default).",
         discussion: """
             Every device of the inventory publishes {"ts": <epoch ms>, "metrics": {...}} on \
             fieldwatch/<site>/<device>/telemetry at QoS 1. Values follow each sensor's nominal \
             value from its profile with a slow load cycle and noise, staying inside the warning \
             limits. --faults N picks N (device, sensor) pairs from the seed and ramps each past its \
-            critical limit, starting --fault-onset seconds after start; the picks are printed as \
-            ground truth. The same seed gives the same values and the same faults.
+            critical limit, starting --fault-onset seconds after start. Scenarios listed under \
+            `scenarios:` in the inventory (or in --scenarios FILE) add machine faults, sensor faults \
+            and connection trouble: degradation, sudden_failure, spikes, stuck, drift, dropout, leak, \
+            burst, clock_skew, duplicates, out_of_order, malformed. Every injected fault is printed and, \
+            with --labels, written as a JSON line of ground truth. The same seed and arguments give \
+            the same stream, byte for byte, with --out and --start.
             """
     )
 
@@ -229,4 +242,86 @@ func fmt(_ x: Double) -> String {
 /// shows up as it is printed.
 func say(_ line: String) {
     FileHandle.standardOutput.write(Data((line + "\n").utf8))
+}
+
+/// `fieldwatch-sim replay`: a `timestamp,value` CSV (such as the NAB data) published as one
+/// sensor's telemetry, in file order.
+struct ReplayCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "replay",
+        abstract: "Publish a timestamp,value CSV as one sensor's telemetry.",
+        discussion: """
+            The CSV has a header and rows `YYYY-MM-DD HH:MM:SS,value` (UTC) or RFC 3339 times, as in \
+            the Numenta Anomaly Benchmark. Each row becomes {"ts": <epoch ms>, "metrics": {SENSOR: value}} \
+            on fieldwatch/<site>/<device>/telemetry; the site comes from the inventory.
+            """
+    )
+
+    @Option(help: "CSV file to replay.") var csv: String
+    @Option(help: "Device id (must be in the inventory).") var device: String
+    @Option(help: "Sensor key of the device's profile.") var sensor: String
+    @Option(help: "Inventory that names the device's site.") var inventory = "Simulator/demo-site.yaml"
+    @Option(help: "Directory of device profiles.") var profiles = "DeviceProfiles"
+    @Option(help: "MQTT broker, mqtt://HOST:PORT.") var broker = "mqtt://127.0.0.1:1883"
+    @Option(help: "Rows per second; 0 publishes as fast as possible.") var rate: Double = 0
+    @Option(help: "Write JSON lines {topic, payload} to this file instead of publishing.") var out: String?
+    @Option(help: "QoS of published telemetry (0 or 1).") var qos: Int = 1
+    @Option(help: "MQTT client id.") var clientID = "fieldwatch-sim-replay"
+
+    func run() async throws {
+        let loaded: [String: DeviceProfile]
+        let inv: Inventory
+        do {
+            loaded = try ProfileLoader.load(paths: [profiles])
+            inv = try Inventory.load(file: inventory, profiles: loaded)
+        } catch {
+            FileHandle.standardError.write(Data("fieldwatch-sim: \(error)\n".utf8))
+            throw ExitCode(1)
+        }
+        guard let d = inv.device(DeviceID(device)) else {
+            throw ValidationError("--device \(device) is not in \(inventory); known: \(inv.devices.map(\.id.rawValue).joined(separator: ", "))")
+        }
+        guard loaded[d.profileID]?.sensor(SensorKey(sensor)) != nil else {
+            throw ValidationError("--sensor \(sensor) is not in profile \(d.profileID) of \(device)")
+        }
+        let text: String
+        do { text = try String(contentsOfFile: csv, encoding: .utf8) } catch {
+            throw ValidationError("cannot read --csv \(csv): \(error.localizedDescription)")
+        }
+        var rows: [(Timestamp, String)] = []
+        for (n, line) in text.split(whereSeparator: \.isNewline).enumerated() where n > 0 {
+            let fields = line.split(separator: ",", omittingEmptySubsequences: false)
+            guard fields.count >= 2 else { throw ValidationError("\(csv):\(n + 1): expected timestamp,value") }
+            let stamp = fields[0].trimmingCharacters(in: .whitespaces)
+            guard let ts = Timestamp(rfc3339: stamp) ?? Timestamp(rfc3339: stamp + "Z") else {
+                throw ValidationError("\(csv):\(n + 1): \"\(stamp)\" is not a time; use YYYY-MM-DD HH:MM:SS (UTC) or RFC 3339")
+            }
+            let value = fields[1].trimmingCharacters(in: .whitespaces)
+            guard let number = Double(value), number.isFinite, value.first != "+" else {
+                throw ValidationError("\(csv):\(n + 1): \"\(value)\" is not a finite JSON number")
+            }
+            rows.append((ts, value))
+        }
+        let sink: any TelemetrySink
+        if let out {
+            guard let file = FileSink(path: out) else { throw ValidationError("cannot create --out \(out)") }
+            sink = file
+        } else {
+            let url = try MQTTConfiguration.parseBrokerURL(broker).get()
+            let client = try MQTTClient(configuration: MQTTConfiguration(host: url.host, port: url.port, clientID: clientID, cleanSession: true))
+            try client.connect()
+            guard await client.waitUntilConnected(timeout: .seconds(15)) else { throw ValidationError("cannot connect to \(broker) within 15 s") }
+            sink = MQTTSink(client: client, qos: qos)
+        }
+        let topic = "fieldwatch/\(d.site)/\(d.id)/telemetry"
+        let clock = ContinuousClock()
+        let begin = clock.now
+        for (i, (ts, value)) in rows.enumerated() {
+            if rate > 0 && out == nil { try await Task.sleep(until: begin + .milliseconds(Int64(Double(i) / rate * 1000)), clock: clock) }
+            // The value is copied as written, so the replay is exact.
+            try sink.send(topic: topic, payload: "{\"ts\":\(ts.milliseconds),\"metrics\":{\"\(sensor)\":\(value)}}")
+        }
+        await sink.finish()
+        say("replayed \(rows.count) rows of \(csv) as \(device)/\(sensor)")
+    }
 }

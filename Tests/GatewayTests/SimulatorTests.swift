@@ -167,4 +167,33 @@ struct SimulatorTests {
         #expect(running.gateway.ingest.client.counters.droppedOverflow == 0)
         try await running.stop()
     }
+
+    @Test func replayIsExact() throws {
+        let dir = try makeTemporaryDirectory()
+        let csv = dir.appendingPathComponent("in.csv").path
+        try "timestamp,value\n2015-02-26 21:42:53,104\n2015-02-26 21:47:53,100.25\n2015-02-26T21:52:53Z,-3e2\n"
+            .write(toFile: csv, atomically: true, encoding: .utf8)
+        let out = dir.appendingPathComponent("out.jsonl").path
+        let (status, text) = try runTool("fieldwatch-sim", ["replay", "--csv", csv, "--device", "pump-02", "--sensor", "bearing_temp", "--out", out])
+        #expect(status == 0, "\(text)")
+        #expect(try readLines(out, as: SimLine.self).map(\.payload) == [
+            #"{"ts":1424986973000,"metrics":{"bearing_temp":104}}"#,
+            #"{"ts":1424987273000,"metrics":{"bearing_temp":100.25}}"#,
+            #"{"ts":1424987573000,"metrics":{"bearing_temp":-3e2}}"#,
+        ])
+        #expect(try readLines(out, as: SimLine.self).allSatisfy { $0.topic == "fieldwatch/sz-ps3/pump-02/telemetry" })
+
+        // A NAB file from the shared dataset: one message per row, values unchanged.
+        let nab = Fixtures.packageRoot().appendingPathComponent("../shared/datasets/nab-dev/data/realTweets/Twitter_volume_AAPL.csv").standardized.path
+        guard FileManager.default.fileExists(atPath: nab) else { return }
+        let rows = try String(contentsOfFile: nab, encoding: .utf8).split(whereSeparator: \.isNewline).dropFirst()
+        let (nabStatus, _) = try runTool("fieldwatch-sim", ["replay", "--csv", nab, "--device", "pump-01", "--sensor", "motor_current", "--out", out])
+        #expect(nabStatus == 0)
+        let replayed = try readLines(out, as: SimLine.self)
+        #expect(replayed.count == rows.count)
+        #expect(replayed.last?.payload.hasSuffix("\"motor_current\":\(rows.last!.split(separator: ",")[1])}}") == true)
+
+        let (badStatus, badText) = try runTool("fieldwatch-sim", ["replay", "--csv", csv, "--device", "pump-9", "--sensor", "x", "--out", out])
+        #expect(badStatus != 0 && badText.contains("--device pump-9 is not in Simulator/demo-site.yaml"))
+    }
 }
