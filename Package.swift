@@ -87,7 +87,10 @@ let package = Package(
         .testTarget(name: "TimeSeriesTests", dependencies: ["TimeSeries"]),
         .testTarget(name: "DetectionTests", dependencies: ["Detection"]),
         .testTarget(name: "IngestTests", dependencies: ["Ingest", "FieldwatchTesting"]),
-        .testTarget(name: "StorageTests", dependencies: ["Storage", "ServiceDesk", "FieldwatchTesting"]),
+        .testTarget(
+            name: "StorageTests",
+            dependencies: ["Storage", "ServiceDesk", "FieldwatchTesting", .product(name: "GRDB", package: "GRDB.swift")]
+        ),
         .testTarget(name: "MQTTTests", dependencies: ["MQTT", "FieldwatchTesting"]),
         .testTarget(
             name: "GatewayTests",

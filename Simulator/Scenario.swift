@@ -76,13 +76,13 @@ struct Scenario: Equatable {
 
     func isActive(at t: Double) -> Bool { t >= start && (persists || duration == 0 || t < start + duration) }
 
-    func labelLine(start date: Date, seed: UInt64) -> String {
+    func labelLine(start date: Date, seed: UInt64, drill: Bool = false) -> String {
         func time(_ offset: Double) -> String { "\"\(Timestamp(date.addingTimeInterval(offset)).rfc3339)\"" }
         let sensorsJSON = sensorKeys.map { "\"\($0)\"" }.joined(separator: ",")
         return "{\"site\":\"\(site)\",\"device\":\"\(device)\",\"sensors\":[\(sensorsJSON)],\"scenario\":\"\(kind.rawValue)\","
             + "\"fault_code\":\"\(faultCode)\",\"profile\":\"\(profileID)\",\"onset\":\(time(start)),"
             + "\"failure\":\(failure.map(time) ?? "null"),\"end\":\(persists || duration == 0 ? "null" : time(start + duration)),"
-            + "\"critical\":\(criticals.first.map { "\($0)" } ?? "null"),\"seed\":\(seed)}\n"
+            + "\"critical\":\(criticals.first.map { "\($0)" } ?? "null"),\"seed\":\(seed)\(drill ? ",\"drill\":true" : "")}\n"
     }
 }
 

@@ -53,6 +53,7 @@ struct SimulatorCommand: AsyncParsableCommand {
     @Option(help: "Write the injected faults as JSON lines (ground truth for evaluating detection).") var labels: String?
     @Option(help: "YAML file with a `scenarios:` list (the inventory's own `scenarios:` are read too).") var scenarios: String?
     @Option(help: "Length of the load cycle in simulated seconds (default a day).") var cycle: Double = 86_400
+    @Flag(help: "Mark every message and label as an emergency drill: the gateway opens drill tickets, kept apart from real ones.") var drill = false
 
     func validate() throws {
         guard rate >= 0, rate.isFinite else { throw ValidationError("--rate \(rate): give messages per second per device, 0 or more") }
@@ -93,7 +94,7 @@ struct SimulatorCommand: AsyncParsableCommand {
                 + "from t+\(fmt(s.start))s\(s.duration > 0 ? " for \(fmt(s.duration))s" : "")\(failure), \(s.faultCode)")
         }
         if let labels {
-            let lines = fleet.scenarios.map { $0.labelLine(start: startDate, seed: seed) }.joined()
+            let lines = fleet.scenarios.map { $0.labelLine(start: startDate, seed: seed, drill: drill) }.joined()
             do {
                 try lines.write(toFile: labels, atomically: true, encoding: .utf8)
             } catch {
@@ -133,7 +134,7 @@ struct SimulatorCommand: AsyncParsableCommand {
             }
             let ts = Timestamp(startDate.addingTimeInterval(simulated))
             for message in fleet.messages(tick: tick, time: simulated, period: period, timestamp: ts) {
-                try sink.send(topic: message.topic, payload: message.payload)
+                try sink.send(topic: message.topic, payload: drill ? markDrill(message.payload) : message.payload)
                 sent += 1
                 if messages > 0 && sent >= messages { break loop }
             }
@@ -324,4 +325,9 @@ struct ReplayCommand: AsyncParsableCommand {
         await sink.finish()
         say("replayed \(rows.count) rows of \(csv) as \(device)/\(sensor)")
     }
+}
+
+/// `{"ts":...}` → `{"drill":true,"ts":...}` (status and malformed payloads pass unchanged).
+func markDrill(_ payload: String) -> String {
+    payload.hasPrefix("{\"ts\":") ? "{\"drill\":true," + payload.dropFirst() : payload
 }

@@ -31,12 +31,14 @@ public struct Anomaly: Sendable, Hashable {
     public var summary: String
     /// The ring's samples of this sensor around the detection, oldest first.
     public var evidence: [Sample]
+    /// Raised from drill telemetry: it opens a drill ticket, kept apart from real ones.
+    public var drill: Bool
 
     public init(
         site: SiteID, device: DeviceID, sensor: SensorKey, faultCode: FaultCode, transition: Transition,
         severity: Severity, detectedAt: Timestamp, conditionSince: Timestamp, value: Double, limit: Double,
         unit: String, detector: String, detectorVersion: Int, profileID: String, profileVersion: Int,
-        summary: String, evidence: [Sample]
+        summary: String, evidence: [Sample], drill: Bool = false
     ) {
         self.site = site
         self.device = device
@@ -55,5 +57,6 @@ public struct Anomaly: Sendable, Hashable {
         self.profileVersion = profileVersion
         self.summary = summary
         self.evidence = evidence
+        self.drill = drill
     }
 }

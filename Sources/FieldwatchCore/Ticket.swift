@@ -64,12 +64,14 @@ public struct Ticket: Sendable, Hashable, Codable {
     public var lastValue: Double?
     public var limit: Double?
     public var unit: String?
+    /// Opened by an emergency drill: reported on its own and kept out of real KPIs.
+    public var drill: Bool
 
     public init(
         id: Int64, site: SiteID, device: DeviceID, sensor: SensorKey?, faultCode: FaultCode, source: TicketSource,
         grade: Grade, status: TicketStatus, title: String, openedAt: Timestamp, updatedAt: Timestamp,
         occurrences: Int, detector: String?, detectorVersion: Int?, profileID: String?, profileVersion: Int?,
-        lastValue: Double?, limit: Double?, unit: String?
+        lastValue: Double?, limit: Double?, unit: String?, drill: Bool = false
     ) {
         self.id = id
         self.site = site
@@ -90,5 +92,6 @@ public struct Ticket: Sendable, Hashable, Codable {
         self.lastValue = lastValue
         self.limit = limit
         self.unit = unit
+        self.drill = drill
     }
 }

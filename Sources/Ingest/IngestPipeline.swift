@@ -54,6 +54,11 @@ public final class IngestPipeline: Sendable {
     struct SensorContext: Sendable {
         let spec: SensorSpec
         let series: SeriesKey
+        /// Drill telemetry has its own ring and detector state, so a drill never disturbs the
+        /// real series of the same sensor (nor the other way round).
+        let drillSeries: SeriesKey
+
+        func key(drill: Bool) -> SeriesKey { drill ? drillSeries : series }
     }
 
     struct DeviceContext: Sendable {
@@ -85,16 +90,20 @@ public final class IngestPipeline: Sendable {
             guard let profile = profiles[device.profileID] else { continue }
             var sensors: [String: SensorContext] = [:]
             for spec in profile.sensors {
-                sensors[spec.key.rawValue] = SensorContext(spec: spec, series: SeriesKey(device: device.id, sensor: spec.key))
+                sensors[spec.key.rawValue] = SensorContext(
+                    spec: spec, series: SeriesKey(device: device.id, sensor: spec.key),
+                    drillSeries: SeriesKey(device: DeviceID("\(device.id)#drill"), sensor: spec.key))
             }
             for detector in profile.effectiveDetectors {
                 guard let spec = profile.sensor(detector.sensor) else { continue }
                 switch detector.type {
                 case .threshold:
-                    guard let limits = spec.limits else { continue }
-                    engine.register(SeriesKey(device: device.id, sensor: spec.key), threshold: ThresholdDetector.Configuration(
+                    guard let limits = spec.limits, let sensor = sensors[spec.key.rawValue] else { continue }
+                    let configuration = ThresholdDetector.Configuration(
                         direction: limits.direction, warning: limits.warning, critical: limits.critical,
-                        clear: limits.clear, minDuration: limits.minDuration))
+                        clear: limits.clear, minDuration: limits.minDuration)
+                    engine.register(sensor.series, threshold: configuration)
+                    engine.register(sensor.drillSeries, threshold: configuration)
                 }
             }
             contexts[device.id] = DeviceContext(device: device, profile: profile, sensors: sensors)
@@ -179,13 +188,14 @@ public final class IngestPipeline: Sendable {
                 continue
             }
             let sample = Sample(timestamp: timestamp, value: number)
-            if store.append(sample, to: sensor.series) == .tooLate {
+            let series = sensor.key(drill: payload.drill)
+            if store.append(sample, to: series) == .tooLate {
                 reject(.tooLate, "sensor \"\(key)\" sample at \(timestamp.rfc3339) is older than the late tolerance allows; it was dropped", message, &outcome)
                 continue
             }
             outcome.accepted += 1
-            if let event = engine.withLock({ $0.observe(sample, for: sensor.series) }) {
-                let anomaly = makeAnomaly(event, context: context, sensor: sensor)
+            if let event = engine.withLock({ $0.observe(sample, for: series) }) {
+                let anomaly = makeAnomaly(event, context: context, sensor: sensor, drill: payload.drill)
                 outcome.anomalies.append(anomaly)
                 sink(anomaly)
             }
@@ -210,7 +220,7 @@ public final class IngestPipeline: Sendable {
         return (SiteID(String(parts[1])), DeviceID(String(parts[2])))
     }
 
-    private func makeAnomaly(_ event: DetectorEvent, context: DeviceContext, sensor: SensorContext) -> Anomaly {
+    private func makeAnomaly(_ event: DetectorEvent, context: DeviceContext, sensor: SensorContext, drill: Bool) -> Anomaly {
         let spec = sensor.spec
         let limits = spec.limits
         let side = limits?.direction == .below ? "below" : "above"
@@ -227,7 +237,7 @@ public final class IngestPipeline: Sendable {
         if let fault = context.profile.fault(faultCode) {
             summary = "\(fault.name): \(summary)"
         }
-        let evidence = store.range(sensor.series, from: event.since - configuration.evidenceBefore, to: event.at)
+        let evidence = store.range(sensor.key(drill: drill), from: event.since - configuration.evidenceBefore, to: event.at)
         return Anomaly(
             site: context.device.site, device: context.device.id, sensor: spec.key,
             faultCode: faultCode,
@@ -235,7 +245,7 @@ public final class IngestPipeline: Sendable {
             value: event.value, limit: event.limit, unit: spec.unit,
             detector: ThresholdDetector.name, detectorVersion: ThresholdDetector.version,
             profileID: context.profile.id, profileVersion: context.profile.version,
-            summary: summary, evidence: evidence)
+            summary: summary, evidence: evidence, drill: drill)
     }
 
     private func reject(_ reason: RejectReason, _ detail: String, _ message: MQTTMessage, _ outcome: inout Outcome) {

@@ -20,9 +20,11 @@ public struct TelemetryPayload: Sendable, Equatable {
 
     public var timestamp: TimestampField
     public var metrics: [(key: String, value: MetricValue)]
+    /// Set by `"drill": true`: the message belongs to an emergency drill, not to real operation.
+    public var drill = false
 
     public static func == (lhs: Self, rhs: Self) -> Bool {
-        lhs.timestamp == rhs.timestamp && lhs.metrics.map(\.key) == rhs.metrics.map(\.key)
+        lhs.timestamp == rhs.timestamp && lhs.drill == rhs.drill && lhs.metrics.map(\.key) == rhs.metrics.map(\.key)
             && lhs.metrics.map(\.value) == rhs.metrics.map(\.value)
     }
 }
@@ -112,6 +114,7 @@ private struct Scanner {
         i += 1
         var timestamp = TelemetryPayload.TimestampField.missing
         var metrics: [(key: String, value: MetricValue)]?
+        var drill = false
         var first = true
         while true {
             skipWhitespace()
@@ -124,6 +127,16 @@ private struct Scanner {
             switch key {
             case "ts":
                 timestamp = try timestampValue()
+            case "drill":
+                if matches("true") {
+                    i += 4
+                    drill = true
+                } else if matches("false") {
+                    i += 5
+                } else {
+                    let kind = try describeAndSkip()
+                    throw PayloadError(kind: .invalidPayload, detail: "\"drill\" must be true or false, found \(kind)")
+                }
             case "metrics":
                 guard current == UInt8(ascii: "{") else {
                     let kind = try describeAndSkip()
@@ -139,7 +152,7 @@ private struct Scanner {
         guard let metrics else {
             throw PayloadError(kind: .invalidPayload, detail: "no \"metrics\" object; send {\"ts\": ..., \"metrics\": {\"<sensor>\": <number>}}")
         }
-        return TelemetryPayload(timestamp: timestamp, metrics: metrics)
+        return TelemetryPayload(timestamp: timestamp, metrics: metrics, drill: drill)
     }
 
     mutating func timestampValue() throws(PayloadError) -> TelemetryPayload.TimestampField {

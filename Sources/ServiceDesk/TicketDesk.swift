@@ -150,7 +150,7 @@ public final class TicketDesk: Service, Sendable {
         for (effect, anomaly) in zip(effects, batch) {
             switch effect {
             case let .opened(t):
-                logger.notice("ticket #\(t.id) opened: \(t.grade.rawValue) \(t.faultCode) on \(t.device) at \(t.site): \(anomaly.summary)",
+                logger.notice("\(t.drill ? "DRILL " : "")ticket #\(t.id) opened: \(t.grade.rawValue) \(t.faultCode) on \(t.device) at \(t.site): \(anomaly.summary)",
                               metadata: ["ticket.id": .stringConvertible(t.id), "device.id": .string(t.device.rawValue)])
             case let .occurrenceAdded(t, raised):
                 logger.info("ticket #\(t.id) \(raised ? "raised to \(t.grade.rawValue)" : "occurrence \(t.occurrences)"): \(anomaly.summary)",
@@ -172,11 +172,11 @@ public final class TicketDesk: Service, Sendable {
             "fault_code": a.faultCode.rawValue, "sensor": a.sensor.rawValue, "severity": a.severity.description,
             "value": "\(a.value)", "limit": "\(a.limit)", "detected_at": a.detectedAt.rfc3339,
             "profile": "\(a.profileID)@\(a.profileVersion)", "summary": a.summary,
-        ]
+        ].merging(a.drill ? ["drill": "true"] : [:]) { $1 }
         switch a.transition {
         case .raised:
             let grade = Grade(severity: a.severity)
-            if var ticket = try tx.openTicket(device: a.device, faultCode: a.faultCode) {
+            if var ticket = try tx.openTicket(device: a.device, faultCode: a.faultCode, drill: a.drill) {
                 let newGrade = max(ticket.grade, grade)
                 let raised = newGrade > ticket.grade
                 try tx.addOccurrence(ticketID: ticket.id, grade: newGrade, title: raised ? a.summary : ticket.title,
@@ -195,13 +195,14 @@ public final class TicketDesk: Service, Sendable {
             let ticket = try tx.insertTicket(NewTicket(
                 site: a.site, device: a.device, sensor: a.sensor, faultCode: a.faultCode, source: .predictive, grade: grade,
                 title: a.summary, openedAt: a.detectedAt, detector: a.detector, detectorVersion: a.detectorVersion,
-                profileID: a.profileID, profileVersion: a.profileVersion, lastValue: a.value, limit: a.limit, unit: a.unit))
+                profileID: a.profileID, profileVersion: a.profileVersion, lastValue: a.value, limit: a.limit, unit: a.unit,
+                drill: a.drill))
             try tx.insertDetection(a, ticketID: ticket.id, recordedAt: recordedAt)
             try tx.appendAudit(at: recordedAt, actor: actor, action: "ticket.opened", ticketID: ticket.id,
                                detail: detail.merging(["grade": grade.rawValue, "evidence_samples": "\(a.evidence.count)"]) { $1 })
             return .opened(ticket)
         case .cleared:
-            guard let ticket = try tx.openTicket(device: a.device, faultCode: a.faultCode) else { return .ignored }
+            guard let ticket = try tx.openTicket(device: a.device, faultCode: a.faultCode, drill: a.drill) else { return .ignored }
             try tx.insertDetection(a, ticketID: ticket.id, recordedAt: recordedAt)
             try tx.appendAudit(at: recordedAt, actor: actor, action: "detector.recovered", ticketID: ticket.id,
                                detail: detail.merging(["note": "condition cleared; the ticket stays open until a person closes it"]) { $1 })

@@ -17,11 +17,12 @@ public struct NewTicket: Sendable, Equatable {
     public var lastValue: Double?
     public var limit: Double?
     public var unit: String?
+    public var drill: Bool
 
     public init(
         site: SiteID, device: DeviceID, sensor: SensorKey?, faultCode: FaultCode, source: TicketSource, grade: Grade,
         title: String, openedAt: Timestamp, detector: String? = nil, detectorVersion: Int? = nil, profileID: String? = nil,
-        profileVersion: Int? = nil, lastValue: Double? = nil, limit: Double? = nil, unit: String? = nil
+        profileVersion: Int? = nil, lastValue: Double? = nil, limit: Double? = nil, unit: String? = nil, drill: Bool = false
     ) {
         self.site = site
         self.device = device
@@ -38,6 +39,7 @@ public struct NewTicket: Sendable, Equatable {
         self.lastValue = lastValue
         self.limit = limit
         self.unit = unit
+        self.drill = drill
     }
 }
 

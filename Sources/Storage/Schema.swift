@@ -78,6 +78,15 @@ enum Schema {
                     BEGIN SELECT RAISE(ABORT, 'audit records are append-only'); END;
                 """)
         }
+        migrator.registerMigration("v2-drill-tickets") { db in
+            // Drill tickets live beside real ones: one open ticket per (device, fault, drill).
+            try db.execute(sql: """
+                ALTER TABLE ticket ADD COLUMN drill INTEGER NOT NULL DEFAULT 0 CHECK (drill IN (0, 1));
+                DROP INDEX ticket_one_open_per_device_fault;
+                CREATE UNIQUE INDEX ticket_one_open_per_device_fault_drill
+                    ON ticket (device_id, fault_code, drill) WHERE status NOT IN ('closed', 'cancelled');
+                """)
+        }
         return migrator
     }
 }

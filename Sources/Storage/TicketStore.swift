@@ -116,29 +116,29 @@ public final class TicketStore: Sendable {
 public struct TicketTransaction {
     let db: Database
 
-    /// The open ticket of a (device, fault), if any.
-    public func openTicket(device: DeviceID, faultCode: FaultCode) throws -> Ticket? {
+    /// The open ticket of a (device, fault), if any; drill and real tickets are separate.
+    public func openTicket(device: DeviceID, faultCode: FaultCode, drill: Bool = false) throws -> Ticket? {
         try Row.fetchOne(db, sql: """
-            SELECT * FROM ticket WHERE device_id = ? AND fault_code = ? AND status NOT IN ('closed', 'cancelled')
-            """, arguments: [device.rawValue, faultCode.rawValue]).map(Self.ticket(from:))
+            SELECT * FROM ticket WHERE device_id = ? AND fault_code = ? AND drill = ? AND status NOT IN ('closed', 'cancelled')
+            """, arguments: [device.rawValue, faultCode.rawValue, drill]).map(Self.ticket(from:))
     }
 
     /// Inserts a ticket (status `new`, one occurrence) and returns it with its id.
     public func insertTicket(_ t: NewTicket) throws -> Ticket {
         try db.execute(sql: """
             INSERT INTO ticket (site_id, device_id, sensor, fault_code, source, grade, status, title, opened_at, updated_at,
-                                occurrences, detector, detector_version, profile_id, profile_version, last_value, limit_value, unit)
-            VALUES (?, ?, ?, ?, ?, ?, 'new', ?, ?, ?, 1, ?, ?, ?, ?, ?, ?, ?)
+                                occurrences, detector, detector_version, profile_id, profile_version, last_value, limit_value, unit, drill)
+            VALUES (?, ?, ?, ?, ?, ?, 'new', ?, ?, ?, 1, ?, ?, ?, ?, ?, ?, ?, ?)
             """, arguments: [
                 t.site.rawValue, t.device.rawValue, t.sensor?.rawValue, t.faultCode.rawValue, t.source.rawValue, t.grade.rawValue,
                 t.title, t.openedAt.milliseconds, t.openedAt.milliseconds, t.detector, t.detectorVersion, t.profileID,
-                t.profileVersion, t.lastValue, t.limit, t.unit,
+                t.profileVersion, t.lastValue, t.limit, t.unit, t.drill,
             ])
         let id = db.lastInsertedRowID
         return Ticket(id: id, site: t.site, device: t.device, sensor: t.sensor, faultCode: t.faultCode, source: t.source,
                       grade: t.grade, status: .new, title: t.title, openedAt: t.openedAt, updatedAt: t.openedAt, occurrences: 1,
                       detector: t.detector, detectorVersion: t.detectorVersion, profileID: t.profileID,
-                      profileVersion: t.profileVersion, lastValue: t.lastValue, limit: t.limit, unit: t.unit)
+                      profileVersion: t.profileVersion, lastValue: t.lastValue, limit: t.limit, unit: t.unit, drill: t.drill)
     }
 
     /// Records one more occurrence on a ticket: new grade, title and last reading.
@@ -193,6 +193,6 @@ public struct TicketTransaction {
             title: row["title"], openedAt: Timestamp(milliseconds: row["opened_at"]), updatedAt: Timestamp(milliseconds: row["updated_at"]),
             occurrences: row["occurrences"], detector: row["detector"], detectorVersion: row["detector_version"],
             profileID: row["profile_id"], profileVersion: row["profile_version"], lastValue: row["last_value"],
-            limit: row["limit_value"], unit: row["unit"])
+            limit: row["limit_value"], unit: row["unit"], drill: row["drill"])
     }
 }

@@ -120,7 +120,7 @@ struct Tickets: ParsableCommand {
                 return
             }
             let rows = tickets.map { t in
-                ["#\(t.id)", t.grade.rawValue, t.status.rawValue, t.openedAt.rfc3339, "\(t.site)/\(t.device)", t.faultCode.rawValue,
+                ["#\(t.id)\(t.drill ? " DRILL" : "")", t.grade.rawValue, t.status.rawValue, t.openedAt.rfc3339, "\(t.site)/\(t.device)", t.faultCode.rawValue,
                  "\(t.occurrences)", t.title]
             }
             printTable(header: ["ID", "GRADE", "STATUS", "OPENED (UTC)", "SITE/DEVICE", "FAULT", "OCC", "TITLE"], rows: rows)
@@ -189,6 +189,7 @@ struct TicketJSON: Encodable {
     var last_value: Double?
     var limit: Double?
     var unit: String?
+    var drill: Bool
 
     init(_ t: Ticket) {
         id = t.id
@@ -210,6 +211,7 @@ struct TicketJSON: Encodable {
         last_value = t.lastValue
         limit = t.limit
         unit = t.unit
+        drill = t.drill
     }
 }
 

@@ -168,6 +168,19 @@ struct SimulatorTests {
         try await running.stop()
     }
 
+    @Test func drillMarksEveryMessageAndLabel() throws {
+        let dir = try makeTemporaryDirectory()
+        let out = dir.appendingPathComponent("drill.jsonl").path
+        let labels = dir.appendingPathComponent("drill-labels.jsonl").path
+        let (status, text) = try runTool("fieldwatch-sim", [
+            "--out", out, "--labels", labels, "--start", start, "--duration", "30", "--rate", "1", "--faults", "1", "--drill",
+        ])
+        #expect(status == 0, "\(text)")
+        let lines = try readLines(out, as: SimLine.self)
+        #expect(lines.count == 90 && lines.allSatisfy { $0.payload.hasPrefix("{\"drill\":true,\"ts\":") })
+        #expect(try String(contentsOfFile: labels, encoding: .utf8).contains("\"drill\":true"))
+    }
+
     @Test func replayIsExact() throws {
         let dir = try makeTemporaryDirectory()
         let csv = dir.appendingPathComponent("in.csv").path

@@ -162,3 +162,36 @@ struct IngestPipelineTests {
         }
     }
 }
+
+@Suite("Drills")
+struct DrillTests {
+    @Test func decoderReadsTheDrillFlag() throws {
+        #expect(try decode(#"{"drill": true, "metrics": {"a": 1}}"#).get().drill)
+        #expect(try !decode(#"{"drill": false, "metrics": {"a": 1}}"#).get().drill)
+        #expect(try !decode(#"{"metrics": {"a": 1}}"#).get().drill)
+        #expect(throws: PayloadError(kind: .invalidPayload, detail: "\"drill\" must be true or false, found the string \"yes\"")) {
+            try decode(#"{"drill": "yes", "metrics": {"a": 1}}"#).get()
+        }
+    }
+
+    @Test func drillTelemetryHasItsOwnSeriesAndRaisesDrillAnomalies() throws {
+        let f = try PipelineFixture()
+        let t0: Int64 = 1_764_240_000_000
+        func real(_ s: Int64, _ v: Double) -> IngestPipeline.Outcome {
+            f.send(#"{"ts": \#(t0 + s * 1000), "metrics": {"bearing_temp": \#(v)}}"#)
+        }
+        func drill(_ s: Int64, _ v: Double) -> IngestPipeline.Outcome {
+            f.send(#"{"drill": true, "ts": \#(t0 + s * 1000), "metrics": {"bearing_temp": \#(v)}}"#)
+        }
+        #expect(real(0, 97).anomalies.isEmpty)
+        // Drill readings in between neither reset nor feed the real detector.
+        #expect(drill(1, 60).anomalies.isEmpty)
+        let fired = real(2, 97).anomalies
+        #expect(fired.map(\.drill) == [false])
+        #expect(fired.first?.evidence.map(\.value) == [97, 97])
+        #expect(drill(3, 99).anomalies.isEmpty)
+        let drilled = drill(5, 99).anomalies
+        #expect(drilled.map(\.drill) == [true] && drilled.first?.faultCode == "BEARING_OVERTEMP")
+        #expect(drilled.first?.evidence.map(\.value) == [60, 99, 99])
+    }
+}

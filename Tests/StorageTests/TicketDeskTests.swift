@@ -5,6 +5,7 @@ import ServiceLifecycle
 import Testing
 @testable import ServiceDesk
 @testable import Storage
+import GRDB
 
 func anomaly(
     device: DeviceID = "pump-1", fault: FaultCode = "BEARING_OVERTEMP", transition: Anomaly.Transition = .raised,
@@ -149,5 +150,41 @@ struct TicketDeskServiceTests {
         let desk = TicketDesk(store: try temporaryStore(), configuration: .init(queueCapacity: 2))
         for _ in 0..<5 { desk.submit(anomaly()) }
         #expect(desk.counters.submitted == 2 && desk.counters.droppedQueueFull == 3)
+    }
+}
+
+@Suite("Drill tickets and migrations")
+struct DrillTicketTests {
+    @Test func drillAndRealTicketsForTheSameFaultStayApart() throws {
+        let store = try temporaryStore()
+        var drill = anomaly()
+        drill.drill = true
+        _ = try apply(store, [anomaly(), drill, drill, anomaly(at: 1_764_240_060_000)])
+        let tickets = try store.tickets()
+        #expect(tickets.count == 2)
+        #expect(tickets.first { $0.drill }?.occurrences == 2)
+        #expect(tickets.first { !$0.drill }?.occurrences == 2)
+        #expect(try store.auditRecords(ticketID: tickets.first { $0.drill }!.id).first?.detail.contains("\"drill\":\"true\"") == true)
+    }
+
+    /// A database written by the first schema opens, migrates, and keeps its tickets.
+    @Test func aVersionOneDatabaseMigrates() throws {
+        let path = try makeTemporaryDirectory().appendingPathComponent("v1.db").path
+        do {
+            let pool = try DatabasePool(path: path)
+            try Schema.migrator.migrate(pool, upTo: "v1-tickets-detections-audit")
+            try pool.write { db in
+                try db.execute(sql: """
+                    INSERT INTO ticket (site_id, device_id, fault_code, source, grade, status, title, opened_at, updated_at)
+                    VALUES ('s', 'd', 'F', 'predictive', 'urgent', 'new', 'old ticket', 1, 1)
+                    """)
+            }
+        }
+        let store = try TicketStore(path: path)
+        let tickets = try store.tickets()
+        #expect(tickets.map(\.title) == ["old ticket"] && tickets.first?.drill == false)
+        var drill = anomaly(device: "d", fault: "F")
+        drill.drill = true
+        #expect(try apply(store, [drill]).first.map { if case .opened = $0 { true } else { false } } == true)
     }
 }
