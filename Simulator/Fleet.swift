@@ -84,8 +84,9 @@ struct Fleet {
 
     // MARK: - Scenarios
 
-    /// Adds `count` degradation faults on (device, sensor) pairs picked from the seed.
-    mutating func injectRandomFaults(count: Int, onset: Double, ramp: Double) {
+    /// Adds `count` faults on (device, sensor) pairs picked from the seed, each of a type picked
+    /// from `types` (degradation by default). Bounded types last `ramp` seconds.
+    mutating func injectRandomFaults(count: Int, onset: Double, ramp: Double, types: [Scenario.Kind] = [.degradation]) {
         var rng = SplitMix64(seed: seed ^ 0x5EED_FA17)
         var candidates: [(Int, Int)] = []
         for (di, d) in devices.enumerated() {
@@ -93,7 +94,22 @@ struct Fleet {
         }
         for _ in 0..<min(count, candidates.count) {
             let (di, si) = candidates.remove(at: Int(rng.next() % UInt64(candidates.count)))
-            scenarios.append(makeScenario(.degradation, device: di, sensors: [si], start: onset, duration: ramp, magnitude: 0, every: 20))
+            // The first pick keeps the seed's historical choice of pair; the type comes from a second draw.
+            let kind = types.count == 1 ? types[0] : types[Int(rng.next() % UInt64(types.count))]
+            let sensors: [Int]
+            switch kind {
+            case .leak, .burst:
+                let pipe = defaultSensors(for: kind, device: di)
+                if pipe.isEmpty { continue }  // not a pipe-network device
+                sensors = pipe
+            case .dropout, .clockSkew, .duplicates, .outOfOrder, .malformed:
+                sensors = []
+            default:
+                sensors = [si]
+            }
+            let duration: Double = [.degradation, .leak].contains(kind) ? ramp : (kind == .suddenFailure || kind == .burst ? 0 : ramp * 3)
+            scenarios.append(makeScenario(kind, device: di, sensors: sensors, start: onset, duration: duration,
+                                          magnitude: defaultMagnitude(kind, device: di, sensors: sensors), every: 20))
         }
     }
 

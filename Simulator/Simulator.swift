@@ -45,6 +45,8 @@ struct SimulatorCommand: AsyncParsableCommand {
     @Option(help: "Number of faults to inject.") var faults: Int = 1
     @Option(help: "Seconds after start when injected faults begin.") var faultOnset: Double = 10
     @Option(help: "Seconds an injected fault takes to ramp from nominal past the critical limit.") var faultRamp: Double = 20
+    @Option(help: "Comma-separated scenario types --faults picks from (e.g. degradation,sudden_failure,spikes,stuck,drift).")
+    var faultTypes = "degradation"
     @Option(help: "MQTT client id.") var clientID = "fieldwatch-sim"
     @Option(help: "QoS of published telemetry (0 or 1).") var qos: Int = 1
     @Option(help: "Simulated time runs this many times faster than wall time (timestamps are simulated).") var speed: Double = 1
@@ -79,7 +81,7 @@ struct SimulatorCommand: AsyncParsableCommand {
             let loaded = try ProfileLoader.load(paths: [profiles])
             fleet = Fleet(inventory: try Inventory.load(file: inventory, profiles: loaded), profiles: loaded, seed: seed,
                           cycle: cycle, start: startDate)
-            fleet.injectRandomFaults(count: faults, onset: faultOnset, ramp: faultRamp)
+            fleet.injectRandomFaults(count: faults, onset: faultOnset, ramp: faultRamp, types: try parsedFaultTypes())
             for file in [inventory] + (scenarios.map { [$0] } ?? []) {
                 let (entries, context) = try ScenarioFile.read(file)
                 try fleet.add(entries, context: context)
@@ -150,6 +152,15 @@ struct SimulatorCommand: AsyncParsableCommand {
         await sink.finish()
         let seconds = (clock.now - startInstant).secondsDouble
         say("\(out == nil ? "published" : "wrote") \(sent) messages in \(String(format: "%.1f", seconds)) s (\(Int(Double(sent) / max(seconds, 0.001))) msg/s)")
+    }
+
+    func parsedFaultTypes() throws -> [Scenario.Kind] {
+        try faultTypes.split(separator: ",").map { name in
+            guard let kind = Scenario.Kind(rawValue: name.trimmingCharacters(in: .whitespaces)) else {
+                throw ValidationError("--fault-types: \"\(name)\" is not a scenario type; use \(Scenario.Kind.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+            return kind
+        }
     }
 
     func startTime() throws -> Date {

@@ -168,6 +168,24 @@ struct SimulatorTests {
         try await running.stop()
     }
 
+    @Test func randomFaultsOfSeveralTypesAreDeterministic() throws {
+        func labels(_ dir: URL) throws -> String {
+            let path = dir.appendingPathComponent("l.jsonl").path
+            let (status, text) = try runTool("fieldwatch-sim", [
+                "--out", dir.appendingPathComponent("o.jsonl").path, "--labels", path, "--start", start, "--duration", "60",
+                "--faults", "6", "--fault-types", "stuck,sudden_failure,drift,spikes", "--seed", "4",
+            ])
+            #expect(status == 0, "\(text)")
+            return try String(contentsOfFile: path, encoding: .utf8)
+        }
+        let first = try labels(try makeTemporaryDirectory())
+        #expect(try labels(try makeTemporaryDirectory()) == first)
+        let kinds = Set(first.split(separator: "\n").compactMap { try? JSONDecoder().decode(SimLabel.self, from: Data($0.utf8)).scenario })
+        #expect(kinds.isSubset(of: ["stuck", "sudden_failure", "drift", "spikes"]) && kinds.count >= 2)
+        let (status, text) = try runTool("fieldwatch-sim", ["--out", "/dev/null", "--duration", "1", "--fault-types", "melt"])
+        #expect(status != 0 && text.contains("--fault-types: \"melt\" is not a scenario type"))
+    }
+
     @Test func drillMarksEveryMessageAndLabel() throws {
         let dir = try makeTemporaryDirectory()
         let out = dir.appendingPathComponent("drill.jsonl").path
