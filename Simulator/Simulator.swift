@@ -104,6 +104,7 @@ struct SimulatorCommand: AsyncParsableCommand {
             }
         }
         let sink: any TelemetrySink
+        var mqttSink: MQTTSink?
         if let out {
             guard let file = FileSink(path: out) else { throw ValidationError("cannot create --out \(out); check the directory exists and is writable") }
             sink = file
@@ -115,7 +116,11 @@ struct SimulatorCommand: AsyncParsableCommand {
             guard await client.waitUntilConnected(timeout: .seconds(15)) else {
                 throw ValidationError("cannot connect to \(broker) within 15 s; is the broker running?")
             }
-            sink = MQTTSink(client: client, qos: qos)
+            let dropouts = Set(fleet.scenarios.filter { $0.kind == .dropout }.map(\.deviceIndex)).sorted().map {
+                (telemetry: fleet.devices[$0].topic, status: fleet.devices[$0].statusTopic)
+            }
+            mqttSink = try await MQTTSink(client: client, qos: qos, configuration: client.configuration, devicesWithDropouts: dropouts)
+            sink = mqttSink!
             say("publishing \(fleet.devices.count) device(s) at \(rate == 0 ? "full speed" : "\(fmt(rate)) msg/s each") to \(broker)"
                 + (speed == 1 ? "" : ", simulated time x\(fmt(speed))"))
         }
@@ -141,6 +146,7 @@ struct SimulatorCommand: AsyncParsableCommand {
                 if messages > 0 && sent >= messages { break loop }
             }
             tick += 1
+            try await mqttSink?.reconnectPending()
             if tick % 64 == 0 { await Task.yield() }
             if clock.now - lastProgress >= .seconds(5) {
                 lastProgress = clock.now
@@ -178,11 +184,87 @@ protocol TelemetrySink {
     func finish() async
 }
 
-struct MQTTSink: TelemetrySink {
+/// Publishes to a broker. Devices with a dropout scenario get a connection of their own with
+/// an MQTT last will on their status topic; at the dropout the connection is cut without a
+/// DISCONNECT, so it is the broker that announces the device offline, as in the field.
+final class MQTTSink: TelemetrySink {
     let client: MQTTClient
     let qos: Int
-    func send(topic: String, payload: String) throws { try client.publish(topic: topic, payload: payload, qos: qos) }
+    let configuration: MQTTConfiguration
+    /// Status topic → the device's own connection (nil while it is dropped out).
+    private var deviceClients: [String: MQTTClient?] = [:]
+    private var telemetryToStatus: [String: String] = [:]
+
+    static let willPayload = "{\"status\":\"offline\",\"reason\":\"connection lost\"}"
+
+    init(client: MQTTClient, qos: Int, configuration: MQTTConfiguration, devicesWithDropouts: [(telemetry: String, status: String)]) async throws {
+        self.client = client
+        self.qos = qos
+        self.configuration = configuration
+        for device in devicesWithDropouts {
+            telemetryToStatus[device.telemetry] = device.status
+            deviceClients[device.status] = try await connectDevice(status: device.status)
+        }
+    }
+
+    private func connectDevice(status: String) async throws -> MQTTClient {
+        var c = configuration
+        c.clientID = "\(configuration.clientID)-\(status.split(separator: "/").dropLast().last ?? "device")"
+        let device = try MQTTClient(configuration: c)
+        try device.setWill(topic: status, payload: Self.willPayload, qos: 1, retain: true)
+        try device.connect()
+        guard await device.waitUntilConnected(timeout: .seconds(15)) else {
+            throw ValidationError("device connection \(c.clientID) could not connect")
+        }
+        try device.publish(topic: status, payload: "{\"status\":\"online\"}", qos: 1, retain: true)
+        return device
+    }
+
+    func send(topic: String, payload: String) throws {
+        if let own = deviceClients[topic] {
+            // A status change of a device that has its own connection.
+            if payload.contains("\"offline\"") {
+                own?.dropConnection()
+                deviceClients[topic] = .some(nil)
+            } else {
+                pendingReconnects.append(topic)
+            }
+            return
+        }
+        if let status = telemetryToStatus[topic], let own = deviceClients[status] {
+            if let own {
+                try own.publish(topic: topic, payload: payload, qos: qos)
+            } else if pendingReconnects.contains(status) {
+                heldUntilReconnected.append((topic, payload))
+            }
+            // Otherwise the device is dropped out: a dead device sends nothing.
+            return
+        }
+        try client.publish(topic: topic, payload: payload, qos: qos)
+    }
+
+    /// Devices coming back from a dropout reconnect between ticks (connecting is async); what
+    /// they send meanwhile goes out once they are connected.
+    var pendingReconnects: [String] = []
+    private var heldUntilReconnected: [(topic: String, payload: String)] = []
+
+    func reconnectPending() async throws {
+        guard !pendingReconnects.isEmpty else { return }
+        for status in pendingReconnects {
+            deviceClients[status] = try await connectDevice(status: status)
+        }
+        pendingReconnects.removeAll()
+        let held = heldUntilReconnected
+        heldUntilReconnected.removeAll()
+        for message in held { try send(topic: message.topic, payload: message.payload) }
+    }
+
     func finish() async {
+        try? await reconnectPending()
+        for case let own?? in deviceClients.values {
+            _ = await own.waitUntilPublished(timeout: .seconds(60))
+            own.disconnect()
+        }
         _ = await client.waitUntilPublished(timeout: .seconds(60))
         client.disconnect()
     }
@@ -323,7 +405,7 @@ struct ReplayCommand: AsyncParsableCommand {
             let client = try MQTTClient(configuration: MQTTConfiguration(host: url.host, port: url.port, clientID: clientID, cleanSession: true))
             try client.connect()
             guard await client.waitUntilConnected(timeout: .seconds(15)) else { throw ValidationError("cannot connect to \(broker) within 15 s") }
-            sink = MQTTSink(client: client, qos: qos)
+            sink = try await MQTTSink(client: client, qos: qos, configuration: client.configuration, devicesWithDropouts: [])
         }
         let topic = "fieldwatch/\(d.site)/\(d.id)/telemetry"
         let clock = ContinuousClock()

@@ -160,6 +160,17 @@ public final class MQTTClient: @unchecked Sendable {
         box.continuation.finish()
     }
 
+    /// Drops the connection without an MQTT DISCONNECT, as a device losing power or network
+    /// would: the broker then publishes this client's will. The client stays down (closed).
+    public func dropConnection() {
+        box.markClosing()
+        let fd = mosquitto_socket(handle)
+        if fd >= 0 { _ = shutdown(fd, Int32(SHUT_RDWR)) }
+        mosquitto_disconnect(handle)
+        mosquitto_loop_stop(handle, false)
+        box.continuation.finish()
+    }
+
     public var isConnected: Bool { box.isConnected }
     public var counters: Counters { box.counters }
 

@@ -162,4 +162,42 @@ struct ScenarioTests {
         #expect(text.contains("fleet.yaml:26:5: scenarios[10].device: no device \"pump-99\" in the inventory"), "\(text)")
         #expect(text.contains("fleet.yaml:28:5: scenarios[12].sensors: device \"quiet\" has no sensor \"rpm\""), "\(text)")
     }
+
+    /// With a broker, a dropout is a real lost connection: the broker publishes the device's
+    /// last will on its status topic.
+    @Test func dropoutFiresTheDevicesLastWill() async throws {
+        let broker = try MosquittoBroker()
+        let dir = try makeTemporaryDirectory()
+        let fleet = dir.appendingPathComponent("fleet.yaml").path
+        try """
+            sites:
+              - {id: s1, name: Site, customer: C, latitude: 22.5, longitude: 113.9, timezone: Asia/Shanghai}
+            devices:
+              - {id: p1, site: s1, profile: centrifugal-pump}
+              - {id: p2, site: s1, profile: centrifugal-pump}
+            scenarios:
+              - {device: p1, type: dropout, start: 1s, duration: 1s}
+            """.write(toFile: fleet, atomically: true, encoding: .utf8)
+        let watcher = try MQTTClient(configuration: MQTTConfiguration(host: "127.0.0.1", port: broker.port, clientID: "watcher", cleanSession: true))
+        try watcher.subscribe("fieldwatch/+/+/#", qos: 1)
+        try watcher.connect()
+        #expect(await watcher.waitUntilConnected())
+        try await Task.sleep(for: .milliseconds(300))
+        let received = Task { () -> [MQTTMessage] in
+            var all: [MQTTMessage] = []
+            for await m in watcher.messages { all.append(m) }
+            return all
+        }
+        let (status, text) = try runTool("fieldwatch-sim", ["--broker", broker.url, "--inventory", fleet, "--rate", "10", "--duration", "3", "--faults", "0"])
+        #expect(status == 0, "\(text)")
+        try await Task.sleep(for: .milliseconds(500))
+        watcher.disconnect()
+        let messages = await received.value
+        let statuses = messages.filter { $0.topic == "fieldwatch/s1/p1/status" }.map { String(decoding: $0.payload, as: UTF8.self) }
+        #expect(statuses == ["{\"status\":\"online\"}", "{\"status\":\"offline\",\"reason\":\"connection lost\"}", "{\"status\":\"online\"}"])
+        // p1 is silent for a second (10 ticks); p2 publishes throughout.
+        let p1 = messages.filter { $0.topic == "fieldwatch/s1/p1/telemetry" }.count
+        let p2 = messages.filter { $0.topic == "fieldwatch/s1/p2/telemetry" }.count
+        #expect(p2 == 30 && p1 == 20, "p1 \(p1) p2 \(p2)")
+    }
 }
