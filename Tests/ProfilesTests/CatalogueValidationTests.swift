@@ -40,14 +40,7 @@ let catalogueBase = """
         repair_time: 6h
     """
 
-func catalogueIssues(_ text: String) -> [String] {
-    do {
-        _ = try ProfileLoader.parse(text, file: "fan.yaml")
-        return []
-    } catch {
-        return error.issues.map(\.description)
-    }
-}
+func catalogueIssues(_ text: String) -> [String] { issues(text, file: "fan.yaml") }
 
 @Suite("Profile schema: detectors and fault catalogue")
 struct CatalogueValidationTests {
@@ -75,14 +68,6 @@ struct CatalogueValidationTests {
         let p = try ProfileLoader.parse(text, file: "fan.yaml")
         #expect(p.detectors.isEmpty)
         #expect(p.effectiveDetectors == [DetectorSpec(sensor: "vibration_rms", type: .threshold)])
-    }
-
-    struct Mistake: Sendable, CustomTestStringConvertible {
-        var name: String
-        var from: String
-        var to: String
-        var expected: [String]
-        var testDescription: String { name }
     }
 
     static let mistakes: [Mistake] = [

@@ -24,13 +24,23 @@ let base = """
           min_duration: 30s
     """
 
-func issues(_ text: String) -> [String] {
+/// Every issue the loader reports for `text`, as `file:line:column: path: message` lines.
+func issues(_ text: String, file: String = "pump.yaml") -> [String] {
     do {
-        _ = try ProfileLoader.parse(text, file: "pump.yaml")
+        _ = try ProfileLoader.parse(text, file: file)
         return []
     } catch {
         return error.issues.map(\.description)
     }
+}
+
+/// One mistake made in a valid fixture, and exactly what the loader must say about it.
+struct Mistake: Sendable, CustomTestStringConvertible {
+    var name: String
+    var from: String
+    var to: String
+    var expected: [String]
+    var testDescription: String { name }
 }
 
 @Suite("Profile validation")
@@ -49,14 +59,6 @@ struct ProfileValidationTests {
         let limits = try #require(try ProfileLoader.parse(text, file: "pump.yaml").sensors[0].limits)
         #expect(limits.clear == 80 - 170 * 0.02)
         #expect(limits.minDuration == LimitSpec.defaultMinDuration)
-    }
-
-    struct Mistake: Sendable, CustomTestStringConvertible {
-        var name: String
-        var from: String
-        var to: String
-        var expected: [String]
-        var testDescription: String { name }
     }
 
     static let mistakes: [Mistake] = [
