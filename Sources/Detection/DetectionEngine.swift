@@ -4,8 +4,17 @@ import FieldwatchCore
 /// bounded state (one detector per registered series), O(1) per sample.
 public struct DetectionEngine: Sendable {
     struct SeriesDetectors: Sendable {
-        var threshold: ThresholdDetector
+        var threshold: ThresholdDetector?
+        var flatline: FlatlineDetector?
         var lastTimestamp: Timestamp?
+        init() {}
+        init(threshold: ThresholdDetector) { self.threshold = threshold }
+    }
+
+    /// Which detector produced an event.
+    public enum Source: String, Sendable {
+        case threshold
+        case flatline
     }
 
     private var series: [SeriesKey: SeriesDetectors] = [:]
@@ -14,7 +23,12 @@ public struct DetectionEngine: Sendable {
 
     /// Declares the threshold detector of a series (replacing any earlier one).
     public mutating func register(_ key: SeriesKey, threshold: ThresholdDetector.Configuration) {
-        series[key] = SeriesDetectors(threshold: ThresholdDetector(configuration: threshold))
+        series[key, default: SeriesDetectors()].threshold = ThresholdDetector(configuration: threshold)
+    }
+
+    /// Declares the flatline (stuck sensor) detector of a series.
+    public mutating func register(_ key: SeriesKey, flatline: FlatlineDetector.Configuration) {
+        series[key, default: SeriesDetectors()].flatline = FlatlineDetector(configuration: flatline)
     }
 
     public var registeredCount: Int { series.count }
@@ -23,16 +37,23 @@ public struct DetectionEngine: Sendable {
     /// only: a late sample (older than the last one seen) is stored by the ring but not
     /// re-evaluated, because the decisions it would change have already been taken.
     public mutating func observe(_ sample: Sample, for key: SeriesKey) -> DetectorEvent? {
-        guard var entry = series[key] else { return nil }
-        if let last = entry.lastTimestamp, sample.timestamp < last { return nil }
+        observeAll(sample, for: key).first?.event
+    }
+
+    /// Feeds one sample to every detector of the series; returns each one's event, if any.
+    public mutating func observeAll(_ sample: Sample, for key: SeriesKey) -> [(source: Source, event: DetectorEvent)] {
+        guard var entry = series[key] else { return [] }
+        if let last = entry.lastTimestamp, sample.timestamp < last { return [] }
         entry.lastTimestamp = sample.timestamp
-        let event = entry.threshold.observe(sample)
+        var events: [(source: Source, event: DetectorEvent)] = []
+        if let event = entry.threshold?.observe(sample) { events.append((.threshold, event)) }
+        if let event = entry.flatline?.observe(sample) { events.append((.flatline, event)) }
         series[key] = entry
-        return event
+        return events
     }
 
     /// The level currently raised on a series, if any (for status views and tests).
     public func activeSeverity(for key: SeriesKey) -> Severity? {
-        series[key]?.threshold.active
+        series[key]?.threshold?.active
     }
 }

@@ -72,6 +72,7 @@ public final class IngestPipeline: Sendable {
     private let devices: [DeviceID: DeviceContext]
     private let engine: Mutex<DetectionEngine>
     private let state = Mutex(Counters())
+    private let offlineDevices = Mutex(Set<DeviceID>())
     private let deadLetters: DeadLetterFile
     private let sink: @Sendable (Anomaly) -> Void
     private let now: @Sendable () -> Timestamp
@@ -104,6 +105,15 @@ public final class IngestPipeline: Sendable {
                         clear: limits.clear, minDuration: limits.minDuration)
                     engine.register(sensor.series, threshold: configuration)
                     engine.register(sensor.drillSeries, threshold: configuration)
+                case .flatline:
+                    guard let sensor = sensors[spec.key.rawValue] else { continue }
+                    let defaults = FlatlineDetector.Configuration()
+                    let configuration = FlatlineDetector.Configuration(
+                        minSamples: detector.parameters["min_samples"].map { max(2, Int($0)) } ?? defaults.minSamples,
+                        minDuration: detector.parameters["min_duration"].map { .milliseconds(Int64($0 * 1000)) } ?? defaults.minDuration,
+                        tolerance: detector.parameters["tolerance"] ?? defaults.tolerance)
+                    engine.register(sensor.series, flatline: configuration)
+                    engine.register(sensor.drillSeries, flatline: configuration)
                 }
             }
             contexts[device.id] = DeviceContext(device: device, profile: profile, sensors: sensors)
@@ -194,8 +204,8 @@ public final class IngestPipeline: Sendable {
                 continue
             }
             outcome.accepted += 1
-            if let event = engine.withLock({ $0.observe(sample, for: series) }) {
-                let anomaly = makeAnomaly(event, context: context, sensor: sensor, drill: payload.drill)
+            for (source, event) in engine.withLock({ $0.observeAll(sample, for: series) }) {
+                let anomaly = makeAnomaly(event, source: source, context: context, sensor: sensor, drill: payload.drill)
                 outcome.anomalies.append(anomaly)
                 sink(anomaly)
             }
@@ -212,27 +222,73 @@ public final class IngestPipeline: Sendable {
     }
 
     /// `fieldwatch/<site>/<device>/telemetry` → (site, device).
-    func route(_ topic: String) -> (SiteID, DeviceID)? {
+    func route(_ topic: String, kind: String = "telemetry") -> (SiteID, DeviceID)? {
         let parts = topic.split(separator: "/", omittingEmptySubsequences: false)
-        guard parts.count == 4, parts[0] == configuration.topicPrefix, parts[3] == "telemetry",
+        guard parts.count == 4, parts[0] == configuration.topicPrefix, parts[3] == kind,
               !parts[1].isEmpty, !parts[2].isEmpty
         else { return nil }
         return (SiteID(String(parts[1])), DeviceID(String(parts[2])))
     }
 
-    private func makeAnomaly(_ event: DetectorEvent, context: DeviceContext, sensor: SensorContext, drill: Bool) -> Anomaly {
+    /// Fault code of a device that dropped off the network (its MQTT last will).
+    public static let offlineFault = FaultCode("DEVICE_OFFLINE")
+
+    /// A message on `fieldwatch/<site>/<device>/status`: `{"status": "offline" | "online"}`,
+    /// usually the device's MQTT last will. Offline raises `DEVICE_OFFLINE`, online clears it.
+    @discardableResult
+    public func handleStatus(_ message: MQTTMessage) -> Outcome {
+        var outcome = Outcome()
+        guard let (site, deviceID) = route(message.topic, kind: "status"), let context = devices[deviceID], context.device.site == site else {
+            reject(.unknownDevice, "status topic \"\(message.topic.prefix(120))\" names no device of the inventory", message, &outcome)
+            return outcome
+        }
+        guard let json = try? JSONSerialization.jsonObject(with: Data(message.payload)) as? [String: Any],
+              let status = json["status"] as? String, status == "offline" || status == "online"
+        else {
+            reject(.invalidPayload, "status payload must be {\"status\": \"offline\"} or {\"status\": \"online\"}", message, &outcome)
+            return outcome
+        }
+        let offline = status == "offline"
+        // Retained statuses come again on every reconnect: only a change is an event.
+        let changed = offlineDevices.withLock { set in offline ? set.insert(deviceID).inserted : set.remove(deviceID) != nil }
+        guard changed else { return outcome }
+        let at = Timestamp(message.receivedAt)
+        let anomaly = Anomaly(
+            site: site, device: deviceID, sensor: "status", faultCode: Self.offlineFault, transition: offline ? .raised : .cleared,
+            severity: .warning, detectedAt: at, conditionSince: at, value: offline ? 0 : 1, limit: 1, unit: "",
+            detector: "last-will", detectorVersion: 1, profileID: context.profile.id, profileVersion: context.profile.version,
+            summary: offline ? "\(context.device.name ?? deviceID.rawValue) went offline (connection lost)" : "\(context.device.name ?? deviceID.rawValue) is back online",
+            evidence: [])
+        outcome.anomalies.append(anomaly)
+        sink(anomaly)
+        return outcome
+    }
+
+    /// Fault code of a stuck sensor (a sensor-health fault, kept apart from machine faults).
+    public static let stuckSensorFault = FaultCode("SENSOR_STUCK")
+
+    private func makeAnomaly(_ event: DetectorEvent, source: DetectionEngine.Source, context: DeviceContext, sensor: SensorContext, drill: Bool) -> Anomaly {
         let spec = sensor.spec
         let limits = spec.limits
         let side = limits?.direction == .below ? "below" : "above"
         let held = Int((event.at - event.since).secondsDouble.rounded())
         var summary: String
-        switch event.transition {
-        case .raised:
+        var faultCode = limits?.faultCode ?? FaultCode("\(spec.key.rawValue.uppercased())_LIMIT")
+        var detector = (ThresholdDetector.name, ThresholdDetector.version)
+        switch (source, event.transition) {
+        case (.flatline, .raised):
+            summary = "\(spec.name) stuck at \(fmt(event.value)) \(spec.unit) for \(held) s: a sensor fault, not a machine reading"
+        case (.flatline, .cleared):
+            summary = "\(spec.name) reading moves again (\(fmt(event.value)) \(spec.unit)) after \(held) s stuck"
+        case (_, .raised):
             summary = "\(spec.name) \(fmt(event.value)) \(spec.unit) \(side) \(event.severity) limit \(fmt(event.limit)) \(spec.unit) for \(held) s"
-        case .cleared:
+        case (_, .cleared):
             summary = "\(spec.name) back to \(fmt(event.value)) \(spec.unit), past the clear level \(fmt(event.limit)) \(spec.unit) for \(held) s"
         }
-        let faultCode = limits?.faultCode ?? FaultCode("\(spec.key.rawValue.uppercased())_LIMIT")
+        if source == .flatline {
+            faultCode = Self.stuckSensorFault
+            detector = (FlatlineDetector.name, FlatlineDetector.version)
+        }
         // Name the fault first when the profile's catalogue knows it: "Bearing overheating: ...".
         if let fault = context.profile.fault(faultCode) {
             summary = "\(fault.name): \(summary)"
@@ -243,7 +299,7 @@ public final class IngestPipeline: Sendable {
             faultCode: faultCode,
             transition: event.transition, severity: event.severity, detectedAt: event.at, conditionSince: event.since,
             value: event.value, limit: event.limit, unit: spec.unit,
-            detector: ThresholdDetector.name, detectorVersion: ThresholdDetector.version,
+            detector: detector.0, detectorVersion: detector.1,
             profileID: context.profile.id, profileVersion: context.profile.version,
             summary: summary, evidence: evidence, drill: drill)
     }

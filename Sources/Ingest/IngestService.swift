@@ -23,8 +23,12 @@ public final class IngestService: Service, Sendable {
     /// `fieldwatch/+/+/telemetry` for the configured prefix.
     public var topicFilter: String { "\(pipeline.configuration.topicPrefix)/+/+/telemetry" }
 
+    /// `fieldwatch/+/+/status`: devices' last wills and online announcements.
+    public var statusFilter: String { "\(pipeline.configuration.topicPrefix)/+/+/status" }
+
     public func run() async throws {
         try client.subscribe(topicFilter, qos: 1)
+        try client.subscribe(statusFilter, qos: 1)
         try client.connect()
         logger.info("ingest started", metadata: ["mqtt.topic": .string(topicFilter)])
         let client = self.client
@@ -33,7 +37,11 @@ public final class IngestService: Service, Sendable {
             group.addTask { [self] in await reportProgress() }
             await withGracefulShutdownHandler {
                 for await message in client.messages {
-                    pipeline.handle(message)
+                    if message.topic.hasSuffix("/status") {
+                        pipeline.handleStatus(message)
+                    } else {
+                        pipeline.handle(message)
+                    }
                 }
             } onGracefulShutdown: {
                 client.disconnect()

@@ -64,6 +64,20 @@ public struct DetectorSpec: Sendable, Equatable {
     public enum Kind: String, Sendable, CaseIterable {
         /// Warning/critical limits with hysteresis and minimum duration, from the sensor's `limits`.
         case threshold
+        /// Sensor health: the reading has not changed at all for too long (stuck sensor).
+        case flatline
+
+        /// Parameters the type accepts, with what each means.
+        public var parameters: [String: String] {
+            switch self {
+            case .threshold: [:]
+            case .flatline: [
+                "min_samples": "identical samples in a row before it fires (default 30)",
+                "min_duration": "seconds the value must stay identical (default 300)",
+                "tolerance": "largest change still counted as identical (default 0)",
+            ]
+            }
+        }
     }
 
     public var sensor: SensorKey

@@ -151,10 +151,16 @@ public enum ProfileLoader {
         let type = r.enumeration("type", DetectorSpec.Kind.self)
         var parameters: [String: Double] = [:]
         if let paramsNode = r.value("parameters"), var p = MappingReader(paramsNode, path: "\(path).parameters", context: context, what: "detector parameters") {
-            // No type takes parameters yet: every key is reported as unknown by finish().
-            _ = p.value("")
+            for (name, meaning) in (type?.parameters ?? [:]).sorted(by: { $0.key < $1.key }) {
+                guard let value = p.number(name, required: false, meaning) else { continue }
+                guard value >= 0 else {
+                    context.report(p.value(name), "\(path).parameters.\(name)", "\(value) is negative; \(meaning)")
+                    continue
+                }
+                parameters[name] = value
+            }
+            // Keys the type does not take are reported as unknown fields.
             p.finish()
-            parameters = [:]
         }
         r.finish()
         guard let sensorKey, let type else { return nil }

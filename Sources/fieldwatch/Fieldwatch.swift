@@ -306,7 +306,9 @@ func describe(_ p: DeviceProfile) -> String {
     out.append("detectors:")
     let declared = Set(p.detectors.map(\.sensor))
     for d in p.effectiveDetectors {
-        out.append("  \(d.sensor): \(d.type.rawValue)\(declared.contains(d.sensor) ? "" : " (default for a \(p.sensor(d.sensor)?.kind.rawValue ?? "gauge") with limits)")")
+        let parameters = d.parameters.sorted { $0.key < $1.key }.map { "\($0.key) \(num($0.value))" }.joined(separator: ", ")
+        out.append("  \(d.sensor): \(d.type.rawValue)\(parameters.isEmpty ? "" : " (\(parameters))")"
+                   + (declared.contains(d.sensor) ? "" : " (default for a \(p.sensor(d.sensor)?.kind.rawValue ?? "gauge") with limits)"))
     }
     if p.effectiveDetectors.isEmpty { out.append("  none") }
     out.append("")

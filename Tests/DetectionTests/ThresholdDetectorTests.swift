@@ -95,3 +95,54 @@ struct DetectionEngineTests {
         #expect(engine.registeredCount == 1)
     }
 }
+
+@Suite("FlatlineDetector")
+struct FlatlineDetectorTests {
+    func run(_ config: FlatlineDetector.Configuration, _ points: [(Double, Double)]) -> [String] {
+        var detector = FlatlineDetector(configuration: config)
+        return points.compactMap { t, v in
+            detector.observe(Sample(timestamp: Timestamp(milliseconds: Int64(t * 1000)), value: v)).map {
+                "\($0.transition.rawValue) @\(Int($0.at.milliseconds / 1000)) since \(Int($0.since.milliseconds / 1000))"
+            }
+        }
+    }
+
+    let config = FlatlineDetector.Configuration(minSamples: 5, minDuration: .seconds(10), tolerance: 0)
+
+    @Test func noisyReadingsNeverFire() {
+        #expect(run(config, (0..<100).map { (Double($0), 50 + Double($0 % 3) * 0.1) }).isEmpty)
+    }
+
+    @Test func identicalReadingsFireOnceBothCountAndDurationHold() {
+        // 5 samples reached at t=4 but only 4 s: fires when 10 s have passed.
+        #expect(run(config, (0...20).map { (Double($0), 42) }) == ["raised @10 since 0"])
+    }
+
+    @Test func manySamplesInAShortTimeAreNotEnough() {
+        #expect(run(config, (0..<50).map { (Double($0) * 0.1, 42) }).isEmpty)
+    }
+
+    @Test func clearsOnTheFirstMove() {
+        let points = (0...12).map { (Double($0), 42.0) } + [(13, 42.5), (14, 42.5)]
+        #expect(run(config, points) == ["raised @10 since 0", "cleared @13 since 0"])
+    }
+
+    @Test func toleranceAbsorbsQuantisationJitter() {
+        let jitter = FlatlineDetector.Configuration(minSamples: 5, minDuration: .seconds(10), tolerance: 0.05)
+        #expect(run(jitter, (0...12).map { (Double($0), $0 % 2 == 0 ? 42.0 : 42.04) }) == ["raised @10 since 0"])
+    }
+
+    @Test func engineRunsBothDetectorsOfASeries() {
+        var engine = DetectionEngine()
+        let key = SeriesKey(device: "p", sensor: "t")
+        engine.register(key, threshold: .init(direction: .above, warning: nil, critical: 10, clear: 9, minDuration: .zero))
+        engine.register(key, flatline: .init(minSamples: 3, minDuration: .seconds(2), tolerance: 0))
+        var sources: [String] = []
+        for t in 0...3 {
+            for e in engine.observeAll(Sample(timestamp: Timestamp(milliseconds: Int64(t) * 1000), value: 20), for: key) {
+                sources.append("\(e.source.rawValue)@\(t)")
+            }
+        }
+        #expect(sources == ["threshold@0", "flatline@2"])
+    }
+}

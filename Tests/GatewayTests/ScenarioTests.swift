@@ -1,9 +1,11 @@
 import FieldwatchCore
 import FieldwatchTesting
 import Foundation
+import Gateway
 import Ingest
 import MQTT
 import Profiles
+import Storage
 import Testing
 import TimeSeries
 
@@ -131,8 +133,9 @@ struct ScenarioTests {
         #expect(net.allSatisfy { ($0.metrics["flow"] ?? 0) > 1080 && ($0.metrics["pressure"] ?? 9) < 1.4 })
     }
 
-    /// Through the gateway's pipeline: machine faults raise their fault codes; spikes, stuck,
-    /// duplicates, skew and normal operation raise nothing; malformed messages are counted.
+    /// Through the gateway's pipeline: machine faults raise their fault codes, the stuck sensor
+    /// raises SENSOR_STUCK; spikes, drift, duplicates, skew and normal operation raise nothing;
+    /// malformed messages are counted.
     @Test func theGatewaySeesWhatTheLabelsSay() throws {
         let (_, _, lines) = try run()
         let root = Fixtures.packageRoot()
@@ -145,7 +148,7 @@ struct ScenarioTests {
             pipeline.handle(MQTTMessage(topic: line.topic, payload: Array(line.payload.utf8)))
         }
         let raised = Set(collected.items.withLock { $0 }.filter { $0.transition == .raised }.map { "\($0.device)/\($0.faultCode)" })
-        #expect(raised == ["sudden/MOTOR_OVERLOAD", "net/PIPE_BURST", "net/NETWORK_PRESSURE_LOW"])
+        #expect(raised == ["sudden/MOTOR_OVERLOAD", "net/PIPE_BURST", "net/NETWORK_PRESSURE_LOW", "stuck/SENSOR_STUCK"])
         let rejects = pipeline.counters.rejects
         #expect(rejects[.malformedJSON] == 12 && rejects[.nonFiniteValue] == 6 && rejects[.unknownSensor] == 6 && rejects[.invalidTimestamp] == 6)
         #expect(rejects[.invalidPayload] == nil)
@@ -178,6 +181,14 @@ struct ScenarioTests {
             scenarios:
               - {device: p1, type: dropout, start: 1s, duration: 1s}
             """.write(toFile: fleet, atomically: true, encoding: .utf8)
+        var c = GatewayConfiguration()
+        c.broker = broker.url
+        c.clientID = "gw-dropout"
+        c.database = dir.appendingPathComponent("fw.db").path
+        c.profiles = Fixtures.packageRoot().appendingPathComponent("DeviceProfiles").path
+        c.inventory = fleet
+        c.deadLetterFile = nil
+        let gateway = try await RunningGateway(c)
         let watcher = try MQTTClient(configuration: MQTTConfiguration(host: "127.0.0.1", port: broker.port, clientID: "watcher", cleanSession: true))
         try watcher.subscribe("fieldwatch/+/+/#", qos: 1)
         try watcher.connect()
@@ -199,5 +210,13 @@ struct ScenarioTests {
         let p1 = messages.filter { $0.topic == "fieldwatch/s1/p1/telemetry" }.count
         let p2 = messages.filter { $0.topic == "fieldwatch/s1/p2/telemetry" }.count
         #expect(p2 == 30 && p1 == 20, "p1 \(p1) p2 \(p2)")
+
+        // The gateway turned the will into a DEVICE_OFFLINE ticket, and recorded the return.
+        let store = try TicketStore(path: c.database)
+        #expect(await eventually { (try? store.tickets().map(\.faultCode)) == ["DEVICE_OFFLINE"] })
+        let ticket = try #require(try store.tickets().first)
+        #expect(ticket.device == "p1" && ticket.grade == .general)
+        #expect(await eventually { (try? store.detections(ticketID: ticket.id).map(\.transition)) == [.raised, .cleared] })
+        try await gateway.stop()
     }
 }

@@ -195,3 +195,21 @@ struct DrillTests {
         #expect(drilled.first?.evidence.map(\.value) == [60, 99, 99])
     }
 }
+
+@Suite("Device status topic")
+struct StatusTopicTests {
+    @Test func offlineRaisesOnceOnlineClearsAndBadInputIsRejected() throws {
+        let f = try PipelineFixture()
+        func status(_ payload: String, device: String = "pump-1") -> IngestPipeline.Outcome {
+            f.pipeline.handleStatus(MQTTMessage(topic: "fieldwatch/site-a/\(device)/status", payload: Array(payload.utf8)))
+        }
+        let offline = status(#"{"status":"offline","reason":"connection lost"}"#).anomalies
+        #expect(offline.map(\.faultCode) == ["DEVICE_OFFLINE"] && offline.first?.transition == .raised)
+        // A retained will delivered again after a reconnect is not a new event.
+        #expect(status(#"{"status":"offline"}"#).anomalies.isEmpty)
+        #expect(status(#"{"status":"online"}"#).anomalies.map(\.transition) == [.cleared])
+        #expect(status(#"{"status":"online"}"#).anomalies.isEmpty)
+        #expect(status("down").rejected.map(\.reason) == [.invalidPayload])
+        #expect(status(#"{"status":"offline"}"#, device: "pump-9").rejected.map(\.reason) == [.unknownDevice])
+    }
+}

@@ -76,7 +76,7 @@ struct CatalogueValidationTests {
         Mistake(name: "threshold detector on a sensor without limits", from: "  - sensor: vibration_rms\n    type", to: "  - sensor: hours\n    type",
                 expected: ["fan.yaml:21:11: detectors[0].type: a threshold detector needs limits, and sensor \"hours\" has none; add `limits:` to the sensor or remove the detector"]),
         Mistake(name: "unknown detector type", from: "type: threshold", to: "type: thresold",
-                expected: ["fan.yaml:21:11: detectors[0].type: \"thresold\" is not allowed; use one of threshold (did you mean \"threshold\"?)"]),
+                expected: ["fan.yaml:21:11: detectors[0].type: \"thresold\" is not allowed; use one of threshold, flatline (did you mean \"threshold\"?)"]),
         Mistake(name: "limit names a fault missing from the catalogue", from: "fault: FAN_VIBRATION_HIGH }", to: "fault: FAN_VIBRATION }",
                 expected: ["fan.yaml:13:69: sensors[0].limits.fault: fault \"FAN_VIBRATION\" is not in this profile's faults (did you mean \"FAN_VIBRATION_HIGH\"?); add it under faults: or fix the code"]),
         Mistake(name: "unknown skill", from: "skills: [mechanical]", to: "skills: [mechanic]",
@@ -97,6 +97,10 @@ struct CatalogueValidationTests {
                 expected: ["fan.yaml:17:11: sensors[1].kind: \"total\" is not allowed; use one of gauge, counter"]),
         Mistake(name: "detector parameters a type does not take", from: "    type: threshold\n", to: "    type: threshold\n    parameters: { window: 5 }\n",
                 expected: ["fan.yaml:22:19: detectors[0].parameters.window: unknown field; remove it or check the spelling in DeviceProfiles/README.md"]),
+        Mistake(name: "flatline parameter misspelt", from: "    type: threshold\n", to: "    type: flatline\n    parameters: { min_sample: 5 }\n",
+                expected: ["fan.yaml:22:19: detectors[0].parameters.min_sample: unknown field (did you mean \"min_samples\"?); remove it or check the spelling in DeviceProfiles/README.md"]),
+        Mistake(name: "negative flatline parameter", from: "    type: threshold\n", to: "    type: flatline\n    parameters: { tolerance: -1 }\n",
+                expected: ["fan.yaml:22:30: detectors[0].parameters.tolerance: -1.0 is negative; largest change still counted as identical (default 0)"]),
     ]
 
     @Test(arguments: mistakes)
