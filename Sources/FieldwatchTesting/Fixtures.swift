@@ -24,6 +24,7 @@ public enum Fixtures {
               clear: 75
               min_duration: 2s
               fault: BEARING_OVERTEMP
+            period: 10s
           - key: discharge_pressure
             name: Discharge pressure
             unit: bar

@@ -71,8 +71,18 @@ public final class IngestPipeline: Sendable {
     public let store: SeriesStore
     private let devices: [DeviceID: DeviceContext]
     private let engine: Mutex<DetectionEngine>
-    private let state = Mutex(Counters())
+    private struct State {
+        var counters = Counters()
+        /// When a sample of each watched series last arrived (gateway clock, not device clock,
+        /// so a skewed device clock does not make a live sensor look stale).
+        var lastArrival: [SeriesKey: Timestamp] = [:]
+        var stale: Set<SeriesKey> = []
+    }
+
+    private let state = Mutex(State())
     private let offlineDevices = Mutex(Set<DeviceID>())
+    /// Gateway start: a sensor never heard from is stale once its timeout has passed since then.
+    private let startedAt: Timestamp
     private let deadLetters: DeadLetterFile
     private let sink: @Sendable (Anomaly) -> Void
     private let now: @Sendable () -> Timestamp
@@ -126,15 +136,16 @@ public final class IngestPipeline: Sendable {
         self.logger = logger
         self.now = now
         self.sink = sink
+        self.startedAt = now()
     }
 
-    public var counters: Counters { state.withLock { $0 } }
+    public var counters: Counters { state.withLock { $0.counters } }
 
     /// Ingests one message. Never throws and never traps on any input.
     @discardableResult
     public func handle(_ message: MQTTMessage) -> Outcome {
         var outcome = Outcome()
-        state.withLock { $0.messages += 1 }
+        state.withLock { $0.counters.messages += 1 }
         guard let (site, deviceID) = route(message.topic) else {
             reject(.badTopic, "topic \"\(message.topic.prefix(120))\" is not \(configuration.topicPrefix)/<site>/<device>/telemetry", message, &outcome)
             return outcome
@@ -176,6 +187,7 @@ public final class IngestPipeline: Sendable {
             reject(.invalidPayload, "\"metrics\" is empty; send at least one \"<sensor>\": <number>", message, &outcome)
             return outcome
         }
+        var arrived: [SeriesKey] = []
         for (key, value) in payload.metrics {
             guard let sensor = context.sensors[key] else {
                 let known = context.sensors.keys.sorted()
@@ -204,6 +216,7 @@ public final class IngestPipeline: Sendable {
                 continue
             }
             outcome.accepted += 1
+            if !payload.drill && sensor.spec.staleAfter != nil { arrived.append(sensor.series) }
             for (source, event) in engine.withLock({ $0.observeAll(sample, for: series) }) {
                 let anomaly = makeAnomaly(event, source: source, context: context, sensor: sensor, drill: payload.drill)
                 outcome.anomalies.append(anomaly)
@@ -213,12 +226,60 @@ public final class IngestPipeline: Sendable {
         let accepted = outcome.accepted
         let raised = outcome.anomalies.filter { $0.transition == .raised }.count
         let cleared = outcome.anomalies.count - raised
+        let arrival = Timestamp(message.receivedAt)
         state.withLock {
-            $0.samplesAccepted += accepted
-            $0.anomaliesRaised += raised
-            $0.anomaliesCleared += cleared
+            $0.counters.samplesAccepted += accepted
+            $0.counters.anomaliesRaised += raised
+            $0.counters.anomaliesCleared += cleared
+            for key in arrived { $0.lastArrival[key] = arrival }
         }
         return outcome
+    }
+
+    /// Fault code of a sensor that has not reported within its `stale_after`.
+    public static let staleSensorFault = FaultCode("SENSOR_STALE")
+
+    /// How often `sweepStaleness` should run: a quarter of the shortest timeout, 1 s to 30 s.
+    public var stalenessSweepInterval: Duration? {
+        let shortest = devices.values.flatMap { $0.profile.sensors.compactMap(\.staleAfter) }.min()
+        return shortest.map { min(max($0 / 4, .seconds(1)), .seconds(30)) }
+    }
+
+    /// Raises `SENSOR_STALE` for every sensor with a `stale_after` that has not reported for
+    /// that long (by the gateway's clock), and clears it once the sensor reports again. Sensors
+    /// of a device that is offline are not reported stale: the offline ticket covers them.
+    @discardableResult
+    public func sweepStaleness() -> [Anomaly] { sweepStaleness(now: now()) }
+
+    @discardableResult
+    public func sweepStaleness(now: Timestamp) -> [Anomaly] {
+        let offline = offlineDevices.withLock { $0 }
+        var anomalies: [Anomaly] = []
+        state.withLock { state in
+            for context in devices.values where !offline.contains(context.device.id) {
+                for sensor in context.sensors.values {
+                    guard let timeout = sensor.spec.staleAfter else { continue }
+                    let last = state.lastArrival[sensor.series] ?? startedAt
+                    let silent = now - last
+                    let isStale = silent > timeout
+                    let wasStale = state.stale.contains(sensor.series)
+                    guard isStale != wasStale else { continue }
+                    if isStale { state.stale.insert(sensor.series) } else { state.stale.remove(sensor.series) }
+                    let name = sensor.spec.name
+                    anomalies.append(Anomaly(
+                        site: context.device.site, device: context.device.id, sensor: sensor.spec.key, faultCode: Self.staleSensorFault,
+                        transition: isStale ? .raised : .cleared, severity: .warning, detectedAt: now, conditionSince: last,
+                        value: silent.secondsDouble, limit: timeout.secondsDouble, unit: "s", detector: "staleness", detectorVersion: 1,
+                        profileID: context.profile.id, profileVersion: context.profile.version,
+                        summary: isStale
+                            ? "\(name): no reading for \(Int(silent.secondsDouble)) s (expected every \(sensor.spec.period.map { "\(Int($0.secondsDouble)) s" } ?? "?"), stale after \(Int(timeout.secondsDouble)) s)"
+                            : "\(name) reports again",
+                        evidence: []))
+                }
+            }
+        }
+        for anomaly in anomalies { sink(anomaly) }
+        return anomalies
     }
 
     /// `fieldwatch/<site>/<device>/telemetry` → (site, device).
@@ -306,9 +367,9 @@ public final class IngestPipeline: Sendable {
 
     private func reject(_ reason: RejectReason, _ detail: String, _ message: MQTTMessage, _ outcome: inout Outcome) {
         outcome.rejected.append((reason, detail))
-        let count = state.withLock { counters -> Int in
-            counters.rejects[reason, default: 0] += 1
-            return counters.rejects[reason]!
+        let count = state.withLock { state -> Int in
+            state.counters.rejects[reason, default: 0] += 1
+            return state.counters.rejects[reason]!
         }
         deadLetters.record(reason: reason, topic: message.topic, detail: detail, payload: message.payload, at: Timestamp(message.receivedAt))
         if count <= Self.loggedRejectsPerReason {

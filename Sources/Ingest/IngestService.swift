@@ -35,6 +35,14 @@ public final class IngestService: Service, Sendable {
         let pipeline = self.pipeline
         await withTaskGroup(of: Void.self) { group in
             group.addTask { [self] in await reportProgress() }
+            if let interval = pipeline.stalenessSweepInterval {
+                group.addTask {
+                    while !Task.isCancelled {
+                        do { try await Task.sleep(for: interval) } catch { return }
+                        pipeline.sweepStaleness()
+                    }
+                }
+            }
             await withGracefulShutdownHandler {
                 for await message in client.messages {
                     if message.topic.hasSuffix("/status") {

@@ -213,3 +213,26 @@ struct StatusTopicTests {
         #expect(status(#"{"status":"offline"}"#, device: "pump-9").rejected.map(\.reason) == [.unknownDevice])
     }
 }
+
+@Suite("Staleness")
+struct StalenessTests {
+    @Test func silentSensorsGoStaleByTheGatewayClockAndClearWhenTheyReport() throws {
+        let f = try PipelineFixture()
+        let t0 = PipelineFixture.now  // the pipeline's start
+        func sweep(_ seconds: Int64) -> [String] {
+            f.pipeline.sweepStaleness(now: t0 + .seconds(seconds)).map { "\($0.device)/\($0.sensor) \($0.transition.rawValue)" }.sorted()
+        }
+        // bearing_temp reports every 10 s, stale after 30 s (three periods); the others have no period.
+        #expect(f.pipeline.stalenessSweepInterval == .seconds(7.5))
+        #expect(sweep(30).isEmpty)
+        #expect(sweep(31) == ["pump-1/bearing_temp raised", "pump-2/bearing_temp raised"])
+        #expect(sweep(40).isEmpty)
+        // pump-1 reports (arrival time counts, whatever the device clock says) and clears.
+        f.send(#"{"ts": "2020-01-01T00:00:00Z", "metrics": {"bearing_temp": 50}}"#, receivedAt: (t0 + .seconds(45)).date)
+        #expect(sweep(46) == ["pump-1/bearing_temp cleared"])
+        #expect(f.collector.all.filter { $0.faultCode == IngestPipeline.staleSensorFault }.count == 3)
+        // An offline device's sensors are covered by its offline ticket, not reported stale.
+        f.pipeline.handleStatus(MQTTMessage(topic: "fieldwatch/site-a/pump-1/status", payload: Array(#"{"status":"offline"}"#.utf8)))
+        #expect(sweep(200).isEmpty)
+    }
+}
