@@ -70,13 +70,19 @@ public final class IngestPipeline: Sendable {
     public let configuration: Configuration
     public let store: SeriesStore
     private let devices: [DeviceID: DeviceContext]
-    private let engine: Mutex<DetectionEngine>
-    private struct State {
-        var counters = Counters()
+    /// Per-series detector state and sensor arrival times, under the one lock a sample
+    /// already takes on its way through the detectors.
+    private struct DetectionState {
+        var engine: DetectionEngine
         /// When a sample of each watched series last arrived (gateway clock, not device clock,
         /// so a skewed device clock does not make a live sensor look stale).
         var lastArrival: [SeriesKey: Timestamp] = [:]
         var stale: Set<SeriesKey> = []
+    }
+
+    private let detection: Mutex<DetectionState>
+    private struct State {
+        var counters = Counters()
     }
 
     private let state = Mutex(State())
@@ -129,7 +135,7 @@ public final class IngestPipeline: Sendable {
             contexts[device.id] = DeviceContext(device: device, profile: profile, sensors: sensors)
         }
         self.devices = contexts
-        self.engine = Mutex(engine)
+        self.detection = Mutex(DetectionState(engine: engine))
         self.store = store
         self.deadLetters = deadLetters
         self.configuration = configuration
@@ -187,7 +193,7 @@ public final class IngestPipeline: Sendable {
             reject(.invalidPayload, "\"metrics\" is empty; send at least one \"<sensor>\": <number>", message, &outcome)
             return outcome
         }
-        var arrived: [SeriesKey] = []
+        let arrival = Timestamp(message.receivedAt)
         for (key, value) in payload.metrics {
             guard let sensor = context.sensors[key] else {
                 let known = context.sensors.keys.sorted()
@@ -216,8 +222,12 @@ public final class IngestPipeline: Sendable {
                 continue
             }
             outcome.accepted += 1
-            if !payload.drill && sensor.spec.staleAfter != nil { arrived.append(sensor.series) }
-            for (source, event) in engine.withLock({ $0.observeAll(sample, for: series) }) {
+            let watched = !payload.drill && sensor.spec.staleAfter != nil
+            let events = detection.withLock { d in
+                if watched { d.lastArrival[series] = arrival }
+                return d.engine.observeAll(sample, for: series)
+            }
+            for (source, event) in events {
                 let anomaly = makeAnomaly(event, source: source, context: context, sensor: sensor, drill: payload.drill)
                 outcome.anomalies.append(anomaly)
                 sink(anomaly)
@@ -226,12 +236,10 @@ public final class IngestPipeline: Sendable {
         let accepted = outcome.accepted
         let raised = outcome.anomalies.filter { $0.transition == .raised }.count
         let cleared = outcome.anomalies.count - raised
-        let arrival = Timestamp(message.receivedAt)
         state.withLock {
             $0.counters.samplesAccepted += accepted
             $0.counters.anomaliesRaised += raised
             $0.counters.anomaliesCleared += cleared
-            for key in arrived { $0.lastArrival[key] = arrival }
         }
         return outcome
     }
@@ -255,7 +263,7 @@ public final class IngestPipeline: Sendable {
     public func sweepStaleness(now: Timestamp) -> [Anomaly] {
         let offline = offlineDevices.withLock { $0 }
         var anomalies: [Anomaly] = []
-        state.withLock { state in
+        detection.withLock { state in
             for context in devices.values where !offline.contains(context.device.id) {
                 for sensor in context.sensors.values {
                     guard let timeout = sensor.spec.staleAfter else { continue }
