@@ -21,7 +21,7 @@ struct Fieldwatch: AsyncParsableCommand {
               fieldwatch serve --inventory site.yaml          run the gateway
               fieldwatch tickets list                         see the tickets it opened
             """,
-        subcommands: [Serve.self, Tickets.self, ProfilesCommand.self]
+        subcommands: [Serve.self, Tickets.self, ProfilesCommand.self, Replay.self, Eval.self]
     )
 }
 

@@ -77,3 +77,30 @@ struct NABScoringTests {
         #expect(best.threshold == 0.6 && abs(best.result.normalised(p) - 100) < 1e-9)
     }
 }
+
+@Suite("GaugeAnomalyScorer")
+struct GaugeAnomalyScorerTests {
+    @Test func quietDuringWarmupAndOnASteadySignal() {
+        var s = GaugeAnomalyScorer()
+        let scores = (0..<500).map { s.score(10 + sin(Double($0) / 10) * 0.5) }
+        #expect(scores.prefix(50).allSatisfy { $0 == 0 })
+        #expect(scores.allSatisfy { $0 >= 0 && $0 <= 1 })
+        #expect(scores.max()! < 0.3)
+    }
+
+    @Test func aLevelShiftScoresHighOnceThenIsDamped() {
+        var s = GaugeAnomalyScorer()
+        var scores: [Double] = []
+        for i in 0..<400 { scores.append(s.score(10 + Double(i % 5) * 0.1)) }
+        for i in 0..<10 { scores.append(s.score(30 + Double(i % 5) * 0.1)) }
+        #expect(scores[400] == 1)
+        #expect(scores[401...].allSatisfy { $0 <= 0.5 }, "one event, one alarm")
+    }
+
+    @Test func nonFiniteInputScoresZeroAndDoesNotPoisonTheBaseline() {
+        var s = GaugeAnomalyScorer()
+        for i in 0..<100 { _ = s.score(Double(i % 3)) }
+        #expect(s.score(.nan) == 0 && s.score(.infinity) == 0)
+        #expect(s.score(1) < 0.2)
+    }
+}

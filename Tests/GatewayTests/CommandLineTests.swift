@@ -167,3 +167,65 @@ struct CommandLineTests {
         publisher.disconnect()
     }
 }
+
+@Suite("Replay and NAB evaluation commands", .serialized)
+struct EvaluationCommandTests {
+    func writeCSV(_ dir: URL, _ name: String, values: [Double]) throws -> String {
+        let path = dir.appendingPathComponent(name).path
+        var text = "timestamp,value\n"
+        for (i, v) in values.enumerated() {
+            let t = Timestamp(milliseconds: 1_400_000_000_000 + Int64(i) * 300_000).rfc3339
+            text += "\(t.prefix(10)) \(t.dropFirst(11).prefix(8)),\(v)\n"
+        }
+        try text.write(toFile: path, atomically: true, encoding: .utf8)
+        return path
+    }
+
+    @Test func replayWritesOneScoredRowPerInputRowAndIsStreaming() throws {
+        let dir = try makeTemporaryDirectory()
+        let values = (0..<300).map { i in i == 250 ? 80.0 : 20 + Double(i % 7) * 0.3 }
+        let full = try writeCSV(dir, "full.csv", values: values)
+        let prefix = try writeCSV(dir, "prefix.csv", values: Array(values.prefix(260)))
+        for (input, output) in [(full, "full.out"), (prefix, "prefix.out")] {
+            let (status, text) = try runTool("fieldwatch", ["replay", "--csv", input, "--out", dir.appendingPathComponent(output).path])
+            #expect(status == 0, "\(text)")
+        }
+        let fullRows = try String(contentsOfFile: dir.appendingPathComponent("full.out").path, encoding: .utf8).split(separator: "\n")
+        let prefixRows = try String(contentsOfFile: dir.appendingPathComponent("prefix.out").path, encoding: .utf8).split(separator: "\n")
+        #expect(fullRows.first == "timestamp,value,anomaly_score" && fullRows.count == 301)
+        #expect(Array(fullRows.prefix(261)) == prefixRows, "a row's score depends only on the rows up to it")
+        #expect(fullRows[1].hasPrefix("2014-05-13 16:53:20,20.0,"))
+        let spike = try #require(Double(fullRows[251].split(separator: ",")[2]))
+        #expect(spike == 1)
+        // With a profile, the sensor's critical limit counts: 80 °C is not critical for a pump bearing (95).
+        let (status, _) = try runTool("fieldwatch", ["replay", "--csv", full, "--out", dir.appendingPathComponent("p.out").path,
+                                                     "--profile", "centrifugal-pump", "--sensor", "bearing_temp"])
+        #expect(status == 0)
+    }
+
+    @Test func evalNabScoresAHandMadeCorpus() throws {
+        let dir = try makeTemporaryDirectory()
+        try FileManager.default.createDirectory(at: dir.appendingPathComponent("data/cat"), withIntermediateDirectories: true)
+        // 1,000 quiet rows, a jump at row 600 inside the labelled window rows 590...650.
+        let values = (0..<1000).map { i in (i >= 600 ? 50.0 : 10.0) + Double(i % 5) * 0.2 }
+        _ = try writeCSV(dir.appendingPathComponent("data/cat"), "jump.csv", values: values)
+        func stamp(_ row: Int) -> String {
+            let t = Timestamp(milliseconds: 1_400_000_000_000 + Int64(row) * 300_000).rfc3339
+            return "\(t.prefix(10)) \(t.dropFirst(11).prefix(8)).000000"
+        }
+        let labels = dir.appendingPathComponent("windows.json").path
+        try #"{"cat/jump.csv": [["\#(stamp(590))", "\#(stamp(650))"]]}"#.write(toFile: labels, atomically: true, encoding: .utf8)
+        let (status, text) = try runTool("fieldwatch", ["eval", "nab", "--data", dir.appendingPathComponent("data").path, "--labels", labels, "--verbose"])
+        #expect(status == 0, "\(text)")
+        #expect(text.contains("NAB: 1 files, 1000 rows, 1 windows"))
+        // Detected at row 600 of the 61-row window 590...650: y = -(650-600+1)/61, so the
+        // standard score is 100 · (1 + σ(y)/σ(-1)) / 2.
+        let y = -51.0 / 61.0
+        let sigma = { (y: Double) in 2 / (1 + exp(5 * y)) - 1 }
+        let expected = 100 * (1 + sigma(y) / sigma(-1)) / 2
+        let standard = try #require(text.split(separator: "\n").first { $0.hasPrefix("standard") })
+        let score = try #require(Double(standard.split(separator: " ", omittingEmptySubsequences: true)[2]))
+        #expect(abs(score - expected) < 0.06, "\(standard) vs \(expected)")
+        #expect(text.contains("cat/jump.csv"))
+    }
+}
