@@ -66,7 +66,7 @@ let package = Package(
         .executableTarget(
             name: "fieldwatch",
             dependencies: [
-                "Gateway", "Profiles", "Storage", "Detection", "FieldwatchCore",
+                "Gateway", "Profiles", "Storage", "Detection", "Ingest", "MQTT", "TimeSeries", "FieldwatchCore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]

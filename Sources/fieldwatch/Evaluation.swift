@@ -2,7 +2,10 @@ import ArgumentParser
 import Detection
 import FieldwatchCore
 import Foundation
+import Ingest
+import MQTT
 import Profiles
+import TimeSeries
 
 /// Rows of a `timestamp,value` CSV, as written (so `replay` can copy them exactly).
 struct CSVSeries {
@@ -105,7 +108,7 @@ struct Replay: ParsableCommand {
 struct Eval: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Measure detection quality.",
-        subcommands: [NAB.self]
+        subcommands: [NAB.self, Sim.self]
     )
 
     struct NAB: ParsableCommand {
@@ -201,4 +204,134 @@ struct Eval: ParsableCommand {
             }
         }
     }
+}
+
+extension Eval {
+    struct Sim: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "sim",
+            abstract: "Score detection against the simulator's ground truth.",
+            discussion: """
+                Feeds a simulator run written with `fieldwatch-sim --out FILE --labels FILE` through the \
+                gateway's ingest pipeline (every detector of the profiles) and compares the faults it \
+                raises with the labels: per scenario, recall, precision, median lead time (failure time \
+                minus first detection) and false detections per device-day on devices without faults.
+                """
+        )
+        @Option(help: "Ground-truth label file (fieldwatch-sim --labels).") var labels: String
+        @Option(help: "Message file of the same run (fieldwatch-sim --out).") var messages: String
+        @Option(help: "Inventory the run used.") var inventory: String
+        @Option(help: "Directory of device profiles.") var profiles = "./DeviceProfiles"
+
+        struct Label: Decodable {
+            var device: String
+            var scenario: String
+            var fault_code: String
+            var onset: String
+            var failure: String?
+            var end: String?
+        }
+
+        struct Line: Decodable {
+            var topic: String
+            var payload: String
+        }
+
+        func run() throws {
+            let report = try evaluate()
+            for line in report { print(line) }
+        }
+
+        func evaluate() throws -> [String] {
+            let loaded: [String: DeviceProfile]
+            let inv: Inventory
+            do {
+                loaded = try ProfileLoader.load(paths: [profiles])
+                inv = try Inventory.load(file: inventory, profiles: loaded)
+            } catch {
+                throw ValidationError("\(error)")
+            }
+            let decoder = JSONDecoder()
+            func lines<T: Decodable>(_ path: String, _ type: T.Type) throws -> [T] {
+                guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { throw ValidationError("cannot read \(path)") }
+                return try text.split(separator: "\n").enumerated().map { n, line in
+                    do { return try decoder.decode(T.self, from: Data(line.utf8)) } catch {
+                        throw ValidationError("\(path):\(n + 1): not a \(T.self) line: \(error)")
+                    }
+                }
+            }
+            let truth = try lines(labels, Label.self)
+            let stream = try lines(messages, Line.self)
+            let raised = RaisedCollector()
+            let pipeline = IngestPipeline(inventory: inv, profiles: loaded, store: SeriesStore(), deadLetters: DeadLetterFile(path: nil),
+                                          now: { Timestamp(milliseconds: Int64.max / 4) }, sink: { raised.add($0) })
+            var first: Timestamp?
+            var last: Timestamp?
+            for line in stream {
+                let message = MQTTMessage(topic: line.topic, payload: Array(line.payload.utf8))
+                if line.topic.hasSuffix("/status") {
+                    pipeline.handleStatus(message)
+                } else {
+                    pipeline.handle(message)
+                    if let json = try? JSONSerialization.jsonObject(with: Data(line.payload.utf8)) as? [String: Any], let ts = json["ts"] as? Int64 {
+                        let t = Timestamp(milliseconds: ts)
+                        first = min(first ?? t, t)
+                        last = max(last ?? t, t)
+                    }
+                }
+            }
+            // First raise per (device, fault code): what a ticket would be opened for.
+            var firstRaise: [String: Timestamp] = [:]
+            for a in raised.all where a.transition == .raised {
+                let key = "\(a.device)/\(a.faultCode)"
+                firstRaise[key] = min(firstRaise[key] ?? a.detectedAt, a.detectedAt)
+            }
+            var matched = Set<String>()
+            var rows = [["SCENARIO", "LABELS", "DETECTED", "RECALL", "MEDIAN LEAD", "LEAD / SPAN"]]
+            for scenario in Set(truth.map(\.scenario)).sorted() {
+                let group = truth.filter { $0.scenario == scenario }
+                var detected = 0
+                var leads: [Double] = []
+                var shares: [Double] = []
+                for label in group {
+                    let key = "\(label.device)/\(label.fault_code)"
+                    guard let onset = Timestamp(rfc3339: label.onset), let at = firstRaise[key], at >= onset else { continue }
+                    detected += 1
+                    matched.insert(key)
+                    if let failure = label.failure.flatMap({ Timestamp(rfc3339: $0) }) {
+                        let lead = (failure - at).secondsDouble
+                        leads.append(lead)
+                        let span = (failure - onset).secondsDouble
+                        if span > 0 { shares.append(lead / span) }
+                    }
+                }
+                func median(_ xs: [Double]) -> Double? {
+                    guard !xs.isEmpty else { return nil }
+                    let s = xs.sorted()
+                    return s.count % 2 == 1 ? s[s.count / 2] : (s[s.count / 2 - 1] + s[s.count / 2]) / 2
+                }
+                rows.append([scenario, "\(group.count)", "\(detected)", String(format: "%.0f %%", 100 * Double(detected) / Double(group.count)),
+                             median(leads).map { String(format: "%.0f s", $0) } ?? "-", median(shares).map { String(format: "%.0f %%", 100 * $0) } ?? "-"])
+            }
+            let labelledDevices = Set(truth.map(\.device))
+            let healthy = inv.devices.filter { !labelledDevices.contains($0.id.rawValue) }
+            let falseOnHealthy = firstRaise.keys.filter { key in healthy.contains { key.hasPrefix("\($0.id)/") } }.count
+            let unmatched = firstRaise.keys.filter { !matched.contains($0) }.count
+            let days = max(((last ?? .init(milliseconds: 0)) - (first ?? .init(milliseconds: 0))).secondsDouble / 86_400, 1e-9)
+            var report = table(rows)
+            report.append("")
+            report.append("detections: \(firstRaise.count) (device, fault) pairs raised, \(matched.count) matching a label, \(unmatched) not; "
+                          + String(format: "precision %.0f %%", firstRaise.isEmpty ? 100 : 100 * Double(firstRaise.count - unmatched) / Double(firstRaise.count)))
+            report.append("healthy devices: \(healthy.count), \(falseOnHealthy) false detection(s) over \(String(format: "%.2f", days)) simulated day(s): "
+                          + String(format: "%.4f per device-day", healthy.isEmpty ? 0 : Double(falseOnHealthy) / (Double(healthy.count) * days)))
+            return report
+        }
+    }
+}
+
+final class RaisedCollector: @unchecked Sendable {
+    private let lock = NSLock()
+    private var items: [Anomaly] = []
+    func add(_ a: Anomaly) { lock.withLock { items.append(a) } }
+    var all: [Anomaly] { lock.withLock { items } }
 }

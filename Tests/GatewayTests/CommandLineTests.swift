@@ -229,3 +229,26 @@ struct EvaluationCommandTests {
         #expect(text.contains("cat/jump.csv"))
     }
 }
+
+@Suite("eval sim", .serialized)
+struct EvalSimTests {
+    @Test func scoresDetectionsAgainstTheSimulatorsLabels() throws {
+        let dir = try makeTemporaryDirectory()
+        let out = dir.appendingPathComponent("run.jsonl").path
+        let labels = dir.appendingPathComponent("labels.jsonl").path
+        let (simStatus, simText) = try runTool("fieldwatch-sim", [
+            "--out", out, "--labels", labels, "--start", "2026-03-02T00:00:00Z", "--duration", "3600", "--rate", "0.2",
+            "--faults", "2", "--fault-onset", "600", "--fault-ramp", "1200", "--seed", "5",
+        ])
+        #expect(simStatus == 0, "\(simText)")
+        let (status, text) = try runTool("fieldwatch", ["eval", "sim", "--labels", labels, "--messages", out, "--inventory", "Simulator/demo-site.yaml"])
+        #expect(status == 0, "\(text)")
+        let row = try #require(text.split(separator: "\n").first { $0.hasPrefix("degradation") })
+        let cells = row.split(separator: " ", omittingEmptySubsequences: true)
+        #expect(cells[1] == "2" && cells[2] == "2" && cells[3] == "100", "\(row)")
+        // Detected on the warning limit, before the critical crossing: a positive lead.
+        #expect(Double(cells[5]).map { $0 > 0 } == true, "\(row)")
+        #expect(text.contains("precision 100 %"))
+        #expect(text.contains(", 0 false detection(s) over 0.04 simulated day(s)"), "\(text)")
+    }
+}
