@@ -24,7 +24,6 @@ public enum Fixtures {
               clear: 75
               min_duration: 2s
               fault: BEARING_OVERTEMP
-            period: 10s
           - key: discharge_pressure
             name: Discharge pressure
             unit: bar
@@ -47,6 +46,11 @@ public enum Fixtures {
             name: Loss of pressure
             component: hydraulic end
         """
+
+    /// The test pump with a reporting period on bearing_temp (stale after 30 s), for staleness
+    /// tests; kept out of `pumpProfile` so slow end-to-end runs never see staleness tickets.
+    public static let pumpProfileWithPeriod = pumpProfile.replacingOccurrences(
+        of: "      fault: BEARING_OVERTEMP\n", with: "      fault: BEARING_OVERTEMP\n    period: 10s\n")
 
     /// One site, two devices of the test pump.
     public static let inventory = """

@@ -20,8 +20,8 @@ struct PipelineFixture {
     let deadLetterPath: String
     static let now = Timestamp(milliseconds: 1_764_240_810_000)  // 2025-11-27T10:53:30Z
 
-    init(deadLetterLimit: Int = 100) throws {
-        let profiles = ["test-pump": try ProfileLoader.parse(Fixtures.pumpProfile, file: "test-pump.yaml")]
+    init(deadLetterLimit: Int = 100, profile: String = Fixtures.pumpProfile) throws {
+        let profiles = ["test-pump": try ProfileLoader.parse(profile, file: "test-pump.yaml")]
         let inventory = try Inventory.parse(Fixtures.inventory, file: "inventory.yaml", profiles: profiles)
         deadLetterPath = try makeTemporaryDirectory().appendingPathComponent("dead.jsonl").path
         let collector = self.collector
@@ -217,7 +217,7 @@ struct StatusTopicTests {
 @Suite("Staleness")
 struct StalenessTests {
     @Test func silentSensorsGoStaleByTheGatewayClockAndClearWhenTheyReport() throws {
-        let f = try PipelineFixture()
+        let f = try PipelineFixture(profile: Fixtures.pumpProfileWithPeriod)
         let t0 = PipelineFixture.now  // the pipeline's start
         func sweep(_ seconds: Int64) -> [String] {
             f.pipeline.sweepStaleness(now: t0 + .seconds(seconds)).map { "\($0.device)/\($0.sensor) \($0.transition.rawValue)" }.sorted()
