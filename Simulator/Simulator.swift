@@ -378,24 +378,9 @@ struct ReplayCommand: AsyncParsableCommand {
         guard loaded[d.profileID]?.sensor(SensorKey(sensor)) != nil else {
             throw ValidationError("--sensor \(sensor) is not in profile \(d.profileID) of \(device)")
         }
-        let text: String
-        do { text = try String(contentsOfFile: csv, encoding: .utf8) } catch {
-            throw ValidationError("cannot read --csv \(csv): \(error.localizedDescription)")
-        }
-        var rows: [(Timestamp, String)] = []
-        for (n, line) in text.split(whereSeparator: \.isNewline).enumerated() where n > 0 {
-            let fields = line.split(separator: ",", omittingEmptySubsequences: false)
-            guard fields.count >= 2 else { throw ValidationError("\(csv):\(n + 1): expected timestamp,value") }
-            let stamp = fields[0].trimmingCharacters(in: .whitespaces)
-            guard let ts = Timestamp(rfc3339: stamp) ?? Timestamp(rfc3339: stamp + "Z") else {
-                throw ValidationError("\(csv):\(n + 1): \"\(stamp)\" is not a time; use YYYY-MM-DD HH:MM:SS (UTC) or RFC 3339")
-            }
-            let value = fields[1].trimmingCharacters(in: .whitespaces)
-            guard let number = Double(value), number.isFinite, value.first != "+" else {
-                throw ValidationError("\(csv):\(n + 1): \"\(value)\" is not a finite JSON number")
-            }
-            rows.append((ts, value))
-        }
+        let series: TimeValueSeries
+        do { series = try TimeValueSeries(path: csv) } catch { throw ValidationError(error.description) }
+        let rows = Array(zip(series.timestamps, series.valueTexts))
         let sink: any TelemetrySink
         if let out {
             guard let file = FileSink(path: out) else { throw ValidationError("cannot create --out \(out)") }

@@ -7,39 +7,14 @@ import MQTT
 import Profiles
 import TimeSeries
 
-/// Rows of a `timestamp,value` CSV, as written (so `replay` can copy them exactly).
-struct CSVSeries {
-    var timestamps: [Timestamp] = []
-    var timeTexts: [String] = []
-    var valueTexts: [String] = []
-    var values: [Double] = []
-
-    /// Parses a CSV with a header; times `YYYY-MM-DD HH:MM:SS` (UTC) or RFC 3339.
-    init(path: String) throws {
-        let text: String
-        do { text = try String(contentsOfFile: path, encoding: .utf8) } catch {
-            throw ValidationError("cannot read \(path): \(error.localizedDescription)")
-        }
-        for (n, line) in text.split(whereSeparator: \.isNewline).enumerated() where n > 0 {
-            let fields = line.split(separator: ",", omittingEmptySubsequences: false)
-            guard fields.count >= 2 else { throw ValidationError("\(path):\(n + 1): expected timestamp,value") }
-            let stamp = fields[0].trimmingCharacters(in: .whitespaces)
-            guard let ts = Timestamp(rfc3339: stamp) ?? Timestamp(rfc3339: stamp + "Z") else {
-                throw ValidationError("\(path):\(n + 1): \"\(stamp)\" is not a time; use YYYY-MM-DD HH:MM:SS (UTC)")
-            }
-            let valueText = fields[1].trimmingCharacters(in: .whitespaces)
-            guard let value = Double(valueText) else { throw ValidationError("\(path):\(n + 1): \"\(valueText)\" is not a number") }
-            timestamps.append(ts)
-            timeTexts.append(stamp)
-            valueTexts.append(valueText)
-            values.append(value)
-        }
-    }
+/// Reads a `timestamp,value` CSV, turning a parse error into a command-line error.
+func readSeries(_ path: String) throws -> TimeValueSeries {
+    do { return try TimeValueSeries(path: path) } catch { throw ValidationError(error.description) }
 }
 
 /// Streaming anomaly scores for one series: the generic gauge score, raised to 0.75 / 1 while a
 /// profile's warning / critical limit holds.
-func anomalyScores(_ series: CSVSeries, limits: LimitSpec?) -> [Double] {
+func anomalyScores(_ series: TimeValueSeries, limits: LimitSpec?) -> [Double] {
     var scorer = GaugeAnomalyScorer()
     var threshold = limits.map {
         ThresholdDetector(configuration: .init(direction: $0.direction, warning: $0.warning, critical: $0.critical,
@@ -93,7 +68,7 @@ struct Replay: ParsableCommand {
             }
             limits = spec.limits
         }
-        let series = try CSVSeries(path: csv)
+        let series = try readSeries(csv)
         let scores = anomalyScores(series, limits: limits)
         var text = "timestamp,value,anomaly_score\n"
         for i in scores.indices {
@@ -142,7 +117,7 @@ struct Eval: ParsableCommand {
                     FileHandle.standardError.write(Data("skipping \(name): not in \(labels)\n".utf8))
                     continue
                 }
-                let series = try CSVSeries(path: root.appendingPathComponent(name).path)
+                let series = try readSeries(root.appendingPathComponent(name).path)
                 let start = clock.now
                 let scores = anomalyScores(series, limits: nil)
                 scoringTime += clock.now - start
@@ -182,8 +157,7 @@ struct Eval: ParsableCommand {
             var result: [String: [(start: Timestamp, end: Timestamp)]] = [:]
             for (file, spans) in json {
                 result[file] = try spans.map { span in
-                    guard span.count == 2, let a = Timestamp(rfc3339: span[0] + "Z") ?? Timestamp(rfc3339: span[0]),
-                          let b = Timestamp(rfc3339: span[1] + "Z") ?? Timestamp(rfc3339: span[1])
+                    guard span.count == 2, let a = Timestamp(rfc3339OrUTC: span[0]), let b = Timestamp(rfc3339OrUTC: span[1])
                     else { throw ValidationError("--labels \(labels): \(file): bad window \(span)") }
                     return (a, b)
                 }

@@ -197,10 +197,25 @@ struct EvaluationCommandTests {
         #expect(fullRows[1].hasPrefix("2014-05-13 16:53:20,20.0,"))
         let spike = try #require(Double(fullRows[251].split(separator: ",")[2]))
         #expect(spike == 1)
-        // With a profile, the sensor's critical limit counts: 80 °C is not critical for a pump bearing (95).
-        let (status, _) = try runTool("fieldwatch", ["replay", "--csv", full, "--out", dir.appendingPathComponent("p.out").path,
-                                                     "--profile", "centrifugal-pump", "--sensor", "bearing_temp"])
-        #expect(status == 0)
+    }
+
+    /// With --profile and --sensor the sensor's limits count: a bearing steady at 100 °C is
+    /// unremarkable to the generic score but past the pump's critical limit (95 °C, held 10 s).
+    @Test func replayWithAProfileScoresTheSensorsLimits() throws {
+        let dir = try makeTemporaryDirectory()
+        let hot = try writeCSV(dir, "hot.csv", values: [Double](repeating: 100, count: 100))
+        func scores(_ extra: [String]) throws -> [Double] {
+            let out = dir.appendingPathComponent("hot-\(extra.count).out").path
+            let (status, text) = try runTool("fieldwatch", ["replay", "--csv", hot, "--out", out] + extra)
+            #expect(status == 0, "\(text)")
+            return try String(contentsOfFile: out, encoding: .utf8).split(separator: "\n").dropFirst()
+                .map { Double($0.split(separator: ",")[2])! }
+        }
+        #expect(try scores([]).allSatisfy { $0 == 0 })
+        let limited = try scores(["--profile", "centrifugal-pump", "--sensor", "bearing_temp"])
+        #expect(limited[0] == 0 && limited[1...].allSatisfy { $0 == 1 }, "\(limited.prefix(3))")
+        let (status, text) = try runTool("fieldwatch", ["replay", "--csv", hot, "--out", "/dev/null", "--profile", "centrifugal-pump"])
+        #expect(status != 0 && text.contains("give --profile and --sensor together"))
     }
 
     @Test func evalNabScoresAHandMadeCorpus() throws {

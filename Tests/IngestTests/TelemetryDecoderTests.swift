@@ -108,3 +108,22 @@ struct TelemetryDecoderTests {
         }
     }
 }
+
+@Suite("TimeValueSeries")
+struct TimeValueSeriesTests {
+    @Test func parsesNABRowsKeepingTheirText() throws {
+        let s = try TimeValueSeries(text: "timestamp,value\n2015-02-26 21:42:53,104\n2015-02-26T21:47:53Z,-1.5e1\n", file: "x.csv")
+        #expect(s.timestamps == [Timestamp(milliseconds: 1_424_986_973_000), Timestamp(milliseconds: 1_424_987_273_000)])
+        #expect(s.valueTexts == ["104", "-1.5e1"] && s.values == [104, -15])
+    }
+
+    @Test(arguments: [
+        ("timestamp,value\n2015-02-26 21:42:53\n", "x.csv:2: expected timestamp,value"),
+        ("timestamp,value\nyesterday,1\n", "x.csv:2: \"yesterday\" is not a time; use YYYY-MM-DD HH:MM:SS (UTC) or RFC 3339"),
+        ("timestamp,value\n2015-02-26 21:42:53,nan\n", "x.csv:2: \"nan\" is not a finite number"),
+        ("timestamp,value\n2015-02-26 21:42:53,+3\n", "x.csv:2: \"+3\" is not a finite number"),
+    ])
+    func rejectsBadRows(_ text: String, _ message: String) {
+        #expect { try TimeValueSeries(text: text, file: "x.csv") } throws: { ($0 as? TimeValueSeries.Error)?.description == message }
+    }
+}
