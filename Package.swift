@@ -17,6 +17,7 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.6.0"),
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.0.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
     ],
     targets: [
         // C stays contained: only MQTT imports this.
@@ -43,7 +44,9 @@ let package = Package(
         ),
         .target(
             name: "Storage",
-            dependencies: ["FieldwatchCore", .product(name: "GRDB", package: "GRDB.swift")]
+            dependencies: [
+                "FieldwatchCore", .product(name: "GRDB", package: "GRDB.swift"), .product(name: "Crypto", package: "swift-crypto"),
+            ]
         ),
         .target(
             name: "ServiceDesk",

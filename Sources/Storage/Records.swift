@@ -72,9 +72,12 @@ public struct AuditRecord: Sendable, Equatable, Codable {
     public var ticketID: Int64?
     /// JSON object with the step's details.
     public var detail: String
+    /// SHA-256 over the record's canonical form and the previous record's hash.
+    public var hash: String
 
-    public init(id: Int64, at: Timestamp, actor: String, action: String, ticketID: Int64?, detail: String) {
+    public init(id: Int64, at: Timestamp, actor: String, action: String, ticketID: Int64?, detail: String, hash: String = "") {
         self.id = id
+        self.hash = hash
         self.at = at
         self.actor = actor
         self.action = action

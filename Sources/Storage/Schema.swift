@@ -87,6 +87,20 @@ enum Schema {
                     ON ticket (device_id, fault_code, drill) WHERE status NOT IN ('closed', 'cancelled');
                 """)
         }
+        migrator.registerMigration("v3-audit-hash-chain") { db in
+            // The chain is filled in for records written before it existed, then the
+            // append-only triggers come back.
+            try db.execute(sql: """
+                DROP TRIGGER audit_record_no_update;
+                ALTER TABLE audit_record ADD COLUMN prev_hash TEXT NOT NULL DEFAULT '';
+                ALTER TABLE audit_record ADD COLUMN hash TEXT NOT NULL DEFAULT '';
+                """)
+            try AuditChain.backfill(db)
+            try db.execute(sql: """
+                CREATE TRIGGER audit_record_no_update BEFORE UPDATE ON audit_record
+                    BEGIN SELECT RAISE(ABORT, 'audit records are append-only'); END;
+                """)
+        }
         return migrator
     }
 }

@@ -105,7 +105,7 @@ public final class TicketStore: Sendable {
                 : try Row.fetchAll(db, sql: "SELECT * FROM audit_record WHERE ticket_id = ? ORDER BY id", arguments: [ticketID])
             return rows.map {
                 AuditRecord(id: $0["id"], at: Timestamp(milliseconds: $0["at"]), actor: $0["actor"], action: $0["action"],
-                            ticketID: $0["ticket_id"], detail: $0["detail"])
+                            ticketID: $0["ticket_id"], detail: $0["detail"], hash: $0["hash"])
             }
         }
     }
@@ -176,9 +176,7 @@ public struct TicketTransaction {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         let json = String(decoding: try encoder.encode(detail), as: UTF8.self)
-        try db.execute(sql: "INSERT INTO audit_record (at, actor, action, ticket_id, detail) VALUES (?, ?, ?, ?, ?)",
-                       arguments: [at.milliseconds, actor, action, ticketID, json])
-        return db.lastInsertedRowID
+        return try AuditChain.append(db, at: at, actor: actor, action: action, ticketID: ticketID, detail: json)
     }
 
     static func ticket(from row: Row) -> Ticket {
