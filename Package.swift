@@ -51,7 +51,7 @@ let package = Package(
         .target(
             name: "ServiceDesk",
             dependencies: [
-                "Storage", "FieldwatchCore",
+                "Storage", "Profiles", "FieldwatchCore", "Yams",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
@@ -93,6 +93,10 @@ let package = Package(
         .testTarget(
             name: "StorageTests",
             dependencies: ["Storage", "ServiceDesk", "FieldwatchTesting", .product(name: "GRDB", package: "GRDB.swift")]
+        ),
+        .testTarget(
+            name: "ServiceDeskTests",
+            dependencies: ["ServiceDesk", "Storage", "FieldwatchTesting", "Profiles", .product(name: "GRDB", package: "GRDB.swift")]
         ),
         .testTarget(name: "MQTTTests", dependencies: ["MQTT", "FieldwatchTesting"]),
         .testTarget(

@@ -66,13 +66,38 @@ public struct Ticket: Sendable, Hashable, Codable {
     public var unit: String?
     /// Opened by an emergency drill: reported on its own and kept out of real KPIs.
     public var drill: Bool
+    /// The person who acknowledged the ticket and owns it (first-responder ownership).
+    public var owner: String?
+    /// The customer organisation and its tier, as they were when the ticket opened.
+    public var customer: String?
+    public var tier: CustomerTier
+    /// Equipment criticality 1…5 from the device profile, when known.
+    public var criticality: Int?
+    /// The site's IANA time zone: SLA calendars are counted in it.
+    public var timeZone: String?
+    /// True while a pause stops the customer's SLA clocks.
+    public var paused: Bool
+    /// For a customer report: phone, online or email.
+    public var channel: String?
+    /// Why it was cancelled (false alarm, duplicate, …).
+    public var cancelReason: String?
 
     public init(
         id: Int64, site: SiteID, device: DeviceID, sensor: SensorKey?, faultCode: FaultCode, source: TicketSource,
         grade: Grade, status: TicketStatus, title: String, openedAt: Timestamp, updatedAt: Timestamp,
         occurrences: Int, detector: String?, detectorVersion: Int?, profileID: String?, profileVersion: Int?,
-        lastValue: Double?, limit: Double?, unit: String?, drill: Bool = false
+        lastValue: Double?, limit: Double?, unit: String?, drill: Bool = false, owner: String? = nil, customer: String? = nil,
+        tier: CustomerTier = .standard, criticality: Int? = nil, timeZone: String? = nil, paused: Bool = false, channel: String? = nil,
+        cancelReason: String? = nil
     ) {
+        self.owner = owner
+        self.customer = customer
+        self.tier = tier
+        self.criticality = criticality
+        self.timeZone = timeZone
+        self.paused = paused
+        self.channel = channel
+        self.cancelReason = cancelReason
         self.id = id
         self.site = site
         self.device = device
@@ -94,4 +119,11 @@ public struct Ticket: Sendable, Hashable, Codable {
         self.unit = unit
         self.drill = drill
     }
+}
+
+/// A customer's service tier, from the inventory; VIP customers get tighter SLA targets and
+/// a higher grade for the same fault.
+public enum CustomerTier: String, Sendable, Codable, CaseIterable {
+    case standard
+    case vip
 }

@@ -60,7 +60,7 @@ public enum ProfileLoader {
         return profiles
     }
 
-    static func readText(_ file: String) throws(ProfileError) -> String {
+    public static func readText(_ file: String) throws(ProfileError) -> String {
         do {
             return try String(contentsOfFile: file, encoding: .utf8)
         } catch {

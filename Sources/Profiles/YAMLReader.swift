@@ -4,9 +4,14 @@ import Yams
 /// Collects issues while reading one YAML document, so a file reports every mistake at once.
 public final class YAMLContext {
     public let file: String
+    /// The document that explains the file's format, named in hints.
+    public let reference: String
     public private(set) var issues: [ProfileIssue] = []
 
-    public init(file: String) { self.file = file }
+    public init(file: String, reference: String = "DeviceProfiles/README.md") {
+        self.file = file
+        self.reference = reference
+    }
 
     public func report(_ node: Node?, _ path: String, _ message: String) {
         let mark = node?.mark
@@ -21,7 +26,7 @@ public final class YAMLContext {
     public func compose(_ text: String) -> Node? {
         do {
             guard let node = try Yams.compose(yaml: text) else {
-                report(line: 1, column: 1, "", "the file is empty; write the document described in DeviceProfiles/README.md")
+                report(line: 1, column: 1, "", "the file is empty; write the document described in \(reference)")
                 return nil
             }
             return node
@@ -188,7 +193,7 @@ public struct MappingReader {
         let known = Array(used)
         for pair in pairs where !used.contains(pair.key) {
             context.report(pair.keyNode, fieldPath(pair.key),
-                           "unknown field\(didYouMean(pair.key, known)); remove it or check the spelling in DeviceProfiles/README.md")
+                           "unknown field\(didYouMean(pair.key, known)); remove it or check the spelling in \(context.reference)")
         }
     }
 }
@@ -240,7 +245,7 @@ public func parseDuration(_ text: String) -> Duration? {
 }
 
 extension Node {
-    var kindName: String {
+    public var kindName: String {
         switch self {
         case .scalar: return null != nil ? "nothing (null)" : "a single value"
         case .mapping: return "a mapping"
@@ -249,7 +254,7 @@ extension Node {
         }
     }
 
-    var describedValue: String {
+    public var describedValue: String {
         if case let .scalar(s) = self { return null != nil ? "nothing (null)" : "\"\(s.string)\"" }
         return kindName
     }

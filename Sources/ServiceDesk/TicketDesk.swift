@@ -53,6 +53,7 @@ public final class TicketDesk: Service, Sendable {
 
     public let configuration: Configuration
     public let store: TicketStore
+    public let rules: ServiceRules
     private let state = Mutex(State())
     private let wakeups: AsyncStream<Void>
     private let wakeup: AsyncStream<Void>.Continuation
@@ -61,10 +62,11 @@ public final class TicketDesk: Service, Sendable {
     private let onEffect: @Sendable (Effect) -> Void
 
     public init(
-        store: TicketStore, configuration: Configuration = .init(), logger: Logger = Logger(label: "fieldwatch.desk"),
+        store: TicketStore, rules: ServiceRules = .default, configuration: Configuration = .init(), logger: Logger = Logger(label: "fieldwatch.desk"),
         now: @escaping @Sendable () -> Timestamp = { Timestamp.now() }, onEffect: @escaping @Sendable (Effect) -> Void = { _ in }
     ) {
         self.store = store
+        self.rules = rules
         self.configuration = configuration
         self.logger = logger
         self.now = now
@@ -119,7 +121,7 @@ public final class TicketDesk: Service, Sendable {
             while true {
                 do {
                     let recordedAt = now()
-                    let effects = try await store.write { tx in try batch.map { try Self.apply($0, in: tx, recordedAt: recordedAt) } }
+                    let effects = try await store.write { [rules] tx in try batch.map { try Self.apply($0, in: tx, recordedAt: recordedAt, rules: rules) } }
                     report(effects, batch)
                     break
                 } catch {
@@ -166,7 +168,7 @@ public final class TicketDesk: Service, Sendable {
     }
 
     /// The rule that maps one anomaly onto the tickets, inside the caller's transaction.
-    static func apply(_ a: Anomaly, in tx: TicketTransaction, recordedAt: Timestamp) throws -> Effect {
+    static func apply(_ a: Anomaly, in tx: TicketTransaction, recordedAt: Timestamp, rules: ServiceRules = .default) throws -> Effect {
         let actor = "detector:\(a.detector)@\(a.detectorVersion)"
         let detail: [String: String] = [
             "fault_code": a.faultCode.rawValue, "sensor": a.sensor.rawValue, "severity": a.severity.description,
@@ -175,7 +177,8 @@ public final class TicketDesk: Service, Sendable {
         ].merging(a.drill ? ["drill": "true"] : [:]) { $1 }
         switch a.transition {
         case .raised:
-            let grade = Grade(severity: a.severity)
+            let facts = rules.facts(severity: a.severity, site: a.site, device: a.device)
+            let grade = rules.policy.grade(facts)
             if var ticket = try tx.openTicket(device: a.device, faultCode: a.faultCode, drill: a.drill) {
                 let newGrade = max(ticket.grade, grade)
                 let raised = newGrade > ticket.grade
@@ -190,16 +193,23 @@ public final class TicketDesk: Service, Sendable {
                 ticket.occurrences += 1
                 ticket.grade = newGrade
                 ticket.lastValue = a.value
+                if raised { try rules.refreshClocks(ticket, in: tx) }
                 return .occurrenceAdded(ticket, gradeRaised: raised)
             }
+            let site = rules.directory.sites[a.site]
             let ticket = try tx.insertTicket(NewTicket(
                 site: a.site, device: a.device, sensor: a.sensor, faultCode: a.faultCode, source: .predictive, grade: grade,
                 title: a.summary, openedAt: a.detectedAt, detector: a.detector, detectorVersion: a.detectorVersion,
                 profileID: a.profileID, profileVersion: a.profileVersion, lastValue: a.value, limit: a.limit, unit: a.unit,
-                drill: a.drill))
+                drill: a.drill, customer: site?.customer, tier: facts.tier, criticality: facts.criticality, timeZone: site?.timeZone))
             try tx.insertDetection(a, ticketID: ticket.id, recordedAt: recordedAt)
-            try tx.appendAudit(at: recordedAt, actor: actor, action: "ticket.opened", ticketID: ticket.id,
+            try rules.refreshClocks(ticket, in: tx)
+            let auditID = try tx.appendAudit(at: recordedAt, actor: actor, action: "ticket.opened", ticketID: ticket.id,
                                detail: detail.merging(["grade": grade.rawValue, "evidence_samples": "\(a.evidence.count)"]) { $1 })
+            if !a.drill {
+                try tx.enqueue(key: "audit-\(auditID)", kind: "ticket.opened", topic: TicketWorkflow.topic(ticket),
+                               payload: TicketWorkflow.payload(ticket, event: "ticket.opened", actor: actor, at: recordedAt, extra: detail), at: recordedAt)
+            }
             return .opened(ticket)
         case .cleared:
             guard let ticket = try tx.openTicket(device: a.device, faultCode: a.faultCode, drill: a.drill) else { return .ignored }

@@ -18,12 +18,23 @@ public struct NewTicket: Sendable, Equatable {
     public var limit: Double?
     public var unit: String?
     public var drill: Bool
+    public var customer: String?
+    public var tier: CustomerTier
+    public var criticality: Int?
+    public var timeZone: String?
+    public var channel: String?
 
     public init(
         site: SiteID, device: DeviceID, sensor: SensorKey?, faultCode: FaultCode, source: TicketSource, grade: Grade,
         title: String, openedAt: Timestamp, detector: String? = nil, detectorVersion: Int? = nil, profileID: String? = nil,
-        profileVersion: Int? = nil, lastValue: Double? = nil, limit: Double? = nil, unit: String? = nil, drill: Bool = false
+        profileVersion: Int? = nil, lastValue: Double? = nil, limit: Double? = nil, unit: String? = nil, drill: Bool = false,
+        customer: String? = nil, tier: CustomerTier = .standard, criticality: Int? = nil, timeZone: String? = nil, channel: String? = nil
     ) {
+        self.customer = customer
+        self.tier = tier
+        self.criticality = criticality
+        self.timeZone = timeZone
+        self.channel = channel
         self.site = site
         self.device = device
         self.sensor = sensor
@@ -95,4 +106,73 @@ public struct StorageError: Error, Sendable, CustomStringConvertible {
         self.message = message
     }
     public var description: String { "storage: \(operation) failed: \(message)" }
+}
+
+/// One SLA clock of a ticket as stored: the deadline the desk computed last and when the
+/// clock's goal was met.
+public struct ClockRecord: Sendable, Equatable, Codable {
+    public enum State: String, Sendable, Codable {
+        case running
+        case paused
+        case met
+        /// The ticket was resolved without this step (a remote fix needs no visit).
+        case notNeeded = "not_needed"
+        /// The ticket was cancelled.
+        case stopped
+    }
+    public var ticketID: Int64
+    public var kind: String
+    public var startedAt: Timestamp
+    public var targetMilliseconds: Int64
+    public var calendar: String
+    /// Nil while paused.
+    public var deadline: Timestamp?
+    public var metAt: Timestamp?
+    public var state: State
+
+    public init(ticketID: Int64, kind: String, startedAt: Timestamp, targetMilliseconds: Int64, calendar: String, deadline: Timestamp?,
+                metAt: Timestamp?, state: State) {
+        self.ticketID = ticketID
+        self.kind = kind
+        self.startedAt = startedAt
+        self.targetMilliseconds = targetMilliseconds
+        self.calendar = calendar
+        self.deadline = deadline
+        self.metAt = metAt
+        self.state = state
+    }
+
+    /// Met after its deadline, or still running past it.
+    public func isBreached(at now: Timestamp) -> Bool {
+        guard let deadline else { return false }
+        if let metAt { return metAt > deadline }
+        return state == .running && now > deadline
+    }
+}
+
+/// A pause of a ticket's clocks, with its reason and evidence.
+public struct PauseRecord: Sendable, Equatable, Codable {
+    public var id: Int64
+    public var ticketID: Int64
+    public var reason: String
+    public var evidence: String
+    public var actor: String
+    public var startedAt: Timestamp
+    public var endedAt: Timestamp?
+}
+
+/// A notification waiting in (or delivered from) the durable outbox.
+public struct OutboxMessage: Sendable, Equatable, Codable {
+    public var id: Int64
+    public var createdAt: Timestamp
+    /// Idempotency key: the same event is never queued twice, and receivers can deduplicate.
+    public var key: String
+    public var kind: String
+    public var topic: String
+    /// JSON object.
+    public var payload: String
+    public var attempts: Int
+    public var nextAttemptAt: Timestamp
+    public var deliveredAt: Timestamp?
+    public var lastError: String?
 }

@@ -101,6 +101,80 @@ enum Schema {
                     BEGIN SELECT RAISE(ABORT, 'audit records are append-only'); END;
                 """)
         }
+        migrator.registerMigration("v4-service-desk") { db in
+            try db.execute(sql: """
+                ALTER TABLE ticket ADD COLUMN owner TEXT;
+                ALTER TABLE ticket ADD COLUMN customer TEXT;
+                ALTER TABLE ticket ADD COLUMN tier TEXT NOT NULL DEFAULT 'standard' CHECK (tier IN ('standard', 'vip'));
+                ALTER TABLE ticket ADD COLUMN criticality INTEGER CHECK (criticality BETWEEN 1 AND 5);
+                ALTER TABLE ticket ADD COLUMN time_zone TEXT;
+                ALTER TABLE ticket ADD COLUMN paused INTEGER NOT NULL DEFAULT 0 CHECK (paused IN (0, 1));
+                ALTER TABLE ticket ADD COLUMN channel TEXT CHECK (channel IN ('phone', 'online', 'email'));
+                ALTER TABLE ticket ADD COLUMN cancel_reason TEXT;
+
+                -- The deadlines the desk computed last; escalations are scheduled from them.
+                CREATE TABLE sla_clock (
+                    ticket_id  INTEGER NOT NULL REFERENCES ticket(id),
+                    kind       TEXT NOT NULL CHECK (kind IN ('first_contact', 'on_site', 'resolution')),
+                    started_at INTEGER NOT NULL,
+                    target_ms  INTEGER NOT NULL CHECK (target_ms > 0),
+                    calendar   TEXT NOT NULL,
+                    deadline   INTEGER,
+                    met_at     INTEGER,
+                    state      TEXT NOT NULL CHECK (state IN ('running', 'paused', 'met', 'not_needed', 'stopped')),
+                    PRIMARY KEY (ticket_id, kind)
+                );
+                CREATE INDEX sla_clock_running ON sla_clock (state, deadline);
+
+                CREATE TABLE sla_pause (
+                    id         INTEGER PRIMARY KEY AUTOINCREMENT,
+                    ticket_id  INTEGER NOT NULL REFERENCES ticket(id),
+                    reason     TEXT NOT NULL CHECK (reason IN ('waiting_for_customer', 'site_access_refused', 'customer_owned_part')),
+                    evidence   TEXT NOT NULL CHECK (evidence <> ''),
+                    actor      TEXT NOT NULL CHECK (actor <> ''),
+                    started_at INTEGER NOT NULL,
+                    ended_at   INTEGER CHECK (ended_at IS NULL OR ended_at >= started_at)
+                );
+                CREATE UNIQUE INDEX sla_pause_one_open ON sla_pause (ticket_id) WHERE ended_at IS NULL;
+
+                -- One row per escalation step that fired: the primary key is what makes each
+                -- level fire exactly once per ticket, clock and deadline, across restarts.
+                CREATE TABLE escalation (
+                    ticket_id INTEGER NOT NULL REFERENCES ticket(id),
+                    clock     TEXT NOT NULL,
+                    level     TEXT NOT NULL CHECK (level IN ('warning', 'supervisor', 'management', 'reoffer')),
+                    deadline  INTEGER NOT NULL,
+                    due_at    INTEGER NOT NULL,
+                    fired_at  INTEGER NOT NULL,
+                    PRIMARY KEY (ticket_id, clock, level, deadline)
+                );
+
+                -- Notifications are written in the same transaction as the change they report,
+                -- and delivered from here, so none is lost on a crash or restart.
+                CREATE TABLE outbox (
+                    id              INTEGER PRIMARY KEY AUTOINCREMENT,
+                    created_at      INTEGER NOT NULL,
+                    key             TEXT NOT NULL UNIQUE,
+                    kind            TEXT NOT NULL,
+                    topic           TEXT NOT NULL,
+                    payload         TEXT NOT NULL,
+                    attempts        INTEGER NOT NULL DEFAULT 0,
+                    next_attempt_at INTEGER NOT NULL,
+                    delivered_at    INTEGER,
+                    last_error      TEXT
+                );
+                CREATE INDEX outbox_pending ON outbox (delivered_at, next_attempt_at);
+
+                -- The service policy in force, so command-line tools use the gateway's.
+                CREATE TABLE service_policy (
+                    id        INTEGER PRIMARY KEY AUTOINCREMENT,
+                    loaded_at INTEGER NOT NULL,
+                    sha256    TEXT NOT NULL,
+                    source    TEXT NOT NULL,
+                    text      TEXT NOT NULL
+                );
+                """)
+        }
         return migrator
     }
 }

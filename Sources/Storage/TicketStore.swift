@@ -53,6 +53,16 @@ public final class TicketStore: Sendable {
         }
     }
 
+    /// Like `writeSync`, but errors thrown by `body` itself come out unchanged (a caller's
+    /// own validation error stays that error); database errors become `StorageError`.
+    public func transaction<T>(_ body: (TicketTransaction) throws -> T) throws -> T {
+        do {
+            return try pool.write { db in try body(TicketTransaction(db: db)) }
+        } catch let error as DatabaseError {
+            throw StorageError(operation: "write transaction", message: "\(error)")
+        }
+    }
+
     func read<T>(_ operation: String, _ body: (Database) throws -> T) throws(StorageError) -> T {
         do {
             return try pool.read(body)
@@ -127,18 +137,20 @@ public struct TicketTransaction {
     public func insertTicket(_ t: NewTicket) throws -> Ticket {
         try db.execute(sql: """
             INSERT INTO ticket (site_id, device_id, sensor, fault_code, source, grade, status, title, opened_at, updated_at,
-                                occurrences, detector, detector_version, profile_id, profile_version, last_value, limit_value, unit, drill)
-            VALUES (?, ?, ?, ?, ?, ?, 'new', ?, ?, ?, 1, ?, ?, ?, ?, ?, ?, ?, ?)
+                                occurrences, detector, detector_version, profile_id, profile_version, last_value, limit_value, unit, drill,
+                                customer, tier, criticality, time_zone, channel)
+            VALUES (?, ?, ?, ?, ?, ?, 'new', ?, ?, ?, 1, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
             """, arguments: [
                 t.site.rawValue, t.device.rawValue, t.sensor?.rawValue, t.faultCode.rawValue, t.source.rawValue, t.grade.rawValue,
                 t.title, t.openedAt.milliseconds, t.openedAt.milliseconds, t.detector, t.detectorVersion, t.profileID,
-                t.profileVersion, t.lastValue, t.limit, t.unit, t.drill,
+                t.profileVersion, t.lastValue, t.limit, t.unit, t.drill, t.customer, t.tier.rawValue, t.criticality, t.timeZone, t.channel,
             ])
         let id = db.lastInsertedRowID
         return Ticket(id: id, site: t.site, device: t.device, sensor: t.sensor, faultCode: t.faultCode, source: t.source,
                       grade: t.grade, status: .new, title: t.title, openedAt: t.openedAt, updatedAt: t.openedAt, occurrences: 1,
                       detector: t.detector, detectorVersion: t.detectorVersion, profileID: t.profileID,
-                      profileVersion: t.profileVersion, lastValue: t.lastValue, limit: t.limit, unit: t.unit, drill: t.drill)
+                      profileVersion: t.profileVersion, lastValue: t.lastValue, limit: t.limit, unit: t.unit, drill: t.drill,
+                      customer: t.customer, tier: t.tier, criticality: t.criticality, timeZone: t.timeZone, channel: t.channel)
     }
 
     /// Records one more occurrence on a ticket: new grade, title and last reading.
@@ -173,10 +185,15 @@ public struct TicketTransaction {
     /// Appends to the audit trail.
     @discardableResult
     public func appendAudit(at: Timestamp, actor: String, action: String, ticketID: Int64?, detail: [String: String]) throws -> Int64 {
+        let json = try canonicalDetail(detail)
+        return try AuditChain.append(db, at: at, actor: actor, action: action, ticketID: ticketID, detail: json)
+    }
+
+    /// A flat string map as JSON with sorted keys (audit details, notification payloads).
+    func canonicalDetail(_ detail: [String: String]) throws -> String {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        let json = String(decoding: try encoder.encode(detail), as: UTF8.self)
-        return try AuditChain.append(db, at: at, actor: actor, action: action, ticketID: ticketID, detail: json)
+        return String(decoding: try encoder.encode(detail), as: UTF8.self)
     }
 
     static func ticket(from row: Row) -> Ticket {
@@ -191,6 +208,8 @@ public struct TicketTransaction {
             title: row["title"], openedAt: Timestamp(milliseconds: row["opened_at"]), updatedAt: Timestamp(milliseconds: row["updated_at"]),
             occurrences: row["occurrences"], detector: row["detector"], detectorVersion: row["detector_version"],
             profileID: row["profile_id"], profileVersion: row["profile_version"], lastValue: row["last_value"],
-            limit: row["limit_value"], unit: row["unit"], drill: row["drill"])
+            limit: row["limit_value"], unit: row["unit"], drill: row["drill"], owner: row["owner"], customer: row["customer"],
+            tier: CustomerTier(rawValue: row["tier"] ?? "standard") ?? .standard, criticality: row["criticality"], timeZone: row["time_zone"],
+            paused: row["paused"], channel: row["channel"], cancelReason: row["cancel_reason"])
     }
 }

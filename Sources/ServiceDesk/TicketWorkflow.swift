@@ -1,0 +1,308 @@
+import FieldwatchCore
+import Foundation
+import Profiles
+import Storage
+
+/// A fault a customer reported by hand.
+public struct CustomerReport: Sendable, Equatable {
+    public enum Channel: String, Sendable, CaseIterable, Codable {
+        case phone, online, email
+    }
+    public var device: DeviceID
+    /// When the customer names it (from the fault catalogue); otherwise CUSTOMER_REPORTED.
+    public var faultCode: FaultCode?
+    public var channel: Channel
+    /// Who called or wrote, as the customer gave it.
+    public var reporter: String
+    public var description: String
+    /// `critical` when the equipment is down, `warning` when it still runs.
+    public var severity: Severity
+
+    public init(device: DeviceID, faultCode: FaultCode? = nil, channel: Channel, reporter: String, description: String, severity: Severity) {
+        self.device = device
+        self.faultCode = faultCode
+        self.channel = channel
+        self.reporter = reporter
+        self.description = description
+        self.severity = severity
+    }
+}
+
+/// One escalation step that fired.
+public struct EscalationEvent: Sendable, Equatable {
+    public enum Level: String, Sendable, CaseIterable {
+        /// A share of the deadline has passed: the owner is reminded.
+        case warning
+        /// The deadline passed: the supervisor is told.
+        case supervisor
+        /// Still not met a while after the deadline: management is told.
+        case management
+        /// Nobody acknowledged the ticket in time: it is offered again.
+        case reoffer
+    }
+    public var ticketID: Int64
+    public var clock: String
+    public var level: Level
+    public var deadline: Timestamp
+    public var dueAt: Timestamp
+    public var firedAt: Timestamp
+}
+
+/// People's side of a ticket: lifecycle steps with ownership, pauses, grade changes,
+/// customer reports and the escalation scan. Every change commits in one transaction with
+/// its recomputed SLA clocks, its audit record and its notification in the outbox.
+public final class TicketWorkflow: Sendable {
+    public let store: TicketStore
+    public let rules: ServiceRules
+
+    public init(store: TicketStore, rules: ServiceRules) {
+        self.store = store
+        self.rules = rules
+    }
+
+    /// A lifecycle step. `reason` is required to cancel, reopen or pause; `pause` names the
+    /// closed-list reason and the evidence for it.
+    @discardableResult
+    public func perform(
+        _ action: TicketAction, ticketID: Int64, actor: String, reason: String? = nil,
+        pause: (reason: PauseReason, evidence: String)? = nil, at: Timestamp
+    ) throws(ServiceDeskError) -> Ticket {
+        let actor = actor.trimmingCharacters(in: .whitespaces)
+        let reason = reason?.trimmingCharacters(in: .whitespacesAndNewlines).nilIfEmpty
+        guard !actor.isEmpty else { throw ServiceDeskError(.invalid, "who did it? give the person's name or id (for example --by li.wei)") }
+        switch action {
+        case .cancel where reason == nil:
+            throw ServiceDeskError(.invalid, "cancelling needs a reason (false alarm, duplicate of #N, …); it feeds the detectors' quality statistics")
+        case .reopen where reason == nil:
+            throw ServiceDeskError(.invalid, "reopening needs a reason: what is still wrong")
+        case .pause where pause == nil || pause!.evidence.trimmingCharacters(in: .whitespaces).isEmpty:
+            throw ServiceDeskError(.invalid, """
+                a pause needs a reason from the list (\(PauseReason.allCases.map(\.rawValue).joined(separator: ", "))) \
+                and evidence, such as the time and number of the unanswered call
+                """)
+        default: break
+        }
+        let rules = rules
+        return try write("\(action.rawValue) ticket #\(ticketID)") { tx in
+            guard var ticket = try tx.ticket(id: ticketID) else {
+                throw ServiceDeskError(.notFound, "no ticket #\(ticketID); `fieldwatch tickets list` shows the ids")
+            }
+            guard at >= ticket.openedAt else {
+                throw ServiceDeskError(.invalid, "\(at.rfc3339) is before ticket #\(ticketID) opened (\(ticket.openedAt.rfc3339)); check the time")
+            }
+            let from = ticket.status
+            let to = try Lifecycle.apply(action, to: ticket, paused: ticket.paused)
+            var met: [ClockKind: Timestamp?] = [:]
+            var detail = ["from": from.rawValue, "to": to.rawValue]
+            switch action {
+            case .acknowledge:
+                ticket.owner = actor
+            case .contact:
+                met[.firstContact] = at
+            case .arrive:
+                met[.onSite] = at
+            case .resolve:
+                met[.resolution] = at
+            case .reopen:
+                met[.resolution] = .some(nil)
+            case .cancel:
+                ticket.cancelReason = reason
+            case .pause:
+                try tx.startPause(ticketID: ticketID, reason: pause!.reason.rawValue, evidence: pause!.evidence, actor: actor, at: at)
+                ticket.paused = true
+                detail["pause_reason"] = pause!.reason.rawValue
+                detail["evidence"] = pause!.evidence
+            case .resume:
+                try tx.endPause(ticketID: ticketID, at: at)
+                ticket.paused = false
+            case .dispatch, .confirm:
+                break
+            }
+            if action == .cancel && ticket.paused {
+                try tx.endPause(ticketID: ticketID, at: at)
+                ticket.paused = false
+            }
+            // A first contact made before anyone acknowledged is impossible by the state
+            // machine, so the owner is always set from here on.
+            ticket.status = to
+            try tx.updateStatus(ticketID: ticketID, status: to, owner: ticket.owner, paused: ticket.paused, cancelReason: ticket.cancelReason, at: at)
+            let clocks = try rules.refreshClocks(ticket, in: tx, met: met)
+            if let reason { detail["reason"] = reason }
+            if let owner = ticket.owner { detail["owner"] = owner }
+            for c in clocks where c.metAt == at && met[ClockKind(rawValue: c.kind)!] != nil {
+                detail["\(c.kind)_met"] = c.deadline.map { at <= $0 ? "within target" : "late by \(formatMinutes(at.milliseconds - $0.milliseconds))" } ?? "met"
+            }
+            let auditID = try tx.appendAudit(at: at, actor: actor, action: "ticket.\(action.rawValue)", ticketID: ticketID, detail: detail)
+            try tx.enqueue(key: "audit-\(auditID)", kind: action == .acknowledge ? "ticket.assigned" : "ticket.progress",
+                           topic: Self.topic(ticket), payload: Self.payload(ticket, event: "ticket.\(action.rawValue)", actor: actor, at: at, extra: detail), at: at)
+            ticket.updatedAt = max(ticket.updatedAt, at)
+            return ticket
+        }
+    }
+
+    /// Raises or lowers a ticket's grade by hand. Lowering needs a reason; the clocks follow
+    /// the new grade's targets.
+    @discardableResult
+    public func regrade(ticketID: Int64, to grade: Grade, actor: String, reason: String?, at: Timestamp) throws(ServiceDeskError) -> Ticket {
+        let reason = reason?.trimmingCharacters(in: .whitespacesAndNewlines).nilIfEmpty
+        let rules = rules
+        return try write("regrade ticket #\(ticketID)") { tx in
+            guard var ticket = try tx.ticket(id: ticketID) else { throw ServiceDeskError(.notFound, "no ticket #\(ticketID)") }
+            guard ticket.status.isOpen else { throw ServiceDeskError(.conflict, "ticket #\(ticketID) is \(ticket.status.rawValue); only open tickets are regraded") }
+            guard grade != ticket.grade else { throw ServiceDeskError(.conflict, "ticket #\(ticketID) is already \(grade.rawValue)") }
+            if grade < ticket.grade && reason == nil {
+                throw ServiceDeskError(.invalid, "lowering ticket #\(ticketID) from \(ticket.grade.rawValue) to \(grade.rawValue) needs a reason (--reason)")
+            }
+            let from = ticket.grade
+            ticket.grade = grade
+            try tx.updateGrade(ticketID: ticketID, grade: grade, at: at)
+            try rules.refreshClocks(ticket, in: tx)
+            var detail = ["from": from.rawValue, "to": grade.rawValue]
+            if let reason { detail["reason"] = reason }
+            try tx.appendAudit(at: at, actor: actor, action: grade > from ? "ticket.grade_raised" : "ticket.grade_lowered", ticketID: ticketID, detail: detail)
+            return ticket
+        }
+    }
+
+    /// Records a customer's report. When the device already has an open ticket (predictive
+    /// first, or the one with the same fault code), the report is linked to it instead of
+    /// opening a duplicate, and may raise its grade.
+    public func report(_ r: CustomerReport, at: Timestamp) throws(ServiceDeskError) -> (ticket: Ticket, linked: Bool) {
+        guard let device = rules.directory.devices[r.device] else {
+            let known = rules.directory.devices.keys.map(\.rawValue).sorted()
+            throw ServiceDeskError(.notFound, "device \"\(r.device)\" is not in the inventory\(didYouMeanID(r.device.rawValue, known)); check the id on the equipment's name plate")
+        }
+        let description = r.description.trimmingCharacters(in: .whitespacesAndNewlines)
+        guard !description.isEmpty else { throw ServiceDeskError(.invalid, "describe the fault in the customer's words (--description)") }
+        guard !r.reporter.trimmingCharacters(in: .whitespaces).isEmpty else { throw ServiceDeskError(.invalid, "who reported it? (--reporter NAME)") }
+        let site = rules.directory.sites[device.site]
+        let rules = rules
+        return try write("record a customer report for \(r.device)") { tx in
+            let actor = "customer:\(r.reporter)"
+            let facts = rules.facts(severity: r.severity, site: device.site, device: r.device)
+            let grade = rules.policy.grade(facts)
+            var detail = ["channel": r.channel.rawValue, "reporter": r.reporter, "description": description, "severity": r.severity.description]
+            let open = try tx.openTickets(device: r.device)
+            let target = open.first { r.faultCode != nil && $0.faultCode == r.faultCode } ?? open.first { $0.source == .predictive }
+                ?? (r.faultCode == nil ? open.first : nil)
+            if var ticket = target {
+                try tx.appendAudit(at: at, actor: actor, action: "ticket.customer_report", ticketID: ticket.id, detail: detail.merging(["linked": "true"]) { $1 })
+                if grade > ticket.grade {
+                    try tx.updateGrade(ticketID: ticket.id, grade: grade, at: at)
+                    try tx.appendAudit(at: at, actor: actor, action: "ticket.grade_raised", ticketID: ticket.id,
+                                       detail: ["from": ticket.grade.rawValue, "to": grade.rawValue, "reason": "customer report: \(description)"])
+                    ticket.grade = grade
+                    try rules.refreshClocks(ticket, in: tx)
+                }
+                return (ticket, true)
+            }
+            let fault = r.faultCode ?? "CUSTOMER_REPORTED"
+            let ticket = try tx.insertTicket(NewTicket(
+                site: device.site, device: r.device, sensor: nil, faultCode: fault, source: .customerReport, grade: grade,
+                title: description, openedAt: at, customer: site?.customer, tier: facts.tier, criticality: facts.criticality,
+                timeZone: site?.timeZone, channel: r.channel.rawValue))
+            try rules.refreshClocks(ticket, in: tx)
+            detail["grade"] = grade.rawValue
+            detail["fault_code"] = fault.rawValue
+            let auditID = try tx.appendAudit(at: at, actor: actor, action: "ticket.opened", ticketID: ticket.id, detail: detail)
+            try tx.enqueue(key: "audit-\(auditID)", kind: "ticket.opened", topic: Self.topic(ticket),
+                           payload: Self.payload(ticket, event: "ticket.opened", actor: actor, at: at, extra: detail), at: at)
+            return (ticket, false)
+        }
+    }
+
+    /// Fires every escalation step that is due at `now` and has not fired yet: reminders at
+    /// `warn_at` of a clock, the supervisor at breach, management after a further delay, and
+    /// a re-offer of tickets nobody acknowledged. Each step fires once per ticket, clock and
+    /// deadline, also across restarts (the escalation table's primary key enforces it), so
+    /// calling this after downtime fires what fell due meanwhile, once.
+    @discardableResult
+    public func escalate(now: Timestamp) throws(ServiceDeskError) -> [EscalationEvent] {
+        let rules = rules
+        let policy = rules.policy
+        return try write("escalation scan") { tx in
+            var events: [EscalationEvent] = []
+            for ticket in try tx.ticketsNeedingAttention() {
+                var due: [(clock: String, level: EscalationEvent.Level, deadline: Timestamp, dueAt: Timestamp)] = []
+                if ticket.status == .new {
+                    let timeout = policy.escalation.acknowledgeTimeout.wholeMilliseconds
+                    let rounds = (now.milliseconds - ticket.openedAt.milliseconds) / timeout
+                    // Only the latest round: a gateway that was down for hours re-offers once, not once per missed round.
+                    if rounds >= 1 {
+                        let at = ticket.openedAt.adding(milliseconds: rounds * timeout)
+                        due.append(("acknowledge", .reoffer, at, at))
+                    }
+                }
+                let clocks = try tx.clocks(ticketID: ticket.id).filter { $0.state == .running && $0.deadline != nil }
+                if !clocks.isEmpty {
+                    let targets = policy.targets(grade: ticket.grade, tier: ticket.tier)
+                    let calendar = policy.calendar(targets.calendar, siteTimeZone: ticket.timeZone)
+                    let pauses = try tx.pauses(ticketID: ticket.id).map { PauseInterval(start: $0.startedAt, end: $0.endedAt) }
+                    for c in clocks {
+                        let deadline = c.deadline!
+                        let kind = ClockKind(rawValue: c.kind)!
+                        let warnTarget = Duration.milliseconds(Int64(Double(c.targetMilliseconds) * policy.escalation.warnAt))
+                        if let warn = SLA.deadline(start: c.startedAt, target: warnTarget, calendar: calendar, pauses: kind.isPausable ? pauses : []) {
+                            due.append((c.kind, .warning, deadline, warn))
+                        }
+                        due.append((c.kind, .supervisor, deadline, calendar.adding(policy.escalation.supervisorAfter.wholeMilliseconds, to: deadline)))
+                        due.append((c.kind, .management, deadline, calendar.adding(policy.escalation.managementAfter.wholeMilliseconds, to: deadline)))
+                    }
+                }
+                for step in due where step.dueAt <= now {
+                    guard try tx.recordEscalation(ticketID: ticket.id, clock: step.clock, level: step.level.rawValue, deadline: step.deadline,
+                                                  dueAt: step.dueAt, firedAt: now) else { continue }
+                    let audience = switch step.level {
+                    case .warning: ticket.owner ?? "dispatch"
+                    case .supervisor: "supervisor"
+                    case .management: "management"
+                    case .reoffer: "dispatch"
+                    }
+                    var detail = ["clock": step.clock, "level": step.level.rawValue, "deadline": step.deadline.rfc3339,
+                                  "due_at": step.dueAt.rfc3339, "audience": audience]
+                    if now.milliseconds - step.dueAt.milliseconds > 60_000 { detail["late_by"] = formatMinutes(now.milliseconds - step.dueAt.milliseconds) }
+                    if let owner = ticket.owner { detail["owner"] = owner }
+                    let action = step.level == .reoffer ? "ticket.reoffered" : "sla.\(step.level.rawValue)"
+                    let auditID = try tx.appendAudit(at: now, actor: "desk:escalation", action: action, ticketID: ticket.id, detail: detail)
+                    try tx.enqueue(key: "audit-\(auditID)", kind: step.level == .reoffer ? "ticket.reoffered" : "ticket.escalated", topic: Self.topic(ticket),
+                                   payload: Self.payload(ticket, event: action, actor: "desk:escalation", at: now, extra: detail), at: now)
+                    events.append(EscalationEvent(ticketID: ticket.id, clock: step.clock, level: step.level, deadline: step.deadline,
+                                                  dueAt: step.dueAt, firedAt: now))
+                }
+            }
+            return events
+        }
+    }
+
+    static func topic(_ t: Ticket) -> String { "fieldwatch/events/\(t.site)/\(t.id)" }
+
+    static func payload(_ t: Ticket, event: String, actor: String, at: Timestamp, extra: [String: String]) -> [String: String] {
+        extra.merging([
+            "event": event, "ticket_id": "\(t.id)", "site": t.site.rawValue, "device": t.device.rawValue, "fault_code": t.faultCode.rawValue,
+            "grade": t.grade.rawValue, "status": t.status.rawValue, "actor": actor, "at": at.rfc3339, "title": t.title,
+        ]) { _, new in new }
+    }
+
+    private func write<T: Sendable>(_ what: String, _ body: @escaping @Sendable (TicketTransaction) throws -> T) throws(ServiceDeskError) -> T {
+        do {
+            return try store.transaction(body)
+        } catch let error as ServiceDeskError {
+            throw error
+        } catch {
+            throw ServiceDeskError(.storage, "cannot \(what): \(error)")
+        }
+    }
+}
+
+func formatMinutes(_ ms: Int64) -> String {
+    let minutes = ms / 60_000
+    return minutes >= 60 ? "\(minutes / 60)h\(String(format: "%02d", minutes % 60))m" : "\(minutes)m"
+}
+
+func didYouMeanID(_ word: String, _ known: [String]) -> String {
+    known.isEmpty ? "" : didYouMean(word, known)
+}
+
+extension String {
+    var nilIfEmpty: String? { isEmpty ? nil : self }
+}

@@ -1,0 +1,157 @@
+import Crypto
+import FieldwatchCore
+import GRDB
+
+/// What the service workflow reads and writes inside one transaction, besides tickets:
+/// status changes, pauses, SLA clocks, escalations fired, the outbox and the policy in force.
+extension TicketTransaction {
+    public func ticket(id: Int64) throws -> Ticket? {
+        try Row.fetchOne(db, sql: "SELECT * FROM ticket WHERE id = ?", arguments: [id]).map(Self.ticket(from:))
+    }
+
+    /// Any open ticket of a device (real, not drill), oldest first, predictive ones first.
+    public func openTickets(device: DeviceID) throws -> [Ticket] {
+        try Row.fetchAll(db, sql: """
+            SELECT * FROM ticket WHERE device_id = ? AND drill = 0 AND status NOT IN ('closed', 'cancelled')
+            ORDER BY source = 'predictive' DESC, opened_at, id
+            """, arguments: [device.rawValue]).map(Self.ticket(from:))
+    }
+
+    /// Open tickets (not drills) with any clock still running or a `new` status, for the escalation scan.
+    public func ticketsNeedingAttention() throws -> [Ticket] {
+        try Row.fetchAll(db, sql: """
+            SELECT * FROM ticket WHERE drill = 0 AND status NOT IN ('closed', 'cancelled', 'resolved')
+            ORDER BY id
+            """).map(Self.ticket(from:))
+    }
+
+    public func updateStatus(ticketID: Int64, status: TicketStatus, owner: String?, paused: Bool, cancelReason: String?, at: Timestamp) throws {
+        try db.execute(sql: """
+            UPDATE ticket SET status = ?, owner = ?, paused = ?, cancel_reason = ?, updated_at = MAX(updated_at, ?) WHERE id = ?
+            """, arguments: [status.rawValue, owner, paused, cancelReason, at.milliseconds, ticketID])
+    }
+
+    public func updateGrade(ticketID: Int64, grade: Grade, at: Timestamp) throws {
+        try db.execute(sql: "UPDATE ticket SET grade = ?, updated_at = MAX(updated_at, ?) WHERE id = ?",
+                       arguments: [grade.rawValue, at.milliseconds, ticketID])
+    }
+
+    // MARK: pauses
+
+    public func pauses(ticketID: Int64) throws -> [PauseRecord] {
+        try Row.fetchAll(db, sql: "SELECT * FROM sla_pause WHERE ticket_id = ? ORDER BY started_at, id", arguments: [ticketID]).map(Self.pause(from:))
+    }
+
+    public func startPause(ticketID: Int64, reason: String, evidence: String, actor: String, at: Timestamp) throws {
+        try db.execute(sql: "INSERT INTO sla_pause (ticket_id, reason, evidence, actor, started_at) VALUES (?, ?, ?, ?, ?)",
+                       arguments: [ticketID, reason, evidence, actor, at.milliseconds])
+    }
+
+    public func endPause(ticketID: Int64, at: Timestamp) throws {
+        try db.execute(sql: "UPDATE sla_pause SET ended_at = MAX(started_at, ?) WHERE ticket_id = ? AND ended_at IS NULL",
+                       arguments: [at.milliseconds, ticketID])
+    }
+
+    static func pause(from row: Row) -> PauseRecord {
+        let ended: Int64? = row["ended_at"]
+        return PauseRecord(id: row["id"], ticketID: row["ticket_id"], reason: row["reason"], evidence: row["evidence"], actor: row["actor"],
+                           startedAt: Timestamp(milliseconds: row["started_at"]), endedAt: ended.map(Timestamp.init(milliseconds:)))
+    }
+
+    // MARK: clocks
+
+    public func clocks(ticketID: Int64) throws -> [ClockRecord] {
+        try Row.fetchAll(db, sql: "SELECT * FROM sla_clock WHERE ticket_id = ?", arguments: [ticketID]).map(Self.clock(from:))
+    }
+
+    public func saveClock(_ c: ClockRecord) throws {
+        try db.execute(sql: """
+            INSERT INTO sla_clock (ticket_id, kind, started_at, target_ms, calendar, deadline, met_at, state)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+            ON CONFLICT (ticket_id, kind) DO UPDATE SET started_at = excluded.started_at, target_ms = excluded.target_ms,
+                calendar = excluded.calendar, deadline = excluded.deadline, met_at = excluded.met_at, state = excluded.state
+            """, arguments: [c.ticketID, c.kind, c.startedAt.milliseconds, c.targetMilliseconds, c.calendar, c.deadline?.milliseconds,
+                             c.metAt?.milliseconds, c.state.rawValue])
+    }
+
+    static func clock(from row: Row) -> ClockRecord {
+        let deadline: Int64? = row["deadline"]
+        let met: Int64? = row["met_at"]
+        let state: String = row["state"]
+        return ClockRecord(ticketID: row["ticket_id"], kind: row["kind"], startedAt: Timestamp(milliseconds: row["started_at"]),
+                           targetMilliseconds: row["target_ms"], calendar: row["calendar"], deadline: deadline.map(Timestamp.init(milliseconds:)),
+                           metAt: met.map(Timestamp.init(milliseconds:)), state: ClockRecord.State(rawValue: state) ?? .running)
+    }
+
+    // MARK: escalations
+
+    /// Records that an escalation step fired; false when it had already fired (nothing is written).
+    public func recordEscalation(ticketID: Int64, clock: String, level: String, deadline: Timestamp, dueAt: Timestamp, firedAt: Timestamp) throws -> Bool {
+        try db.execute(sql: """
+            INSERT OR IGNORE INTO escalation (ticket_id, clock, level, deadline, due_at, fired_at) VALUES (?, ?, ?, ?, ?, ?)
+            """, arguments: [ticketID, clock, level, deadline.milliseconds, dueAt.milliseconds, firedAt.milliseconds])
+        return db.changesCount > 0
+    }
+
+    // MARK: outbox
+
+    /// Queues a notification; a second message with the same key is ignored. Returns true when queued.
+    @discardableResult
+    public func enqueue(key: String, kind: String, topic: String, payload: [String: String], at: Timestamp) throws -> Bool {
+        let json = try canonicalDetail(payload)
+        try db.execute(sql: """
+            INSERT OR IGNORE INTO outbox (created_at, key, kind, topic, payload, next_attempt_at) VALUES (?, ?, ?, ?, ?, ?)
+            """, arguments: [at.milliseconds, key, kind, topic, json, at.milliseconds])
+        return db.changesCount > 0
+    }
+
+    // MARK: policy
+
+    /// Stores the policy text when it differs from the one in force; returns true when it did.
+    public func savePolicy(text: String, source: String, at: Timestamp) throws -> Bool {
+        let hash = AuditChain.hash(text)
+        let current = try String.fetchOne(db, sql: "SELECT sha256 FROM service_policy ORDER BY id DESC LIMIT 1")
+        guard current != hash else { return false }
+        try db.execute(sql: "INSERT INTO service_policy (loaded_at, sha256, source, text) VALUES (?, ?, ?, ?)",
+                       arguments: [at.milliseconds, hash, source, text])
+        return true
+    }
+}
+
+extension TicketStore {
+    /// The policy text the gateway stored last, with where it came from.
+    public func policyInForce() throws(StorageError) -> (text: String, source: String, sha256: String)? {
+        try read("read the service policy") { db in
+            try Row.fetchOne(db, sql: "SELECT text, source, sha256 FROM service_policy ORDER BY id DESC LIMIT 1").map { ($0["text"], $0["source"], $0["sha256"]) }
+        }
+    }
+
+    public func clocks(ticketID: Int64) throws(StorageError) -> [ClockRecord] {
+        try read("read clocks of ticket \(ticketID)") { db in try TicketTransaction(db: db).clocks(ticketID: ticketID) }
+    }
+
+    public func pauses(ticketID: Int64) throws(StorageError) -> [PauseRecord] {
+        try read("read pauses of ticket \(ticketID)") { db in try TicketTransaction(db: db).pauses(ticketID: ticketID) }
+    }
+
+    public func escalations(ticketID: Int64) throws(StorageError) -> [(clock: String, level: String, deadline: Timestamp, dueAt: Timestamp, firedAt: Timestamp)] {
+        try read("read escalations of ticket \(ticketID)") { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM escalation WHERE ticket_id = ? ORDER BY fired_at, due_at", arguments: [ticketID]).map {
+                ($0["clock"], $0["level"], Timestamp(milliseconds: $0["deadline"]), Timestamp(milliseconds: $0["due_at"]), Timestamp(milliseconds: $0["fired_at"]))
+            }
+        }
+    }
+
+    /// Outbox messages, oldest first; `pendingOnly` leaves out delivered ones.
+    public func outbox(pendingOnly: Bool = false) throws(StorageError) -> [OutboxMessage] {
+        try read("read the outbox") { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM outbox" + (pendingOnly ? " WHERE delivered_at IS NULL" : "") + " ORDER BY id").map { row in
+                let delivered: Int64? = row["delivered_at"]
+                return OutboxMessage(id: row["id"], createdAt: Timestamp(milliseconds: row["created_at"]), key: row["key"], kind: row["kind"],
+                                     topic: row["topic"], payload: row["payload"], attempts: row["attempts"],
+                                     nextAttemptAt: Timestamp(milliseconds: row["next_attempt_at"]),
+                                     deliveredAt: delivered.map(Timestamp.init(milliseconds:)), lastError: row["last_error"])
+            }
+        }
+    }
+}
