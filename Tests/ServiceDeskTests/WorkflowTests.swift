@@ -1,0 +1,181 @@
+import FieldwatchCore
+import FieldwatchTesting
+import Foundation
+import GRDB
+import Testing
+@testable import ServiceDesk
+@testable import Storage
+
+let shanghai = "Asia/Shanghai"
+
+/// A pump (criticality 4) at a standard site and a chiller (criticality 2) at a VIP site, both in Shanghai.
+let directory = SiteDirectory(
+    sites: ["site-std": .init(customer: "Acme Build", tier: .standard, timeZone: shanghai),
+            "site-vip": .init(customer: "Harbour Tower", tier: .vip, timeZone: shanghai)],
+    devices: ["pump-1": .init(site: "site-std", criticality: 4), "chiller-9": .init(site: "site-vip", criticality: 2),
+              "pump-v": .init(site: "site-vip", criticality: 4)])
+
+func makeWorkflow(_ path: String? = nil) throws -> TicketWorkflow {
+    let file = try path ?? makeTemporaryDirectory().appendingPathComponent("desk.db").path
+    return TicketWorkflow(store: try TicketStore(path: file), rules: ServiceRules(policy: .default, directory: directory))
+}
+
+func detection(_ device: DeviceID = "pump-1", site: SiteID = "site-std", fault: FaultCode = "BEARING_OVERTEMP",
+               severity: Severity = .warning, at: Timestamp) -> Anomaly {
+    Anomaly(site: site, device: device, sensor: "bearing_temp", faultCode: fault, transition: .raised, severity: severity,
+            detectedAt: at, conditionSince: at, value: 85, limit: 80, unit: "Cel", detector: "threshold", detectorVersion: 1,
+            profileID: "pump", profileVersion: 1, summary: "Bearing temperature 85 Cel above warning limit 80", evidence: [])
+}
+
+func open(_ w: TicketWorkflow, _ a: Anomaly) throws -> Ticket {
+    let effect = try w.store.writeSync { tx in try TicketDesk.apply(a, in: tx, recordedAt: a.detectedAt, rules: w.rules) }
+    guard case let .opened(t) = effect else { throw FixtureError("expected a new ticket, got \(effect)") }
+    return t
+}
+
+func clock(_ w: TicketWorkflow, _ id: Int64, _ kind: ClockKind) throws -> ClockRecord {
+    try #require(try w.store.clocks(ticketID: id).first { $0.kind == kind.rawValue })
+}
+
+@Suite("Ticket workflow: lifecycle, clocks, escalation, reports")
+struct WorkflowTests {
+    @Test func illegalStepsAreRefusedNamingThePossibleOnes() throws {
+        let w = try makeWorkflow()
+        let t = try open(w, detection(at: local("2026-11-24 09:00", shanghai)))
+        let error = #expect(throws: ServiceDeskError.self) {
+            try w.perform(.arrive, ticketID: t.id, actor: "li.wei", at: local("2026-11-24 09:05", shanghai))
+        }
+        #expect(error?.kind == .conflict)
+        #expect(error?.message == "ticket #\(t.id) is new; `arrive` is not possible from there. Possible now: acknowledge, cancel")
+        #expect(throws: ServiceDeskError.self) { try w.perform(.cancel, ticketID: t.id, actor: "li.wei", at: local("2026-11-24 09:05", shanghai)) }
+        #expect(throws: ServiceDeskError.self) { try w.perform(.acknowledge, ticketID: 999, actor: "li.wei", at: local("2026-11-24 09:05", shanghai)) }
+        #expect(try w.store.ticket(id: t.id)?.status == .new, "a refused step changes nothing")
+    }
+
+    @Test func theFullLifecycleRecordsOwnerClocksAuditAndNotifications() throws {
+        let w = try makeWorkflow()
+        let opened = local("2026-11-24 09:00", shanghai)  // Tuesday
+        let t = try open(w, detection(severity: .critical, at: opened))
+        #expect(t.grade == .urgent && t.tier == .standard && t.customer == "Acme Build" && t.timeZone == shanghai)
+        #expect(try clock(w, t.id, .firstContact).deadline == local("2026-11-24 11:00", shanghai))
+        #expect(try clock(w, t.id, .onSite).deadline == local("2026-11-25 09:00", shanghai))
+        try w.perform(.acknowledge, ticketID: t.id, actor: "li.wei", at: local("2026-11-24 09:10", shanghai))
+        try w.perform(.contact, ticketID: t.id, actor: "li.wei", reason: "called site manager", at: local("2026-11-24 09:40", shanghai))
+        try w.perform(.dispatch, ticketID: t.id, actor: "dispatch.zhao", at: local("2026-11-24 10:00", shanghai))
+        try w.perform(.arrive, ticketID: t.id, actor: "eng.chen", at: local("2026-11-24 15:00", shanghai))
+        try w.perform(.resolve, ticketID: t.id, actor: "eng.chen", reason: "bearing replaced", at: local("2026-11-24 18:00", shanghai))
+        let closed = try w.perform(.confirm, ticketID: t.id, actor: "customer:wang", at: local("2026-11-25 09:00", shanghai))
+        #expect(closed.status == .closed && closed.owner == "li.wei")
+        #expect(try clock(w, t.id, .firstContact).metAt == local("2026-11-24 09:40", shanghai))
+        #expect(try clock(w, t.id, .onSite).state == .met)
+        #expect(try !clock(w, t.id, .resolution).isBreached(at: local("2026-11-30 00:00", shanghai)))
+        let audit = try w.store.auditRecords(ticketID: t.id)
+        #expect(audit.map(\.action) == ["ticket.opened", "ticket.acknowledge", "ticket.contact", "ticket.dispatch", "ticket.arrive",
+                                        "ticket.resolve", "ticket.confirm"])
+        #expect(audit[2].detail.contains("\"first_contact_met\":\"within target\""))
+        #expect(audit[5].actor == "eng.chen" && audit[5].detail.contains("bearing replaced"))
+        #expect(try w.store.outbox().count == 7)
+        #expect(try w.store.verifyAuditChain().isIntact)
+    }
+
+    @Test func aPauseNeedsAReasonAndEvidenceAndMovesThePausableDeadlines() throws {
+        let w = try makeWorkflow()
+        let t = try open(w, detection(severity: .critical, at: local("2026-11-24 09:00", shanghai)))
+        try w.perform(.acknowledge, ticketID: t.id, actor: "li.wei", at: local("2026-11-24 09:10", shanghai))
+        #expect(throws: ServiceDeskError.self) {
+            try w.perform(.pause, ticketID: t.id, actor: "li.wei", pause: (.waitingForCustomer, "x"), at: local("2026-11-24 09:20", shanghai))
+        }
+        try w.perform(.contact, ticketID: t.id, actor: "li.wei", at: local("2026-11-24 09:30", shanghai))
+        #expect(throws: ServiceDeskError.self) {
+            try w.perform(.pause, ticketID: t.id, actor: "li.wei", pause: (.siteAccessRefused, "  "), at: local("2026-11-24 10:00", shanghai))
+        }
+        try w.perform(.pause, ticketID: t.id, actor: "li.wei", pause: (.siteAccessRefused, "gate guard refused entry, 10:00, badge 17"),
+                      at: local("2026-11-24 10:00", shanghai))
+        #expect(try clock(w, t.id, .onSite).state == .paused && clock(w, t.id, .onSite).deadline == nil)
+        let refused = #expect(throws: ServiceDeskError.self) {
+            try w.perform(.dispatch, ticketID: t.id, actor: "li.wei", at: local("2026-11-24 11:00", shanghai))
+        }
+        #expect(refused?.message.contains("Possible now: resume, cancel") == true)
+        try w.perform(.resume, ticketID: t.id, actor: "li.wei", at: local("2026-11-24 16:00", shanghai))
+        // Six hours paused on a round-the-clock calendar: on site by Wednesday 15:00 instead of 09:00.
+        #expect(try clock(w, t.id, .onSite).deadline == local("2026-11-25 15:00", shanghai))
+        #expect(try clock(w, t.id, .onSite).state == .running)
+        let pauses = try w.store.pauses(ticketID: t.id)
+        #expect(pauses.count == 1 && pauses[0].reason == "site_access_refused" && pauses[0].endedAt == local("2026-11-24 16:00", shanghai))
+    }
+
+    @Test func loweringAGradeNeedsAReasonAndMovesTheClocks() throws {
+        let w = try makeWorkflow()
+        let t = try open(w, detection(severity: .critical, at: local("2026-11-24 09:00", shanghai)))
+        #expect(throws: ServiceDeskError.self) { try w.regrade(ticketID: t.id, to: .general, actor: "sup.liu", reason: nil, at: local("2026-11-24 09:05", shanghai)) }
+        try w.regrade(ticketID: t.id, to: .general, actor: "sup.liu", reason: "standby pump running", at: local("2026-11-24 09:05", shanghai))
+        // General: office calendar, 8 working hours a day: Tuesday from 09:00 (7.5 h), Wednesday, Thursday, 0.5 h on Friday.
+        let onSite = try clock(w, t.id, .onSite)
+        #expect(onSite.calendar == "office")
+        #expect(onSite.deadline?.rfc3339 == local("2026-11-27 09:00", shanghai).rfc3339)
+        #expect(try w.store.auditRecords(ticketID: t.id).last?.action == "ticket.grade_lowered")
+    }
+
+    @Test func aCustomerReportIsLinkedToTheOpenPredictiveTicket() throws {
+        let w = try makeWorkflow()
+        let t = try open(w, detection("pump-v", site: "site-vip", severity: .warning, at: local("2026-11-24 09:00", shanghai)))
+        #expect(t.grade == .urgent, "VIP + criticality 4 + warning is urgent by the default table")
+        let (linked, wasLinked) = try w.report(CustomerReport(device: "pump-v", channel: .phone, reporter: "Mr Wang",
+                                                              description: "pump is noisy", severity: .warning), at: local("2026-11-24 09:30", shanghai))
+        #expect(wasLinked && linked.id == t.id)
+        #expect(try w.store.tickets().count == 1)
+        #expect(try w.store.auditRecords(ticketID: t.id).last?.action == "ticket.customer_report")
+        // A report on a device with nothing open opens a customer-report ticket.
+        let (fresh, freshLinked) = try w.report(CustomerReport(device: "chiller-9", channel: .online, reporter: "Ms Li",
+                                                               description: "no cooling on floor 3", severity: .critical), at: local("2026-11-24 10:00", shanghai))
+        #expect(!freshLinked && fresh.source == .customerReport && fresh.grade == .urgent && fresh.channel == "online" && fresh.tier == .vip)
+        #expect(try clock(w, fresh.id, .firstContact).deadline == local("2026-11-24 11:00", shanghai), "VIP urgent: 1 h")
+        let unknown = #expect(throws: ServiceDeskError.self) {
+            _ = try w.report(CustomerReport(device: "pump-2", channel: .email, reporter: "x", description: "y", severity: .warning), at: local("2026-11-24 10:00", shanghai))
+        }
+        #expect(unknown?.kind == .notFound && unknown?.message.contains("did you mean \"pump-1\"") == true)
+    }
+
+    @Test func escalationsFireOncePerLevelAcrossARestart() throws {
+        let path = try makeTemporaryDirectory().appendingPathComponent("desk.db").path
+        var w = try makeWorkflow(path)
+        // General fault (warning on a criticality-4 pump, standard tier) on Friday 17:30: office calendar.
+        let t = try open(w, detection(severity: .warning, at: local("2026-11-27 17:30", shanghai)))
+        #expect(t.grade == .general)
+        // First contact 2 working hours: 30 min Friday + Saturday 09:00–10:30.
+        #expect(try clock(w, t.id, .firstContact).deadline == local("2026-11-28 10:30", shanghai))
+        // Nobody acknowledges: re-offered after 30 min, once, however often the scan runs.
+        #expect(try w.escalate(now: local("2026-11-27 17:59", shanghai)).isEmpty)
+        #expect(try w.escalate(now: local("2026-11-27 18:00", shanghai)).map(\.level) == [.reoffer])
+        #expect(try w.escalate(now: local("2026-11-27 18:10", shanghai)).isEmpty)
+        try w.perform(.acknowledge, ticketID: t.id, actor: "li.wei", at: local("2026-11-27 18:15", shanghai))
+        // Overnight nothing is due: the warning at 75 % (1 h 30 min of working time) falls on Saturday 10:00.
+        #expect(try w.escalate(now: local("2026-11-28 09:59", shanghai)).isEmpty)
+        #expect(try w.escalate(now: local("2026-11-28 10:00", shanghai)).map(\.level) == [.warning])
+        // The gateway goes down at 10:05 and comes back on Monday 13:00: the breach (Sat 10:30) and
+        // management (4 working hours later: Sat 12:00 + Mon 08:30–11:00) fell due meanwhile.
+        w = try makeWorkflow(path)
+        let late = try w.escalate(now: local("2026-11-30 13:00", shanghai))
+        #expect(late.filter { $0.clock == "first_contact" }.map(\.level) == [.supervisor, .management])
+        #expect(late.first { $0.level == .management }?.dueAt == local("2026-11-30 11:00", shanghai))
+        w = try makeWorkflow(path)
+        #expect(try w.escalate(now: local("2026-11-30 13:01", shanghai)).filter { $0.clock == "first_contact" }.isEmpty, "never twice")
+        let fired = try w.store.escalations(ticketID: t.id).filter { $0.clock != "on_site" && $0.clock != "resolution" }
+        #expect(fired.map(\.level) == ["reoffer", "warning", "supervisor", "management"])
+        let audit = try w.store.auditRecords(ticketID: t.id).filter { $0.action.hasPrefix("sla.") }
+        #expect(audit.contains { $0.action == "sla.management" && $0.detail.contains("late_by") })
+        #expect(try w.store.outbox().filter { $0.kind == "ticket.escalated" }.count == late.count + 1)
+    }
+
+    @Test func aBurstOfTenThousandDetectionsMakesOneTicket() async throws {
+        let store = try TicketStore(path: try makeTemporaryDirectory().appendingPathComponent("burst.db").path)
+        let desk = TicketDesk(store: store, rules: ServiceRules(policy: .default, directory: directory))
+        let start = local("2026-11-24 09:00", shanghai)
+        for i in 0..<10_000 { desk.submit(detection(at: start.adding(milliseconds: Int64(i) * 100))) }
+        await desk.drain()
+        let tickets = try store.tickets()
+        #expect(tickets.count == 1 && tickets[0].occurrences == 10_000)
+        #expect(desk.counters.ticketsOpened == 1 && desk.counters.occurrencesAdded == 9_999)
+        #expect(try store.outbox().count == 1, "one notification for the ticket, not one per detection")
+    }
+}
