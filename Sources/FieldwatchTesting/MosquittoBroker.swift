@@ -183,3 +183,67 @@ public func spawn(_ executable: String, _ arguments: [String], logPath: String, 
     guard rc == 0 else { throw FixtureError("cannot start \(executable): \(String(cString: strerror(rc)))") }
     return pid
 }
+
+/// A real HTTP listener on a free loopback port (python3's http.server) that answers the
+/// first `failFirst` POSTs with 503 and the rest with 200, and records each request.
+public final class HTTPRecorder: @unchecked Sendable {
+    public struct Request: Decodable, Sendable {
+        public var n: Int
+        public var status: Int
+        public var path: String
+        public var key: String?
+        public var event: String?
+        public var body: String
+    }
+    public let port: Int
+    public let logPath: String
+    private let pid: pid_t
+    public var url: URL { URL(string: "http://127.0.0.1:\(port)/hooks/fieldwatch")! }
+
+    static let script = """
+        import http.server, json, sys
+        port, fail, log = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+        count = 0
+        class H(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):
+                global count
+                count += 1
+                body = self.rfile.read(int(self.headers.get('Content-Length', 0))).decode()
+                status = 503 if count <= fail else 200
+                with open(log, 'a') as f:
+                    f.write(json.dumps({"n": count, "status": status, "path": self.path, "key": self.headers.get('Idempotency-Key'),
+                                        "event": self.headers.get('X-Fieldwatch-Event'), "body": body}) + "\\n")
+                self.send_response(status)
+                self.send_header('Content-Length', '0')
+                self.end_headers()
+            def log_message(self, *args):
+                pass
+        server = http.server.ThreadingHTTPServer(('127.0.0.1', port), H)
+        print('ready', flush=True)
+        server.serve_forever()
+        """
+
+    public init(failFirst: Int) async throws {
+        guard let python = ["/usr/bin/python3", "/usr/local/bin/python3"].first(where: FileManager.default.isExecutableFile(atPath:)) else {
+            throw FixtureError("python3 is not installed; run `sudo apt-get install python3` (scripts/install-deps.sh does)")
+        }
+        let dir = try makeTemporaryDirectory(prefix: "http")
+        port = try freeLoopbackPort()
+        logPath = dir.appendingPathComponent("requests.jsonl").path
+        let out = dir.appendingPathComponent("server.log").path
+        pid = try spawn(python, ["-c", Self.script, "\(port)", "\(failFirst)", logPath], logPath: out)
+        let ready = await eventually(timeout: .seconds(20)) { (try? String(contentsOfFile: out, encoding: .utf8))?.contains("ready") == true }
+        guard ready else { throw FixtureError("the HTTP listener did not start; see \(out)") }
+    }
+
+    public func requests() -> [Request] {
+        guard let text = try? String(contentsOfFile: logPath, encoding: .utf8) else { return [] }
+        return text.split(separator: "\n").compactMap { try? JSONDecoder().decode(Request.self, from: Data($0.utf8)) }
+    }
+
+    deinit {
+        kill(pid, SIGKILL)
+        var status: Int32 = 0
+        waitpid(pid, &status, 0)
+    }
+}

@@ -99,9 +99,8 @@ extension TicketTransaction {
     @discardableResult
     public func enqueue(key: String, kind: String, topic: String, payload: [String: String], at: Timestamp) throws -> Bool {
         let json = try canonicalDetail(payload)
-        try db.execute(sql: """
-            INSERT OR IGNORE INTO outbox (created_at, key, kind, topic, payload, next_attempt_at) VALUES (?, ?, ?, ?, ?, ?)
-            """, arguments: [at.milliseconds, key, kind, topic, json, at.milliseconds])
+        try db.execute(sql: "INSERT OR IGNORE INTO outbox (created_at, key, kind, topic, payload) VALUES (?, ?, ?, ?, ?)",
+                       arguments: [at.milliseconds, key, kind, topic, json])
         return db.changesCount > 0
     }
 
@@ -142,16 +141,71 @@ extension TicketStore {
         }
     }
 
-    /// Outbox messages, oldest first; `pendingOnly` leaves out delivered ones.
-    public func outbox(pendingOnly: Bool = false) throws(StorageError) -> [OutboxMessage] {
+    /// Outbox messages, oldest first.
+    public func outbox() throws(StorageError) -> [OutboxMessage] {
         try read("read the outbox") { db in
-            try Row.fetchAll(db, sql: "SELECT * FROM outbox" + (pendingOnly ? " WHERE delivered_at IS NULL" : "") + " ORDER BY id").map { row in
+            try Row.fetchAll(db, sql: "SELECT * FROM outbox ORDER BY id").map(Self.message(from:))
+        }
+    }
+
+    static func message(from row: Row) -> OutboxMessage {
+        OutboxMessage(id: row["id"], createdAt: Timestamp(milliseconds: row["created_at"]), key: row["key"], kind: row["kind"],
+                      topic: row["topic"], payload: row["payload"])
+    }
+
+    /// Registers a destination; it receives messages created from `since` on (kept from its first registration).
+    public func registerDestination(_ name: String, since: Timestamp) throws(StorageError) {
+        _ = try writeSync { tx in
+            try tx.db.execute(sql: "INSERT OR IGNORE INTO outbox_destination (name, since) VALUES (?, ?)", arguments: [name, since.milliseconds])
+        }
+    }
+
+    /// Messages not yet delivered to `destination`, oldest first, with the attempts so far
+    /// and when the next one is due.
+    public func undelivered(to destination: String, limit: Int = 100) throws(StorageError) -> [(OutboxMessage, attempts: Int, nextAttemptAt: Timestamp)] {
+        try read("read the outbox for \(destination)") { db in
+            try Row.fetchAll(db, sql: """
+                SELECT o.*, COALESCE(d.attempts, 0) AS tries, COALESCE(d.next_attempt_at, 0) AS next FROM outbox o
+                JOIN outbox_destination dest ON dest.name = ?
+                LEFT JOIN outbox_delivery d ON d.message_id = o.id AND d.destination = dest.name
+                WHERE o.created_at >= dest.since AND d.delivered_at IS NULL
+                ORDER BY o.id LIMIT ?
+                """, arguments: [destination, limit]).map { (Self.message(from: $0), $0["tries"], Timestamp(milliseconds: $0["next"])) }
+        }
+    }
+
+    /// Records one delivery attempt: delivered, or failed with the time of the next try.
+    public func recordDelivery(messageID: Int64, destination: String, at: Timestamp, error: String?, nextAttempt: Timestamp) throws(StorageError) {
+        _ = try writeSync { tx in
+            try tx.db.execute(sql: """
+                INSERT INTO outbox_delivery (message_id, destination, attempts, next_attempt_at, delivered_at, last_error)
+                VALUES (?, ?, 1, ?, ?, ?)
+                ON CONFLICT (message_id, destination) DO UPDATE SET attempts = attempts + 1, next_attempt_at = excluded.next_attempt_at,
+                    delivered_at = excluded.delivered_at, last_error = excluded.last_error
+                """, arguments: [messageID, destination, nextAttempt.milliseconds, error == nil ? at.milliseconds : nil, error])
+        }
+    }
+
+    /// Delivery state of every message for every destination that tried it.
+    public func deliveries() throws(StorageError) -> [OutboxDeliveryState] {
+        try read("read outbox deliveries") { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM outbox_delivery ORDER BY message_id, destination").map { row in
                 let delivered: Int64? = row["delivered_at"]
-                return OutboxMessage(id: row["id"], createdAt: Timestamp(milliseconds: row["created_at"]), key: row["key"], kind: row["kind"],
-                                     topic: row["topic"], payload: row["payload"], attempts: row["attempts"],
-                                     nextAttemptAt: Timestamp(milliseconds: row["next_attempt_at"]),
-                                     deliveredAt: delivered.map(Timestamp.init(milliseconds:)), lastError: row["last_error"])
+                return OutboxDeliveryState(messageID: row["message_id"], destination: row["destination"], attempts: row["attempts"],
+                                           nextAttemptAt: Timestamp(milliseconds: row["next_attempt_at"]),
+                                           deliveredAt: delivered.map(Timestamp.init(milliseconds:)), lastError: row["last_error"])
             }
+        }
+    }
+
+    /// Messages created since each destination was registered and not yet delivered to it.
+    public func outboxBacklog() throws(StorageError) -> Int {
+        try read("count the outbox backlog") { db in
+            try Int.fetchOne(db, sql: """
+                SELECT COUNT(*) FROM outbox o JOIN outbox_destination dest ON o.created_at >= dest.since
+                LEFT JOIN outbox_delivery d ON d.message_id = o.id AND d.destination = dest.name
+                WHERE d.delivered_at IS NULL
+                """) ?? 0
         }
     }
 }

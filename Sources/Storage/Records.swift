@@ -161,7 +161,7 @@ public struct PauseRecord: Sendable, Equatable, Codable {
     public var endedAt: Timestamp?
 }
 
-/// A notification waiting in (or delivered from) the durable outbox.
+/// A notification in the durable outbox.
 public struct OutboxMessage: Sendable, Equatable, Codable {
     public var id: Int64
     public var createdAt: Timestamp
@@ -171,6 +171,12 @@ public struct OutboxMessage: Sendable, Equatable, Codable {
     public var topic: String
     /// JSON object.
     public var payload: String
+}
+
+/// Where one destination stands with one message.
+public struct OutboxDeliveryState: Sendable, Equatable, Codable {
+    public var messageID: Int64
+    public var destination: String
     public var attempts: Int
     public var nextAttemptAt: Timestamp
     public var deliveredAt: Timestamp?

@@ -152,18 +152,28 @@ enum Schema {
                 -- Notifications are written in the same transaction as the change they report,
                 -- and delivered from here, so none is lost on a crash or restart.
                 CREATE TABLE outbox (
-                    id              INTEGER PRIMARY KEY AUTOINCREMENT,
-                    created_at      INTEGER NOT NULL,
-                    key             TEXT NOT NULL UNIQUE,
-                    kind            TEXT NOT NULL,
-                    topic           TEXT NOT NULL,
-                    payload         TEXT NOT NULL,
+                    id         INTEGER PRIMARY KEY AUTOINCREMENT,
+                    created_at INTEGER NOT NULL,
+                    key        TEXT NOT NULL UNIQUE,
+                    kind       TEXT NOT NULL,
+                    topic      TEXT NOT NULL,
+                    payload    TEXT NOT NULL
+                );
+                -- Each destination (a webhook URL, the MQTT broker) gets every message created
+                -- since it was first configured, in order, at least once.
+                CREATE TABLE outbox_destination (
+                    name  TEXT PRIMARY KEY,
+                    since INTEGER NOT NULL
+                );
+                CREATE TABLE outbox_delivery (
+                    message_id      INTEGER NOT NULL REFERENCES outbox(id),
+                    destination     TEXT NOT NULL REFERENCES outbox_destination(name),
                     attempts        INTEGER NOT NULL DEFAULT 0,
                     next_attempt_at INTEGER NOT NULL,
                     delivered_at    INTEGER,
-                    last_error      TEXT
+                    last_error      TEXT,
+                    PRIMARY KEY (message_id, destination)
                 );
-                CREATE INDEX outbox_pending ON outbox (delivered_at, next_attempt_at);
 
                 -- The service policy in force, so command-line tools use the gateway's.
                 CREATE TABLE service_policy (

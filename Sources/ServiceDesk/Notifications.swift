@@ -1,0 +1,156 @@
+import FieldwatchCore
+import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+import Logging
+import ServiceLifecycle
+import Storage
+
+/// Somewhere outbox messages go: a webhook, the MQTT broker.
+public protocol NotificationTransport: Sendable {
+    /// Stable name; delivery progress is stored under it.
+    var name: String { get }
+    /// Delivers one message or throws; a throw is retried later with backoff.
+    func deliver(_ message: OutboxMessage) async throws
+}
+
+/// HTTP POST of the message's JSON payload. Headers: `Idempotency-Key` (the message key, the
+/// same on every retry), `X-Fieldwatch-Event` (its kind). Any 2xx status counts as delivered.
+public struct WebhookTransport: NotificationTransport {
+    public let url: URL
+    public let timeout: Duration
+    public var name: String { "webhook:\(url.absoluteString)" }
+
+    public init(url: URL, timeout: Duration = .seconds(10)) {
+        self.url = url
+        self.timeout = timeout
+    }
+
+    public func deliver(_ message: OutboxMessage) async throws {
+        var request = URLRequest(url: url, timeoutInterval: timeout.secondsDouble)
+        request.httpMethod = "POST"
+        request.setValue("application/json", forHTTPHeaderField: "Content-Type")
+        request.setValue(message.key, forHTTPHeaderField: "Idempotency-Key")
+        request.setValue(message.kind, forHTTPHeaderField: "X-Fieldwatch-Event")
+        request.httpBody = Data(message.payload.utf8)
+        let (body, response) = try await URLSession.shared.data(for: request)
+        guard let http = response as? HTTPURLResponse else { throw ServiceDeskError(.storage, "\(url): not an HTTP response") }
+        guard (200..<300).contains(http.statusCode) else {
+            let text = String(decoding: body.prefix(200), as: UTF8.self)
+            throw ServiceDeskError(.storage, "\(url) answered HTTP \(http.statusCode)\(text.isEmpty ? "" : ": \(text)")")
+        }
+    }
+}
+
+/// Delivers the outbox to every destination, in order, at least once: a message is marked
+/// delivered only after the destination accepted it, and a failure is retried with
+/// exponential backoff (1 s doubling to 5 min). A destination that fails waits for its
+/// backoff before anything after the failed message is tried, so order is kept.
+public final class OutboxDelivery: Service, Sendable {
+    public let store: TicketStore
+    public let transports: [any NotificationTransport]
+    public let interval: Duration
+    private let logger: Logger
+    private let now: @Sendable () -> Timestamp
+
+    public init(store: TicketStore, transports: [any NotificationTransport], interval: Duration = .seconds(1),
+                logger: Logger = Logger(label: "fieldwatch.outbox"), now: @escaping @Sendable () -> Timestamp = { Timestamp.now() }) {
+        self.store = store
+        self.transports = transports
+        self.interval = interval
+        self.logger = logger
+        self.now = now
+    }
+
+    public static func backoff(attempts: Int) -> Int64 {
+        min(1_000 << min(attempts, 20), 300_000)
+    }
+
+    /// Registers the destinations (a new one gets messages from now on, not the history).
+    public func register() throws(StorageError) {
+        for t in transports { try store.registerDestination(t.name, since: now()) }
+    }
+
+    /// One round over every destination; returns how many messages were delivered.
+    @discardableResult
+    public func deliverDue() async -> Int {
+        var delivered = 0
+        for transport in transports {
+            let due: [(OutboxMessage, attempts: Int, nextAttemptAt: Timestamp)]
+            do {
+                due = try store.undelivered(to: transport.name)
+            } catch {
+                logger.error("cannot read the outbox: \(error)")
+                return delivered
+            }
+            for (message, attempts, next) in due {
+                // The oldest undelivered message waits out its backoff; later ones wait behind it.
+                if next > now() { break }
+                do {
+                    try await transport.deliver(message)
+                    try store.recordDelivery(messageID: message.id, destination: transport.name, at: now(), error: nil, nextAttempt: now())
+                    delivered += 1
+                } catch {
+                    let wait = Self.backoff(attempts: attempts)
+                    logger.warning("notification \(message.key) to \(transport.name) failed (attempt \(attempts + 1)), retrying in \(wait / 1000) s: \(error)")
+                    try? store.recordDelivery(messageID: message.id, destination: transport.name, at: now(), error: "\(error)",
+                                              nextAttempt: now().adding(milliseconds: wait))
+                    break
+                }
+            }
+        }
+        return delivered
+    }
+
+    public func run() async throws {
+        if transports.isEmpty { return }
+        try register()
+        logger.info("delivering notifications to \(transports.map(\.name).joined(separator: ", "))")
+        // Undelivered messages stay in the outbox, so stopping mid-round loses nothing.
+        try? await cancelWhenGracefulShutdown { [self] in
+            while !Task.isCancelled {
+                await deliverDue()
+                try await Task.sleep(for: interval)
+            }
+        }
+    }
+}
+
+/// Runs the escalation scan on a fixed interval. Time comes from `now`, so the ladder can
+/// be tested on a manual clock; after a restart the first scan fires, once, whatever fell
+/// due while the gateway was down.
+public final class EscalationService: Service, Sendable {
+    public let workflow: TicketWorkflow
+    public let interval: Duration
+    private let logger: Logger
+    private let now: @Sendable () -> Timestamp
+
+    public init(workflow: TicketWorkflow, interval: Duration = .seconds(15), logger: Logger = Logger(label: "fieldwatch.escalation"),
+                now: @escaping @Sendable () -> Timestamp = { Timestamp.now() }) {
+        self.workflow = workflow
+        self.interval = interval
+        self.logger = logger
+        self.now = now
+    }
+
+    public func scan() {
+        do {
+            for e in try workflow.escalate(now: now()) {
+                let what = e.level == .reoffer ? "not acknowledged; offered again" : "\(e.clock) \(e.level.rawValue) (deadline \(e.deadline.rfc3339))"
+                logger.notice("ticket #\(e.ticketID) \(what)", metadata: ["ticket.id": .stringConvertible(e.ticketID)])
+            }
+        } catch {
+            logger.error("escalation scan failed, next try in \(interval): \(error)")
+        }
+    }
+
+    public func run() async throws {
+        try? await cancelWhenGracefulShutdown { [self] in
+            while !Task.isCancelled {
+                scan()
+                try await Task.sleep(for: interval)
+            }
+        }
+    }
+}
