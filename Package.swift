@@ -69,7 +69,7 @@ let package = Package(
         .executableTarget(
             name: "fieldwatch",
             dependencies: [
-                "Gateway", "Profiles", "Storage", "Detection", "Ingest", "MQTT", "TimeSeries", "FieldwatchCore",
+                "Gateway", "Profiles", "Storage", "ServiceDesk", "Detection", "Ingest", "MQTT", "TimeSeries", "FieldwatchCore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -104,6 +104,7 @@ let package = Package(
             dependencies: [
                 "Gateway", "MQTT", "Storage", "Profiles", "Ingest", "TimeSeries", "FieldwatchTesting",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),

@@ -20,6 +20,10 @@ public final class Gateway: Sendable {
     public let store: TicketStore
     public let series: SeriesStore
     public let desk: TicketDesk
+    public let workflow: TicketWorkflow
+    public let escalation: EscalationService
+    public let outbox: OutboxDelivery
+    public let policy: ServicePolicy
     public let pipeline: IngestPipeline
     public let ingest: IngestService
     private let logger: Logger
@@ -30,9 +34,17 @@ public final class Gateway: Sendable {
         try configuration.validate()
         self.configuration = configuration
         self.logger = logger
+        let policyText: String
         do {
             profiles = try ProfileLoader.load(paths: [configuration.profiles])
             inventory = try Inventory.load(file: configuration.inventory, profiles: profiles)
+            if let file = configuration.policy {
+                policyText = try ProfileLoader.readText(file)
+                policy = try ServicePolicy.parse(policyText, file: file)
+            } else {
+                policyText = ServicePolicy.defaultYAML
+                policy = .default
+            }
         } catch {
             throw ConfigurationError(problems: error.issues.map(\.description))
         }
@@ -45,8 +57,23 @@ public final class Gateway: Sendable {
         } catch {
             throw ConfigurationError(problems: ["database: \(error)"])
         }
+        do {
+            // The policy in force is kept in the database (and its changes audited), so the
+            // command-line tools grade and time tickets exactly as the gateway does.
+            _ = try store.writeSync { [policy] tx in
+                if try tx.savePolicy(text: policyText, source: policy.source, at: Timestamp.now()) {
+                    try tx.appendAudit(at: Timestamp.now(), actor: "system", action: "policy.loaded", ticketID: nil,
+                                       detail: ["source": policy.source, "sha256": AuditChain.hash(policyText)])
+                }
+            }
+        } catch {
+            throw ConfigurationError(problems: ["database: \(error)"])
+        }
+        let rules = ServiceRules(policy: policy, directory: SiteDirectory(inventory: inventory, profiles: profiles))
         series = SeriesStore(configuration: .init(capacity: configuration.ringCapacity, lateTolerance: configuration.lateTolerance))
-        desk = TicketDesk(store: store, logger: logger)
+        desk = TicketDesk(store: store, rules: rules, logger: logger)
+        workflow = TicketWorkflow(store: store, rules: rules)
+        escalation = EscalationService(workflow: workflow, interval: configuration.escalationInterval, logger: logger)
         let desk = self.desk
         pipeline = IngestPipeline(
             inventory: inventory, profiles: profiles, store: series,
@@ -55,13 +82,16 @@ public final class Gateway: Sendable {
             logger: logger, sink: { desk.submit($0) })
         let client = try MQTTClient(configuration: configuration.mqtt, logger: logger)
         ingest = IngestService(client: client, pipeline: pipeline, statsInterval: configuration.statsInterval, logger: logger)
+        var transports: [any NotificationTransport] = configuration.webhooks.compactMap { URL(string: $0).map { WebhookTransport(url: $0) } }
+        if configuration.publishEvents { transports.append(MQTTEventTransport(client: client)) }
+        outbox = OutboxDelivery(store: store, transports: transports, logger: logger)
     }
 
     /// The services in dependency order: the desk starts first and stops last, so it drains
     /// every anomaly that ingest produced before shutting down.
     public func makeServiceGroup(gracefulShutdownSignals: [UnixSignal] = [.sigterm, .sigint]) -> ServiceGroup {
         ServiceGroup(configuration: .init(
-            services: [.init(service: desk), .init(service: ingest)],
+            services: [.init(service: desk), .init(service: escalation), .init(service: outbox), .init(service: ingest)],
             gracefulShutdownSignals: gracefulShutdownSignals,
             logger: logger))
     }
@@ -72,12 +102,38 @@ public final class Gateway: Sendable {
         let sensorCount = inventory.devices.reduce(0) { $0 + (profiles[$1.profileID]?.sensors.count ?? 0) }
         return "fieldwatch: \(profiles.count) profile(s), \(inventory.sites.count) site(s), \(inventory.devices.count) device(s), "
             + "\(sensorCount) series × \(bytes) B = \(sensorCount * bytes / 1024) KiB ring memory; "
-            + "broker \(configuration.broker), database \(configuration.database)"
+            + "broker \(configuration.broker), database \(configuration.database), policy \(policy.source)"
     }
 
     /// Runs until SIGINT or SIGTERM, then stops gracefully.
     public func run() async throws {
         logger.info("\(startupSummary)")
         try await makeServiceGroup().run()
+    }
+}
+
+extension SiteDirectory {
+    /// Customer, tier and time zone per site from the inventory; criticality per device from its profile.
+    public init(inventory: Inventory, profiles: [String: DeviceProfile]) {
+        self.init(
+            sites: Dictionary(inventory.sites.map { ($0.id, SiteFacts(customer: $0.customer, tier: $0.tier, timeZone: $0.timeZone)) },
+                              uniquingKeysWith: { a, _ in a }),
+            devices: Dictionary(inventory.devices.map { ($0.id, DeviceFacts(site: $0.site, criticality: profiles[$0.profileID]?.criticality ?? 3)) },
+                                uniquingKeysWith: { a, _ in a }))
+    }
+}
+
+/// Service events on MQTT, QoS 1, under the outbox message's topic. Counted as delivered once
+/// the broker acknowledged every outstanding publish.
+struct MQTTEventTransport: NotificationTransport {
+    let client: MQTTClient
+    var name: String { "mqtt" }
+
+    func deliver(_ message: OutboxMessage) async throws {
+        guard client.isConnected else { throw ConfigurationError(problems: ["not connected to the broker"]) }
+        try client.publish(topic: message.topic, payload: message.payload, qos: 1)
+        guard await client.waitUntilPublished(timeout: .seconds(10)) else {
+            throw ConfigurationError(problems: ["the broker did not acknowledge \(message.topic) within 10 s"])
+        }
     }
 }

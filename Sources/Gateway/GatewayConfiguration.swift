@@ -25,6 +25,13 @@ public struct GatewayConfiguration: Sendable, Equatable {
     public var mqttBuffer = 65_536
     public var statsInterval: Duration = .seconds(60)
     public var logLevel: Logger.Level = .info
+    /// Service policy YAML (grading, SLA targets, calendars, escalation); nil: the built-in default.
+    public var policy: String?
+    /// Webhook URLs that receive every service event (HTTP POST JSON).
+    public var webhooks: [String] = []
+    /// Publish service events to MQTT under fieldwatch/events/<site>/<ticket>.
+    public var publishEvents = true
+    public var escalationInterval: Duration = .seconds(15)
 
     public init() {}
 
@@ -46,6 +53,10 @@ public struct GatewayConfiguration: Sendable, Equatable {
         ("mqtt_buffer", "FIELDWATCH_MQTT_BUFFER", "messages buffered between the MQTT thread and ingest; overflow is counted (default 65536)"),
         ("stats_interval", "FIELDWATCH_STATS_INTERVAL", "how often to log an ingest progress line (default 60s)"),
         ("log_level", "FIELDWATCH_LOG_LEVEL", "trace, debug, info, notice, warning, error or critical (default info)"),
+        ("policy", "FIELDWATCH_POLICY", "service policy YAML: grading, SLA targets, calendars, escalation (default: built in, see ServicePolicy/example.yaml)"),
+        ("webhooks", "FIELDWATCH_WEBHOOKS", "URLs that receive every service event as HTTP POST JSON (a YAML list; comma-separated in the environment)"),
+        ("publish_events", "FIELDWATCH_PUBLISH_EVENTS", "publish service events to MQTT fieldwatch/events/<site>/<ticket> (default true)"),
+        ("escalation_interval", "FIELDWATCH_ESCALATION_INTERVAL", "how often SLA deadlines are checked for escalation (default 15s)"),
     ]
 
     /// Reads a YAML configuration file on top of the defaults.
@@ -79,6 +90,10 @@ public struct GatewayConfiguration: Sendable, Equatable {
             if let v = r.duration("evidence_window", "evidence history") { c.evidenceWindow = v }
             if let v = r.integer("mqtt_buffer", required: false, "buffered messages") { c.mqttBuffer = v }
             if let v = r.duration("stats_interval", "progress interval") { c.statsInterval = v }
+            if let v = text("policy") { c.policy = v }
+            if let v = r.stringList("webhooks", "webhook URLs") { c.webhooks = v }
+            if let v = r.bool("publish_events", "publish service events to MQTT") { c.publishEvents = v }
+            if let v = r.duration("escalation_interval", "escalation check interval") { c.escalationInterval = v }
             if let v = text("log_level") {
                 if let level = Logger.Level(rawValue: v) { c.logLevel = level } else {
                     context.report(r.value("log_level"), "log_level", "\"\(v)\" is not a log level; use trace, debug, info, notice, warning, error or critical")
@@ -108,12 +123,18 @@ public struct GatewayConfiguration: Sendable, Equatable {
             case "ring_capacity", "mqtt_buffer":
                 guard let n = Int(value) else { problems.append("\(env)=\(value): expected a whole number"); continue }
                 if key == "ring_capacity" { ringCapacity = n } else { mqttBuffer = n }
-            case "late_tolerance", "max_future_skew", "evidence_window", "stats_interval":
+            case "policy": policy = value
+            case "webhooks": webhooks = value.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+            case "publish_events":
+                guard let b = Bool(value.lowercased()) else { problems.append("\(env)=\(value): expected true or false"); continue }
+                publishEvents = b
+            case "late_tolerance", "max_future_skew", "evidence_window", "stats_interval", "escalation_interval":
                 guard let d = parseDuration(value), d >= .zero else { problems.append("\(env)=\(value): expected a duration such as 30s, 5m or 2h"); continue }
                 switch key {
                 case "late_tolerance": lateTolerance = d
                 case "max_future_skew": maxFutureSkew = d
                 case "evidence_window": evidenceWindow = d
+                case "escalation_interval": escalationInterval = d
                 default: statsInterval = d
                 }
             case "log_level":
@@ -143,6 +164,15 @@ public struct GatewayConfiguration: Sendable, Equatable {
         if maxFutureSkew < .seconds(1) { problems.append("max_future_skew: must be at least 1s; device clocks are never exact") }
         if statsInterval < .seconds(1) { problems.append("stats_interval: must be at least 1s") }
         if database.isEmpty { problems.append("database: empty path; give a file such as ./fieldwatch.db") }
+        for url in webhooks {
+            guard let u = URL(string: url), u.scheme == "http" || u.scheme == "https", u.host != nil else {
+                problems.append("webhooks: \"\(url)\" is not an http:// or https:// URL")
+                continue
+            }
+        }
+        if escalationInterval < .seconds(1) || escalationInterval > .seconds(300) {
+            problems.append("escalation_interval: must be between 1s and 5m; escalations fire at most this late")
+        }
         if !problems.isEmpty { throw ConfigurationError(problems: problems) }
     }
 

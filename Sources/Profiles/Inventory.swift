@@ -11,9 +11,12 @@ public struct Site: Sendable, Equatable {
     public var longitude: Double
     /// IANA time zone (`Asia/Shanghai`), for business-hours SLA calendars and local display.
     public var timeZone: String
+    /// The customer's service tier: VIP sites get tighter SLA targets (see the service policy).
+    public var tier: CustomerTier
 
-    public init(id: SiteID, name: String, customer: String, latitude: Double, longitude: Double, timeZone: String) {
+    public init(id: SiteID, name: String, customer: String, latitude: Double, longitude: Double, timeZone: String, tier: CustomerTier = .standard) {
         self.id = id
+        self.tier = tier
         self.name = name
         self.customer = customer
         self.latitude = latitude
@@ -127,6 +130,7 @@ public struct Inventory: Sendable, Equatable {
         var latitude = r.number("latitude", "the latitude in decimal degrees, -90...90")
         var longitude = r.number("longitude", "the longitude in decimal degrees, -180...180")
         var timeZone = r.string("timezone", "an IANA time zone such as Asia/Shanghai")
+        let tier = r.enumeration("tier", CustomerTier.self, required: false) ?? .standard
         r.finish()
         if let lat = latitude, !(-90...90).contains(lat) {
             context.report(r.value("latitude"), "\(path).latitude", "\(fmt(lat)) is outside -90...90; did you swap latitude and longitude?")
@@ -142,6 +146,6 @@ public struct Inventory: Sendable, Equatable {
             timeZone = nil
         }
         guard let id, let name, let customer, let latitude, let longitude, let timeZone else { return nil }
-        return Site(id: SiteID(id), name: name, customer: customer, latitude: latitude, longitude: longitude, timeZone: timeZone)
+        return Site(id: SiteID(id), name: name, customer: customer, latitude: latitude, longitude: longitude, timeZone: timeZone, tier: tier)
     }
 }

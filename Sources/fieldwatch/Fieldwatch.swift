@@ -21,7 +21,7 @@ struct Fieldwatch: AsyncParsableCommand {
               fieldwatch serve --inventory site.yaml          run the gateway
               fieldwatch tickets list                         see the tickets it opened
             """,
-        subcommands: [Serve.self, Tickets.self, Audit.self, ProfilesCommand.self, Replay.self, Eval.self]
+        subcommands: [Serve.self, Tickets.self, Audit.self, PolicyCommand.self, ProfilesCommand.self, Replay.self, Eval.self]
     )
 }
 
@@ -46,6 +46,7 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Directory of device profiles (default ./DeviceProfiles).") var profiles: String?
     @Option(help: "Inventory of sites and devices (default ./inventory.yaml).") var inventory: String?
     @Option(help: "MQTT client id; keep it stable across restarts (default fieldwatch-gateway).") var clientID: String?
+    @Option(help: "Service policy YAML: grading, SLA targets, calendars, escalation (default: built in).") var policy: String?
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.") var logLevel: String?
 
     func run() async throws {
@@ -61,6 +62,7 @@ struct Serve: AsyncParsableCommand {
         if let profiles { c.profiles = profiles }
         if let inventory { c.inventory = inventory }
         if let clientID { c.clientID = clientID }
+        if let policy { c.policy = policy }
         if let logLevel {
             guard let level = Logger.Level(rawValue: logLevel) else {
                 throw ValidationError("--log-level \(logLevel): use trace, debug, info, notice, warning, error or critical")
@@ -88,15 +90,19 @@ struct Serve: AsyncParsableCommand {
 
 struct Tickets: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Read the tickets in a Fieldwatch database.",
-        subcommands: [List.self, Show.self]
+        abstract: "Read and work the tickets in a Fieldwatch database.",
+        discussion: """
+            Lifecycle: new → ack → contact → dispatch → arrive → resolve → confirm (closed); reopen;             cancel; pause/resume. A step that is not possible says which are. Every step records who             (--by), when (--at, default now) and why (--reason) in the audit trail, and recomputes the             ticket's SLA clocks with the policy in force.
+            """,
+        subcommands: [List.self, Show.self, Report.self, Ack.self, Contact.self, Dispatch.self, Arrive.self, Resolve.self, Confirm.self,
+                      Reopen.self, Cancel.self, Pause.self, Resume.self, Regrade.self]
     )
 
     struct Location: ParsableArguments {
         @Option(help: "SQLite database file (default ./fieldwatch.db).") var db = "./fieldwatch.db"
 
-        func open() throws -> TicketStore {
-            guard FileManager.default.fileExists(atPath: db) else {
+        func open(create: Bool = false) throws -> TicketStore {
+            guard create || FileManager.default.fileExists(atPath: db) else {
                 throw ValidationError("no database at \(db); run `fieldwatch serve` first or pass --db FILE")
             }
             return try TicketStore(path: db)
@@ -120,10 +126,10 @@ struct Tickets: ParsableCommand {
                 return
             }
             let rows = tickets.map { t in
-                ["#\(t.id)\(t.drill ? " DRILL" : "")", t.grade.rawValue, t.status.rawValue, t.openedAt.rfc3339, "\(t.site)/\(t.device)", t.faultCode.rawValue,
-                 "\(t.occurrences)", t.title]
+                ["#\(t.id)\(t.drill ? " DRILL" : "")", t.grade.rawValue, t.status.rawValue + (t.paused ? "*" : ""), t.owner ?? "-", t.openedAt.rfc3339,
+                 "\(t.site)/\(t.device)", t.faultCode.rawValue, "\(t.occurrences)", t.title]
             }
-            printTable(header: ["ID", "GRADE", "STATUS", "OPENED (UTC)", "SITE/DEVICE", "FAULT", "OCC", "TITLE"], rows: rows)
+            printTable(header: ["ID", "GRADE", "STATUS", "OWNER", "OPENED (UTC)", "SITE/DEVICE", "FAULT", "OCC", "TITLE"], rows: rows)
         }
     }
 
@@ -143,18 +149,47 @@ struct Tickets: ParsableCommand {
             }
             let detections = try store.detections(ticketID: ticketID)
             let audit = try store.auditRecords(ticketID: ticketID)
+            let clocks = try store.clocks(ticketID: ticketID)
+            let pauses = try store.pauses(ticketID: ticketID)
+            let escalations = try store.escalations(ticketID: ticketID)
+            let now = Timestamp.now()
             if json {
+                struct Escalation: Encodable {
+                    var clock: String
+                    var level: String
+                    var deadline: String
+                    var due_at: String
+                    var fired_at: String
+                }
                 struct Full: Encodable {
                     var ticket: TicketJSON
+                    var clocks: [ClockJSON]
+                    var pauses: [PauseRecord]
+                    var escalations: [Escalation]
                     var detections: [DetectionRecord]
                     var audit: [AuditRecord]
                 }
-                print(try encodeJSON(Full(ticket: TicketJSON(ticket), detections: detections, audit: audit)))
+                print(try encodeJSON(Full(
+                    ticket: TicketJSON(ticket), clocks: clocks.map { ClockJSON($0, now: now) }, pauses: pauses,
+                    escalations: escalations.map { Escalation(clock: $0.clock, level: $0.level, deadline: $0.deadline.rfc3339, due_at: $0.dueAt.rfc3339, fired_at: $0.firedAt.rfc3339) },
+                    detections: detections, audit: audit)))
                 return
             }
-            print("ticket #\(ticket.id)  \(ticket.grade.rawValue)  \(ticket.status.rawValue)  \(ticket.faultCode)")
+            print("ticket #\(ticket.id)  \(ticket.grade.rawValue)  \(ticket.status.rawValue)\(ticket.paused ? " (paused)" : "")  \(ticket.faultCode)  \(ticket.source.rawValue)")
             print("  \(ticket.title)")
             print("  device \(ticket.device) at site \(ticket.site); opened \(ticket.openedAt.rfc3339); \(ticket.occurrences) occurrence(s)")
+            print("  customer \(ticket.customer ?? "?") (\(ticket.tier.rawValue)); owner \(ticket.owner ?? "none yet: `fieldwatch tickets ack \(ticket.id) --by NAME`")")
+            if let reason = ticket.cancelReason { print("  cancelled: \(reason)") }
+            print("clocks:")
+            for line in describeClocks(clocks, timeZone: ticket.timeZone, now: now) { print("  " + line) }
+            if !pauses.isEmpty {
+                print("pauses:")
+                for p in pauses { print("  \(p.startedAt.rfc3339) – \(p.endedAt?.rfc3339 ?? "now") \(p.reason) by \(p.actor): \(p.evidence)") }
+            }
+            if !escalations.isEmpty {
+                print("escalations:")
+                for e in escalations { print("  \(e.firedAt.rfc3339) \(e.clock) \(e.level) (deadline \(e.deadline.rfc3339))") }
+            }
             if let p = ticket.profileID { print("  profile \(p)@\(ticket.profileVersion ?? 0), detector \(ticket.detector ?? "?")@\(ticket.detectorVersion ?? 0)") }
             print("detections:")
             for d in detections {
@@ -190,8 +225,24 @@ struct TicketJSON: Encodable {
     var limit: Double?
     var unit: String?
     var drill: Bool
+    var owner: String?
+    var customer: String?
+    var tier: String
+    var criticality: Int?
+    var time_zone: String?
+    var paused: Bool
+    var channel: String?
+    var cancel_reason: String?
 
     init(_ t: Ticket) {
+        owner = t.owner
+        customer = t.customer
+        tier = t.tier.rawValue
+        criticality = t.criticality
+        time_zone = t.timeZone
+        paused = t.paused
+        channel = t.channel
+        cancel_reason = t.cancelReason
         id = t.id
         site = t.site.rawValue
         device = t.device.rawValue

@@ -33,6 +33,7 @@ struct PolicyTests {
         var loaded = try ServicePolicy.load(file: file)
         loaded.source = ServicePolicy.default.source
         #expect(loaded == ServicePolicy.default)
+        #expect(try String(contentsOfFile: file, encoding: .utf8) == ServicePolicy.defaultYAML)
     }
 
     func issues(_ yaml: String) -> [String] {

@@ -1,0 +1,55 @@
+extension ServicePolicy {
+    /// The built-in default policy as YAML: byte for byte ServicePolicy/example.yaml (a test
+    /// checks both). Stored in the database when the gateway runs without a policy file.
+    public static let defaultYAML = #"""
+# The service policy Fieldwatch uses when none is given: the brief's numbers.
+# Copy this file, change it, check it with `fieldwatch policy validate FILE`,
+# and start the gateway with `fieldwatch serve --policy FILE`.
+schema: 1
+
+# Working calendars. SLA targets are counted in working time on one of these, in the
+# site's time zone (from the inventory) unless the calendar names its own `timezone:`.
+calendars:
+  round-the-clock: always
+  office:
+    hours:
+      mon-fri: [08:30-12:00, 13:30-18:00]
+      sat: [09:00-12:00]
+    holidays: []
+
+# Grade = first rule whose conditions all hold. Conditions: severity (warning | critical),
+# tier (standard | vip), criticality_at_least / criticality_at_most (the profile's 1…5).
+# The last rule must have no conditions.
+grading:
+  - when: { severity: critical }
+    grade: urgent
+  - when: { severity: warning, tier: vip, criticality_at_least: 4 }
+    grade: urgent
+  - when: { severity: warning, criticality_at_most: 2 }
+    grade: minor
+  - grade: general
+
+# SLA targets per grade and customer tier, in working time on `calendar`.
+targets:
+  urgent:
+    standard: { first_contact: 2h, on_site: 24h, resolution: 48h, calendar: round-the-clock }
+    vip:      { first_contact: 1h, on_site: 12h, resolution: 24h, calendar: round-the-clock }
+  general:
+    standard: { first_contact: 2h, on_site: 24h, resolution: 72h, calendar: office }
+    vip:      { first_contact: 1h, on_site: 12h, resolution: 48h, calendar: office }
+  minor:
+    standard: { first_contact: 8h, on_site: 72h, resolution: 120h, calendar: office }
+    vip:      { first_contact: 4h, on_site: 48h, resolution: 96h, calendar: office }
+
+# The ladder, per clock and deadline, each step once: remind the owner at warn_at of the
+# target, tell the supervisor supervisor_after the breach, management management_after it
+# (both in working time). A ticket nobody acknowledged is offered again every
+# acknowledge_timeout.
+escalation:
+  warn_at: 75%
+  supervisor_after: 0s
+  management_after: 4h
+  acknowledge_timeout: 30m
+
+"""#
+}

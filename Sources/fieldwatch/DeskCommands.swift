@@ -1,0 +1,332 @@
+import ArgumentParser
+import FieldwatchCore
+import Foundation
+import Gateway
+import Profiles
+import ServiceDesk
+import Storage
+
+/// The rules the command line works with: the policy the gateway stored in the database
+/// (or `--policy`, or the built-in default), and the inventory for customer reports.
+struct DeskOptions: ParsableArguments {
+    @OptionGroup var location: Tickets.Location
+    @Option(help: "Service policy YAML to use instead of the one the gateway stored in the database.") var policy: String?
+
+    func open(directory: SiteDirectory = SiteDirectory(), create: Bool = false) throws -> TicketWorkflow {
+        let store = try location.open(create: create)
+        return TicketWorkflow(store: store, rules: ServiceRules(policy: try loadPolicy(store), directory: directory))
+    }
+
+    func loadPolicy(_ store: TicketStore) throws -> ServicePolicy {
+        do {
+            if let policy { return try ServicePolicy.load(file: policy) }
+            if let stored = try store.policyInForce() { return try ServicePolicy.parse(stored.text, file: "\(stored.source) (as stored in \(location.db))") }
+        } catch let error as ProfileError {
+            throw ValidationError("the service policy is not valid:\n\(error)")
+        }
+        return .default
+    }
+}
+
+/// What every lifecycle step takes.
+struct StepOptions: ParsableArguments {
+    @OptionGroup var desk: DeskOptions
+    @Argument(help: "Ticket id (as listed, with or without #).") var id: String
+    @Option(name: .customLong("by"), help: "Who does it (a person's name or id); recorded in the audit trail.") var actor: String
+    @Option(help: "Why, in a few words (required to cancel and reopen).") var reason: String?
+    @Option(help: "When it happened, RFC 3339 (default now); for a call logged afterwards.") var at: String?
+    @Flag(help: "Print the ticket and its clocks as JSON.") var json = false
+
+    func ticketID() throws -> Int64 {
+        guard let n = Int64(id.trimmingCharacters(in: CharacterSet(charactersIn: "#"))) else {
+            throw ValidationError("\"\(id)\" is not a ticket id; give the number shown by `fieldwatch tickets list`")
+        }
+        return n
+    }
+
+    func time() throws -> Timestamp {
+        guard let at else { return Timestamp.now() }
+        guard let t = Timestamp(rfc3339: at) else { throw ValidationError("--at \(at): expected an RFC 3339 time such as 2026-11-24T09:40:00+08:00") }
+        guard t <= Timestamp.now() + .seconds(60) else { throw ValidationError("--at \(at) is in the future; record steps when they have happened") }
+        return t
+    }
+
+    func perform(_ action: TicketAction, pause: (PauseReason, String)? = nil) throws {
+        let workflow = try desk.open()
+        let (id, at) = (try ticketID(), try time())
+        let ticket: Ticket
+        do {
+            ticket = try workflow.perform(action, ticketID: id, actor: actor, reason: pause == nil ? reason : nil,
+                                          pause: pause.map { (reason: $0.0, evidence: $0.1) }, at: at)
+        } catch {
+            throw deskFailure(error)
+        }
+        try report(ticket, store: workflow.store, json: json, headline: "ticket #\(ticket.id) \(action.pastTense) by \(actor); now \(ticket.status.rawValue)\(ticket.paused ? ", paused" : "")")
+    }
+}
+
+/// A desk error as the command's failure: "fieldwatch: <message>" on stderr, exit status 1.
+func deskFailure(_ error: ServiceDeskError) -> ExitCode {
+    FileHandle.standardError.write(Data("fieldwatch: \(error.message)\n".utf8))
+    return ExitCode(1)
+}
+
+extension TicketAction {
+    var pastTense: String {
+        switch self {
+        case .acknowledge: "acknowledged"
+        case .contact: "contact recorded"
+        case .dispatch: "dispatched"
+        case .arrive: "arrival recorded"
+        case .resolve: "resolved"
+        case .confirm: "confirmed and closed"
+        case .reopen: "reopened"
+        case .cancel: "cancelled"
+        case .pause: "paused"
+        case .resume: "resumed"
+        }
+    }
+}
+
+/// Prints a ticket after a step: its clocks with the deadline in the site's time zone.
+func report(_ ticket: Ticket, store: TicketStore, json: Bool, headline: String) throws {
+    let clocks = try store.clocks(ticketID: ticket.id)
+    if json {
+        struct Out: Encodable {
+            var ticket: TicketJSON
+            var clocks: [ClockJSON]
+        }
+        print(try encodeJSON(Out(ticket: TicketJSON(ticket), clocks: clocks.map { ClockJSON($0, now: .now()) })))
+        return
+    }
+    print(headline)
+    for line in describeClocks(clocks, timeZone: ticket.timeZone, now: .now()) { print("  " + line) }
+}
+
+struct ClockJSON: Encodable {
+    var kind: String
+    var state: String
+    var target: String
+    var calendar: String
+    var deadline: String?
+    var met_at: String?
+    var breached: Bool
+
+    init(_ c: ClockRecord, now: Timestamp) {
+        kind = c.kind
+        state = c.state.rawValue
+        target = formatDuration(.milliseconds(c.targetMilliseconds))
+        calendar = c.calendar
+        deadline = c.deadline?.rfc3339
+        met_at = c.metAt?.rfc3339
+        breached = c.isBreached(at: now)
+    }
+}
+
+/// "2d 4h", "13h 52m", "45m": a span people read at a glance.
+func formatSpan(_ ms: Int64) -> String {
+    let minutes = ms / 60_000
+    let (d, h, m) = (minutes / 1440, minutes / 60 % 24, minutes % 60)
+    if d > 0 { return "\(d)d \(h)h" }
+    if h > 0 { return "\(h)h \(m)m" }
+    return "\(m)m"
+}
+
+func localTime(_ t: Timestamp, _ zone: String?) -> String {
+    let f = DateFormatter()
+    f.locale = Locale(identifier: "en_US_POSIX")
+    f.timeZone = zone.flatMap(TimeZone.init(identifier:)) ?? TimeZone(identifier: "UTC")!
+    f.dateFormat = "EEE yyyy-MM-dd HH:mm"
+    return "\(f.string(from: t.date)) \(zone ?? "UTC")"
+}
+
+func describeClocks(_ clocks: [ClockRecord], timeZone: String?, now: Timestamp) -> [String] {
+    let order = ClockKind.allCases.map(\.rawValue)
+    return clocks.sorted { order.firstIndex(of: $0.kind)! < order.firstIndex(of: $1.kind)! }.map { c in
+        let name = c.kind.replacingOccurrences(of: "_", with: " ")
+        let target = "\(formatDuration(.milliseconds(c.targetMilliseconds))) on \(c.calendar)"
+        switch c.state {
+        case .met:
+            let verdict = c.isBreached(at: now) ? "LATE" : "in time"
+            return "\(name): met \(localTime(c.metAt!, timeZone)), \(verdict) (target \(target))"
+        case .paused: return "\(name): paused (target \(target))"
+        case .notNeeded: return "\(name): not needed"
+        case .stopped: return "\(name): stopped (cancelled)"
+        case .running:
+            guard let d = c.deadline else { return "\(name): running" }
+            let left = d.milliseconds - now.milliseconds
+            let status = left >= 0 ? "\(formatSpan(left)) left" : "BREACHED \(formatSpan(-left)) ago"
+            return "\(name): due \(localTime(d, timeZone)), \(status) (target \(target))"
+        }
+    }
+}
+
+extension Tickets {
+    struct Ack: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "ack", abstract: "Acknowledge a new ticket; whoever acknowledges owns it.")
+        @OptionGroup var step: StepOptions
+        func run() throws { try step.perform(.acknowledge) }
+    }
+    struct Contact: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Record the first human contact with the customer (stops the first-contact clock).")
+        @OptionGroup var step: StepOptions
+        func run() throws { try step.perform(.contact) }
+    }
+    struct Dispatch: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Record that an engineer was sent to the site.")
+        @OptionGroup var step: StepOptions
+        func run() throws { try step.perform(.dispatch) }
+    }
+    struct Arrive: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Record the engineer's arrival on site (stops the on-site clock).")
+        @OptionGroup var step: StepOptions
+        func run() throws { try step.perform(.arrive) }
+    }
+    struct Resolve: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Record the fix (stops the resolution clock); the customer confirms it next.")
+        @OptionGroup var step: StepOptions
+        func run() throws { try step.perform(.resolve) }
+    }
+    struct Confirm: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Record the customer's confirmation of the fix; the ticket closes.")
+        @OptionGroup var step: StepOptions
+        func run() throws { try step.perform(.confirm) }
+    }
+    struct Reopen: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Reopen a resolved or closed ticket (--reason required); the resolution clock runs again.")
+        @OptionGroup var step: StepOptions
+        func run() throws { try step.perform(.reopen) }
+    }
+    struct Cancel: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Cancel a ticket as a false alarm or duplicate (--reason required).")
+        @OptionGroup var step: StepOptions
+        func run() throws { try step.perform(.cancel) }
+    }
+    struct Pause: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Stop the on-site and resolution clocks for a listed reason, with evidence.",
+            discussion: """
+                Reasons: waiting_for_customer, site_access_refused, customer_owned_part. The first-contact \
+                clock never pauses. Paused time is excluded from the deadlines; the pause, its reason and \
+                its evidence go into the audit trail.
+                """)
+        @OptionGroup var step: StepOptions
+        @Option(help: "waiting_for_customer, site_access_refused or customer_owned_part.") var pauseReason: String
+        @Option(help: "What shows it: the unanswered call's time and number, the gate log, the customer's message.") var evidence: String
+        func run() throws {
+            guard let reason = PauseReason(rawValue: pauseReason) else {
+                throw ValidationError("--pause-reason \(pauseReason): use \(PauseReason.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+            try step.perform(.pause, pause: (reason, evidence))
+        }
+    }
+    struct Resume: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Restart the clocks after a pause.")
+        @OptionGroup var step: StepOptions
+        func run() throws { try step.perform(.resume) }
+    }
+
+    struct Regrade: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Change a ticket's grade; lowering it needs --reason. The clocks follow the new grade.")
+        @OptionGroup var step: StepOptions
+        @Option(help: "urgent, general or minor.") var grade: String
+
+        func run() throws {
+            guard let g = Grade(rawValue: grade) else { throw ValidationError("--grade \(grade): use urgent, general or minor") }
+            let workflow = try step.desk.open()
+            let (id, at) = (try step.ticketID(), try step.time())
+            let ticket: Ticket
+            do {
+                ticket = try workflow.regrade(ticketID: id, to: g, actor: step.actor, reason: step.reason, at: at)
+            } catch {
+                throw deskFailure(error)
+            }
+            try report(ticket, store: workflow.store, json: step.json, headline: "ticket #\(ticket.id) is now \(ticket.grade.rawValue)")
+        }
+    }
+
+    struct Report: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Record a fault a customer reported by phone, online or e-mail.",
+            discussion: """
+                When the device already has an open ticket (a predictive one first), the report is linked \
+                to it instead of opening a duplicate, and may raise its grade. Otherwise a customer-report \
+                ticket opens, graded by the service policy and timed from now.
+                """)
+        @OptionGroup var desk: DeskOptions
+        @Option(help: "Device id as in the inventory.") var device: String
+        @Option(help: "phone, online or email.") var channel: String
+        @Option(help: "Who reported it.") var reporter: String
+        @Option(help: "The fault in the customer's words.") var description: String
+        @Option(help: "Fault code from the device's fault catalogue, when known.") var fault: String?
+        @Flag(help: "The equipment is down (graded as a critical fault); otherwise it still runs.") var stopped = false
+        @Option(help: "Inventory of sites and devices (default ./inventory.yaml).") var inventory = "./inventory.yaml"
+        @Option(help: "Directory of device profiles (default ./DeviceProfiles).") var profiles = "./DeviceProfiles"
+        @Flag(help: "Print JSON.") var json = false
+
+        func run() throws {
+            guard let channel = CustomerReport.Channel(rawValue: channel) else { throw ValidationError("--channel \(channel): use phone, online or email") }
+            let directory: SiteDirectory
+            do {
+                let loaded = try ProfileLoader.load(paths: [profiles])
+                directory = SiteDirectory(inventory: try Inventory.load(file: inventory, profiles: loaded), profiles: loaded)
+            } catch {
+                throw ValidationError("cannot read the inventory (--inventory, --profiles):\n\(error)")
+            }
+            let workflow = try desk.open(directory: directory, create: true)
+            let outcome: (ticket: Ticket, linked: Bool)
+            do {
+                outcome = try workflow.report(CustomerReport(device: DeviceID(device), faultCode: fault.map { FaultCode($0) }, channel: channel,
+                                                             reporter: reporter, description: description, severity: stopped ? .critical : .warning),
+                                              at: .now())
+            } catch {
+                throw deskFailure(error)
+            }
+            let t = outcome.ticket
+            try report(t, store: workflow.store, json: json,
+                                         headline: outcome.linked ? "linked to open ticket #\(t.id) (\(t.grade.rawValue), \(t.faultCode)): no duplicate opened"
+                                             : "ticket #\(t.id) opened: \(t.grade.rawValue) \(t.faultCode) on \(t.device)")
+        }
+    }
+}
+
+// MARK: - policy
+
+struct PolicyCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "policy",
+        abstract: "Check a service policy file and show the policy in force.",
+        subcommands: [Validate.self, Show.self])
+
+    struct Validate: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Validate a service policy YAML; every error as file:line:column: field: problem; fix.")
+        @Argument(help: "Policy file (format: ServicePolicy/README.md).") var file: String
+
+        func run() throws {
+            do {
+                let p = try ServicePolicy.load(file: file)
+                print("ok: \(file): \(p.grading.count) grading rule(s), \(p.calendars.count) calendar(s), targets for \(p.targets.count) grade(s)")
+            } catch {
+                for issue in error.issues { print(issue) }
+                print("\(error.issues.count) error(s)")
+                throw ExitCode(1)
+            }
+        }
+    }
+
+    struct Show: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Print the policy text the gateway stored in the database (or the built-in default).")
+        @OptionGroup var location: Tickets.Location
+
+        func run() throws {
+            if let stored = try location.open().policyInForce() {
+                print("# in force: \(stored.source), sha256 \(stored.sha256)")
+                print(stored.text, terminator: stored.text.hasSuffix("\n") ? "" : "\n")
+            } else {
+                print("# no policy stored yet; the built-in default applies")
+                print(ServicePolicy.defaultYAML, terminator: "")
+            }
+        }
+    }
+}

@@ -1,0 +1,103 @@
+import FieldwatchCore
+import FieldwatchTesting
+import Foundation
+import GRDB
+import MQTT
+import Synchronization
+import Testing
+
+/// The service desk from the command line, against a running gateway: the simulator makes a
+/// fault, the gateway opens the ticket, a person works it with `fieldwatch tickets …`, the
+/// gateway publishes each step to MQTT from its outbox, and `audit verify` catches tampering.
+@Suite("Service desk from the command line", .serialized)
+struct DeskCommandLineTests {
+    func json(_ text: String) -> [String: Any] {
+        (try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any]) ?? [:]
+    }
+
+    @Test func workATicketAgainstARunningGatewayAndCatchTampering() async throws {
+        let broker = try MosquittoBroker()
+        let dir = try makeTemporaryDirectory()
+        let db = dir.appendingPathComponent("fw.db").path
+        let logPath = dir.appendingPathComponent("serve.log").path
+        let events = Mutex<[String]>([])
+        let listener = try MQTTClient(configuration: MQTTConfiguration(host: "127.0.0.1", port: broker.port, clientID: "events-listener"))
+        try listener.subscribe("fieldwatch/events/#")
+        try listener.connect()
+        let inbox = Task { for await m in listener.messages { events.withLock { $0.append(String(decoding: m.payload, as: UTF8.self)) } } }
+        defer { inbox.cancel() }
+        let serve = try spawn(Fixtures.packageRoot().appendingPathComponent(".build/debug/fieldwatch").path, [
+            "serve", "--broker", broker.url, "--db", db, "--inventory", "Simulator/demo-site.yaml", "--profiles", "DeviceProfiles",
+            "--client-id", "desk-cli-test", "--log-level", "notice",
+        ], logPath: logPath, environment: ["FIELDWATCH_DEAD_LETTER_FILE": "off", "FIELDWATCH_ESCALATION_INTERVAL": "1s"])
+        var stopped = false
+        defer { if !stopped { kill(serve, SIGKILL); waitpid(serve, nil, 0) } }
+        let (simStatus, simText) = try runTool("fieldwatch-sim", [
+            "--broker", broker.url, "--inventory", "Simulator/demo-site.yaml", "--seed", "3", "--rate", "20",
+            "--duration", "16", "--fault-onset", "1", "--fault-ramp", "2", "--faults", "1",
+        ])
+        #expect(simStatus == 0, "\(simText)")
+        let opened = await eventually(timeout: .seconds(30)) {
+            FileManager.default.fileExists(atPath: db) && (try? runTool("fieldwatch", ["tickets", "show", "1", "--db", db]))?.0 == 0
+        }
+        try #require(opened, "the gateway opened no ticket; log: \((try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "")")
+        let device = try #require(json(try runTool("fieldwatch", ["tickets", "show", "1", "--db", db, "--json"]).1)["ticket"] as? [String: Any])["device"] as! String
+
+        // A step that is not possible says which are.
+        let (badStatus, badText) = try runTool("fieldwatch", ["tickets", "arrive", "1", "--db", db, "--by", "eng.chen"])
+        #expect(badStatus == 1 && badText.contains("Possible now: acknowledge, cancel"), "\(badText)")
+        let (ackStatus, ackText) = try runTool("fieldwatch", ["tickets", "ack", "#1", "--db", db, "--by", "li.wei"])
+        #expect(ackStatus == 0 && ackText.contains("acknowledged by li.wei"), "\(ackText)")
+        let (contactStatus, contactText) = try runTool("fieldwatch", ["tickets", "contact", "1", "--db", db, "--by", "li.wei", "--reason", "called the station"])
+        #expect(contactStatus == 0 && contactText.contains("first contact: met"), "\(contactText)")
+        // The customer calls about the same pump: linked, not duplicated.
+        let (reportStatus, reportText) = try runTool("fieldwatch", [
+            "tickets", "report", "--db", db, "--device", device, "--channel", "phone", "--reporter", "Mr Wang",
+            "--description", "the pump is loud", "--inventory", "Simulator/demo-site.yaml",
+        ])
+        #expect(reportStatus == 0 && reportText.contains("linked to open ticket #1"), "\(reportText)")
+        let shown = json(try runTool("fieldwatch", ["tickets", "show", "1", "--db", db, "--json"]).1)
+        #expect((shown["ticket"] as? [String: Any])?["owner"] as? String == "li.wei")
+        #expect((shown["clocks"] as? [[String: Any]])?.count == 3)
+        #expect(try runTool("fieldwatch", ["tickets", "list", "--db", db, "--json"]).1.components(separatedBy: "\"id\"").count == 2)
+
+        // The running gateway delivers each step from its outbox to MQTT.
+        let published = await eventually(timeout: .seconds(20)) {
+            let seen = events.withLock { $0 }
+            return ["ticket.opened", "ticket.acknowledge", "ticket.contact"].allSatisfy { e in seen.contains { $0.contains("\"event\":\"\(e)\"") } }
+        }
+        #expect(published, "events seen: \(events.withLock { $0 })")
+
+        kill(serve, SIGTERM)
+        var status: Int32 = -1
+        waitpid(serve, &status, 0)
+        stopped = true
+        #expect(status == 0)
+
+        let (verifyStatus, verifyText) = try runTool("fieldwatch", ["audit", "verify", "--db", db])
+        #expect(verifyStatus == 0 && verifyText.contains("chain intact"), "\(verifyText)")
+        let head = try runTool("fieldwatch", ["audit", "head", "--db", db]).1.split(separator: " ")[1].trimmingCharacters(in: .whitespacesAndNewlines)
+        // Someone edits who acknowledged the ticket, straight in the SQLite file.
+        let queue = try DatabaseQueue(path: db)
+        try await queue.write { db in
+            try db.execute(sql: "DROP TRIGGER audit_record_no_update")
+            try db.execute(sql: "UPDATE audit_record SET actor = 'someone.else' WHERE action = 'ticket.acknowledge'")
+        }
+        let (brokenStatus, brokenText) = try runTool("fieldwatch", ["audit", "verify", "--db", db, "--head", head])
+        #expect(brokenStatus == 1 && brokenText.contains("BROKEN") && brokenText.contains("ticket.acknowledge"), "\(brokenText)")
+    }
+
+    @Test func aBrokenPolicyStopsStartUpNamingFileAndLine() throws {
+        let dir = try makeTemporaryDirectory()
+        let policy = dir.appendingPathComponent("policy.yaml").path
+        try "schema: 1\nescalation:\n  warn_at: 1.5\n".write(toFile: policy, atomically: true, encoding: .utf8)
+        let (status, text) = try runTool("fieldwatch", ["policy", "validate", policy])
+        #expect(status == 1 && text.contains("policy.yaml:3:") && text.contains("escalation.warn_at"), "\(text)")
+        let (serveStatus, serveText) = try runTool("fieldwatch", [
+            "serve", "--policy", policy, "--db", dir.appendingPathComponent("fw.db").path, "--inventory", "Simulator/demo-site.yaml",
+        ])
+        #expect(serveStatus == 2 && serveText.contains("policy.yaml:3:"), "\(serveText)")
+        let (okStatus, okText) = try runTool("fieldwatch", ["policy", "validate", "ServicePolicy/example.yaml"])
+        #expect(okStatus == 0 && okText.hasPrefix("ok:"), "\(okText)")
+    }
+}
