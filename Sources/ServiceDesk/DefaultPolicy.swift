@@ -51,5 +51,12 @@ escalation:
   management_after: 4h
   acknowledge_timeout: 30m
 
+# An engineer's proposed solution (diagnosis, planned work, parts, estimated cost) needs a
+# supervisor's approval before the repair for these grades, or above this estimated cost
+# (`none`: no cost rule). Waiting for approval never stops the customer's SLA clocks.
+approval:
+  grades: [urgent]
+  cost_over: 5000
+
 """#
 }

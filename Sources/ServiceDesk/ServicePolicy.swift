@@ -86,19 +86,38 @@ public struct ServicePolicy: Sendable, Equatable {
         }
     }
 
+    /// When an engineer's proposed solution needs a supervisor's approval before the repair.
+    public struct Approval: Sendable, Equatable {
+        /// Tickets of these grades always need it.
+        public var grades: Set<Grade>
+        /// Any solution estimated above this cost needs it; nil: no cost rule.
+        public var costOver: Double?
+
+        public init(grades: Set<Grade>, costOver: Double?) {
+            self.grades = grades
+            self.costOver = costOver
+        }
+
+        public func isRequired(grade: Grade, estimatedCost: Double) -> Bool {
+            grades.contains(grade) || costOver.map { estimatedCost > $0 } == true
+        }
+    }
+
     public var grading: [GradingRule]
     public var calendars: [String: CalendarSpec]
     public var targets: [Grade: [CustomerTier: Targets]]
     public var escalation: Escalation
+    public var approval: Approval
     /// Where the policy came from, for messages.
     public var source: String
 
     public init(grading: [GradingRule], calendars: [String: CalendarSpec], targets: [Grade: [CustomerTier: Targets]],
-                escalation: Escalation, source: String) {
+                escalation: Escalation, approval: Approval, source: String) {
         self.grading = grading
         self.calendars = calendars
         self.targets = targets
         self.escalation = escalation
+        self.approval = approval
         self.source = source
     }
 
@@ -150,6 +169,7 @@ public struct ServicePolicy: Sendable, Equatable {
             ],
         ],
         escalation: Escalation(warnAt: 0.75, supervisorAfter: .zero, managementAfter: .seconds(4 * 3600), acknowledgeTimeout: .seconds(30 * 60)),
+        approval: Approval(grades: [.urgent], costOver: 5000),
         source: "built-in default policy")
 
     static let officeDay = [BusinessCalendar.Window(start: 8 * 60 + 30, end: 12 * 60), BusinessCalendar.Window(start: 13 * 60 + 30, end: 18 * 60)]
@@ -259,8 +279,28 @@ extension ServicePolicy {
             }
             er.finish()
         }
+        var approval = fallback.approval
+        if let node = r.value("approval"), var ar = MappingReader(node, path: "approval", context: context, what: "when solutions need approval") {
+            if let grades = ar.stringList("grades", "grades whose solutions always need approval") {
+                approval.grades = []
+                for (i, g) in grades.enumerated() {
+                    if let grade = Grade(rawValue: g) { approval.grades.insert(grade) } else {
+                        context.report(ar.value("grades"), "approval.grades[\(i)]", "\"\(g)\" is not a grade; use urgent, general or minor\(didYouMean(g, Grade.allCases.map(\.rawValue)))")
+                    }
+                }
+            }
+            if let v = ar.value("cost_over") {
+                if case let .scalar(text) = v, text.string == "none" || v.null != nil {
+                    approval.costOver = nil
+                } else if let cost = ar.number("cost_over", required: false, "the estimated cost above which a supervisor approves") {
+                    if cost < 0 { context.report(v, "approval.cost_over", "a cost cannot be negative; use 0 to approve every solution, or `none`") }
+                    approval.costOver = cost
+                }
+            }
+            ar.finish()
+        }
         r.finish()
-        return ServicePolicy(grading: grading, calendars: calendars, targets: targets, escalation: escalation, source: file)
+        return ServicePolicy(grading: grading, calendars: calendars, targets: targets, escalation: escalation, approval: approval, source: file)
     }
 
     static func readShare(_ node: Node) -> Double? {

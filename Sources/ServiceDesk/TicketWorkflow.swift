@@ -92,6 +92,7 @@ public final class TicketWorkflow: Sendable {
             }
             let from = ticket.status
             let to = try Lifecycle.apply(action, to: ticket, paused: ticket.paused)
+            if action == .resolve { try Self.checkApproval(ticket, in: tx, policy: rules.policy) }
             var met: [ClockKind: Timestamp?] = [:]
             var detail = ["from": from.rawValue, "to": to.rawValue]
             switch action {
@@ -137,6 +138,86 @@ public final class TicketWorkflow: Sendable {
                            topic: Self.topic(ticket), payload: Self.payload(ticket, event: "ticket.\(action.rawValue)", actor: actor, at: at, extra: detail), at: at)
             ticket.updatedAt = max(ticket.updatedAt, at)
             return ticket
+        }
+    }
+
+    /// A repair goes ahead only with a solution the policy lets through: approved by a
+    /// supervisor, or not needing approval. Without any proposal, only tickets whose grade
+    /// needs no approval may be resolved.
+    static func checkApproval(_ ticket: Ticket, in tx: TicketTransaction, policy: ServicePolicy) throws {
+        let solution = try tx.latestSolution(ticketID: ticket.id)
+        switch solution?.status {
+        case .approved?, .notRequired?:
+            return
+        case .proposed?:
+            throw ServiceDeskError(.conflict, "ticket #\(ticket.id)'s proposed solution waits for a supervisor's approval (`fieldwatch tickets approve \(ticket.id) --by NAME`) before the repair")
+        case .rejected?:
+            throw ServiceDeskError(.conflict, "ticket #\(ticket.id)'s solution was rejected by \(solution!.decidedBy ?? "a supervisor")\(solution!.decisionNote.map { ": \($0)" } ?? ""); propose another (`fieldwatch tickets propose`)")
+        case nil:
+            if policy.approval.grades.contains(ticket.grade) {
+                throw ServiceDeskError(.conflict, "ticket #\(ticket.id) is \(ticket.grade.rawValue): the policy asks for an approved solution before the repair; propose one with `fieldwatch tickets propose \(ticket.id) --by NAME --diagnosis … --work … --cost …`")
+            }
+        }
+    }
+
+    /// An engineer proposes the repair. It needs a supervisor's approval when the policy says
+    /// so (by grade or estimated cost); otherwise it is recorded as not needing one. Waiting
+    /// for approval never pauses the customer's clocks.
+    @discardableResult
+    public func propose(ticketID: Int64, actor: String, diagnosis: String, plannedWork: String, parts: String, estimatedCost: Double,
+                        at: Timestamp) throws(ServiceDeskError) -> SolutionRecord {
+        let diagnosis = diagnosis.trimmingCharacters(in: .whitespacesAndNewlines)
+        let plannedWork = plannedWork.trimmingCharacters(in: .whitespacesAndNewlines)
+        guard !diagnosis.isEmpty, !plannedWork.isEmpty else {
+            throw ServiceDeskError(.invalid, "a solution needs a diagnosis (what is wrong) and the planned work (what will be done)")
+        }
+        guard estimatedCost.isFinite, estimatedCost >= 0 else { throw ServiceDeskError(.invalid, "the estimated cost must be a number ≥ 0") }
+        let policy = rules.policy
+        return try write("propose a solution for ticket #\(ticketID)") { tx in
+            guard let ticket = try tx.ticket(id: ticketID) else { throw ServiceDeskError(.notFound, "no ticket #\(ticketID)") }
+            guard [.acknowledged, .contacted, .dispatched, .onSite].contains(ticket.status) else {
+                throw ServiceDeskError(.conflict, "ticket #\(ticketID) is \(ticket.status.rawValue); solutions are proposed between acknowledgement and resolution")
+            }
+            let required = policy.approval.isRequired(grade: ticket.grade, estimatedCost: estimatedCost)
+            let solution = try tx.insertSolution(SolutionRecord(
+                id: 0, ticketID: ticketID, proposedBy: actor, proposedAt: at, diagnosis: diagnosis, plannedWork: plannedWork, parts: parts,
+                estimatedCost: estimatedCost, status: required ? .proposed : .notRequired))
+            let detail = ["solution_id": "\(solution.id)", "diagnosis": diagnosis, "planned_work": plannedWork, "parts": parts,
+                          "estimated_cost": String(format: "%.2f", estimatedCost), "approval": required ? "required" : "not required"]
+            let auditID = try tx.appendAudit(at: at, actor: actor, action: "solution.proposed", ticketID: ticketID, detail: detail)
+            if required {
+                try tx.enqueue(key: "audit-\(auditID)", kind: "solution.approval_requested", topic: Self.topic(ticket),
+                               payload: Self.payload(ticket, event: "solution.proposed", actor: actor, at: at, extra: detail.merging(["audience": "supervisor"]) { $1 }), at: at)
+            }
+            return solution
+        }
+    }
+
+    /// A supervisor approves or rejects the pending solution. Nobody approves their own.
+    @discardableResult
+    public func decide(ticketID: Int64, approve: Bool, actor: String, note: String?, at: Timestamp) throws(ServiceDeskError) -> SolutionRecord {
+        let note = note?.trimmingCharacters(in: .whitespacesAndNewlines).nilIfEmpty
+        if !approve && note == nil { throw ServiceDeskError(.invalid, "a rejection needs a reason (--reason): what the engineer should change") }
+        return try write("decide on the solution of ticket #\(ticketID)") { tx in
+            guard let ticket = try tx.ticket(id: ticketID) else { throw ServiceDeskError(.notFound, "no ticket #\(ticketID)") }
+            guard var solution = try tx.latestSolution(ticketID: ticketID), solution.status == .proposed else {
+                throw ServiceDeskError(.conflict, "ticket #\(ticketID) has no solution waiting for approval")
+            }
+            guard solution.proposedBy != actor else {
+                throw ServiceDeskError(.conflict, "\(actor) proposed this solution and cannot approve or reject it; another supervisor decides")
+            }
+            solution.status = approve ? .approved : .rejected
+            solution.decidedBy = actor
+            solution.decidedAt = at
+            solution.decisionNote = note
+            try tx.decideSolution(id: solution.id, status: solution.status, by: actor, at: at, note: note)
+            var detail = ["solution_id": "\(solution.id)", "estimated_cost": String(format: "%.2f", solution.estimatedCost)]
+            if let note { detail["note"] = note }
+            let action = approve ? "solution.approved" : "solution.rejected"
+            let auditID = try tx.appendAudit(at: at, actor: actor, action: action, ticketID: ticketID, detail: detail)
+            try tx.enqueue(key: "audit-\(auditID)", kind: action, topic: Self.topic(ticket),
+                           payload: Self.payload(ticket, event: action, actor: actor, at: at, extra: detail.merging(["audience": solution.proposedBy]) { $1 }), at: at)
+            return solution
         }
     }
 

@@ -104,6 +104,37 @@ extension TicketTransaction {
         return db.changesCount > 0
     }
 
+    // MARK: solutions
+
+    /// The newest solution of a ticket.
+    public func latestSolution(ticketID: Int64) throws -> SolutionRecord? {
+        try Row.fetchOne(db, sql: "SELECT * FROM solution WHERE ticket_id = ? ORDER BY id DESC LIMIT 1", arguments: [ticketID]).map(Self.solution(from:))
+    }
+
+    public func insertSolution(_ s: SolutionRecord) throws -> SolutionRecord {
+        try db.execute(sql: """
+            INSERT INTO solution (ticket_id, proposed_by, proposed_at, diagnosis, planned_work, parts, estimated_cost, status)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+            """, arguments: [s.ticketID, s.proposedBy, s.proposedAt.milliseconds, s.diagnosis, s.plannedWork, s.parts, s.estimatedCost, s.status.rawValue])
+        var saved = s
+        saved.id = db.lastInsertedRowID
+        return saved
+    }
+
+    public func decideSolution(id: Int64, status: SolutionRecord.Status, by actor: String, at: Timestamp, note: String?) throws {
+        try db.execute(sql: "UPDATE solution SET status = ?, decided_by = ?, decided_at = ?, decision_note = ? WHERE id = ?",
+                       arguments: [status.rawValue, actor, at.milliseconds, note, id])
+    }
+
+    static func solution(from row: Row) -> SolutionRecord {
+        let decidedAt: Int64? = row["decided_at"]
+        let status: String = row["status"]
+        return SolutionRecord(id: row["id"], ticketID: row["ticket_id"], proposedBy: row["proposed_by"], proposedAt: Timestamp(milliseconds: row["proposed_at"]),
+                              diagnosis: row["diagnosis"], plannedWork: row["planned_work"], parts: row["parts"], estimatedCost: row["estimated_cost"],
+                              status: SolutionRecord.Status(rawValue: status) ?? .proposed, decidedBy: row["decided_by"],
+                              decidedAt: decidedAt.map(Timestamp.init(milliseconds:)), decisionNote: row["decision_note"])
+    }
+
     // MARK: policy
 
     /// Stores the policy text when it differs from the one in force; returns true when it did.
@@ -127,6 +158,12 @@ extension TicketStore {
 
     public func clocks(ticketID: Int64) throws(StorageError) -> [ClockRecord] {
         try read("read clocks of ticket \(ticketID)") { db in try TicketTransaction(db: db).clocks(ticketID: ticketID) }
+    }
+
+    public func solutions(ticketID: Int64) throws(StorageError) -> [SolutionRecord] {
+        try read("read solutions of ticket \(ticketID)") { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM solution WHERE ticket_id = ? ORDER BY id", arguments: [ticketID]).map(TicketTransaction.solution(from:))
+        }
     }
 
     public func pauses(ticketID: Int64) throws(StorageError) -> [PauseRecord] {

@@ -182,3 +182,43 @@ public struct OutboxDeliveryState: Sendable, Equatable, Codable {
     public var deliveredAt: Timestamp?
     public var lastError: String?
 }
+
+/// An engineer's proposed repair: what is wrong, what will be done, with which parts, at
+/// what cost, and the supervisor's decision when the policy asks for one.
+public struct SolutionRecord: Sendable, Equatable, Codable {
+    public enum Status: String, Sendable, Codable {
+        case proposed
+        case approved
+        case rejected
+        /// The policy does not ask for approval of this ticket and cost.
+        case notRequired = "not_required"
+    }
+    public var id: Int64
+    public var ticketID: Int64
+    public var proposedBy: String
+    public var proposedAt: Timestamp
+    public var diagnosis: String
+    public var plannedWork: String
+    public var parts: String
+    public var estimatedCost: Double
+    public var status: Status
+    public var decidedBy: String?
+    public var decidedAt: Timestamp?
+    public var decisionNote: String?
+
+    public init(id: Int64, ticketID: Int64, proposedBy: String, proposedAt: Timestamp, diagnosis: String, plannedWork: String, parts: String,
+                estimatedCost: Double, status: Status, decidedBy: String? = nil, decidedAt: Timestamp? = nil, decisionNote: String? = nil) {
+        self.id = id
+        self.ticketID = ticketID
+        self.proposedBy = proposedBy
+        self.proposedAt = proposedAt
+        self.diagnosis = diagnosis
+        self.plannedWork = plannedWork
+        self.parts = parts
+        self.estimatedCost = estimatedCost
+        self.status = status
+        self.decidedBy = decidedBy
+        self.decidedAt = decidedAt
+        self.decisionNote = decisionNote
+    }
+}

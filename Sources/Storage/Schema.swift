@@ -175,6 +175,23 @@ enum Schema {
                     PRIMARY KEY (message_id, destination)
                 );
 
+                -- An engineer's proposed repair and the supervisor's decision on it.
+                CREATE TABLE solution (
+                    id             INTEGER PRIMARY KEY AUTOINCREMENT,
+                    ticket_id      INTEGER NOT NULL REFERENCES ticket(id),
+                    proposed_by    TEXT NOT NULL CHECK (proposed_by <> ''),
+                    proposed_at    INTEGER NOT NULL,
+                    diagnosis      TEXT NOT NULL CHECK (diagnosis <> ''),
+                    planned_work   TEXT NOT NULL CHECK (planned_work <> ''),
+                    parts          TEXT NOT NULL,
+                    estimated_cost REAL NOT NULL CHECK (estimated_cost >= 0),
+                    status         TEXT NOT NULL CHECK (status IN ('proposed', 'approved', 'rejected', 'not_required')),
+                    decided_by     TEXT,
+                    decided_at     INTEGER,
+                    decision_note  TEXT
+                );
+                CREATE INDEX solution_by_ticket ON solution (ticket_id, id);
+
                 -- The service policy in force, so command-line tools use the gateway's.
                 CREATE TABLE service_policy (
                     id        INTEGER PRIMARY KEY AUTOINCREMENT,

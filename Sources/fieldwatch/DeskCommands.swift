@@ -227,6 +227,58 @@ extension Tickets {
         func run() throws { try step.perform(.resume) }
     }
 
+    struct Propose: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Propose the repair: diagnosis, planned work, parts, estimated cost.",
+            discussion: "The service policy decides whether a supervisor must approve it before `resolve` (by grade or cost).")
+        @OptionGroup var step: StepOptions
+        @Option(help: "What is wrong.") var diagnosis: String
+        @Option(help: "What will be done.") var work: String
+        @Option(help: "Parts, e.g. \"SKF 6308 x1, seal kit x1\".") var parts = ""
+        @Option(help: "Estimated cost in the contract's currency.") var cost: Double
+
+        func run() throws {
+            let workflow = try step.desk.open()
+            let (id, at) = (try step.ticketID(), try step.time())
+            let solution: SolutionRecord
+            do {
+                solution = try workflow.propose(ticketID: id, actor: step.actor, diagnosis: diagnosis, plannedWork: work, parts: parts,
+                                                estimatedCost: cost, at: at)
+            } catch {
+                throw deskFailure(error)
+            }
+            if step.json { print(try encodeJSON(solution)); return }
+            print(solution.status == .proposed
+                  ? "solution #\(solution.id) for ticket #\(id) waits for a supervisor: `fieldwatch tickets approve \(id) --by NAME` or `reject … --reason`"
+                  : "solution #\(solution.id) for ticket #\(id) recorded; the policy needs no approval for it")
+        }
+    }
+
+    struct Approve: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Approve the pending solution (not your own).")
+        @OptionGroup var step: StepOptions
+        func run() throws { try decide(step, approve: true) }
+    }
+
+    struct Reject: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Reject the pending solution, saying why (--reason).")
+        @OptionGroup var step: StepOptions
+        func run() throws { try decide(step, approve: false) }
+    }
+
+    static func decide(_ step: StepOptions, approve: Bool) throws {
+        let workflow = try step.desk.open()
+        let (id, at) = (try step.ticketID(), try step.time())
+        let solution: SolutionRecord
+        do {
+            solution = try workflow.decide(ticketID: id, approve: approve, actor: step.actor, note: step.reason, at: at)
+        } catch {
+            throw deskFailure(error)
+        }
+        if step.json { print(try encodeJSON(solution)); return }
+        print("solution #\(solution.id) for ticket #\(id) \(solution.status.rawValue) by \(step.actor)")
+    }
+
     struct Regrade: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Change a ticket's grade; lowering it needs --reason. The clocks follow the new grade.")
         @OptionGroup var step: StepOptions

@@ -95,7 +95,7 @@ struct Tickets: ParsableCommand {
             Lifecycle: new → ack → contact → dispatch → arrive → resolve → confirm (closed); reopen;             cancel; pause/resume. A step that is not possible says which are. Every step records who             (--by), when (--at, default now) and why (--reason) in the audit trail, and recomputes the             ticket's SLA clocks with the policy in force.
             """,
         subcommands: [List.self, Show.self, Report.self, Ack.self, Contact.self, Dispatch.self, Arrive.self, Resolve.self, Confirm.self,
-                      Reopen.self, Cancel.self, Pause.self, Resume.self, Regrade.self]
+                      Reopen.self, Cancel.self, Pause.self, Resume.self, Propose.self, Approve.self, Reject.self, Regrade.self]
     )
 
     struct Location: ParsableArguments {
@@ -152,6 +152,7 @@ struct Tickets: ParsableCommand {
             let clocks = try store.clocks(ticketID: ticketID)
             let pauses = try store.pauses(ticketID: ticketID)
             let escalations = try store.escalations(ticketID: ticketID)
+            let solutions = try store.solutions(ticketID: ticketID)
             let now = Timestamp.now()
             if json {
                 struct Escalation: Encodable {
@@ -166,13 +167,14 @@ struct Tickets: ParsableCommand {
                     var clocks: [ClockJSON]
                     var pauses: [PauseRecord]
                     var escalations: [Escalation]
+                    var solutions: [SolutionRecord]
                     var detections: [DetectionRecord]
                     var audit: [AuditRecord]
                 }
                 print(try encodeJSON(Full(
                     ticket: TicketJSON(ticket), clocks: clocks.map { ClockJSON($0, now: now) }, pauses: pauses,
                     escalations: escalations.map { Escalation(clock: $0.clock, level: $0.level, deadline: $0.deadline.rfc3339, due_at: $0.dueAt.rfc3339, fired_at: $0.firedAt.rfc3339) },
-                    detections: detections, audit: audit)))
+                    solutions: solutions, detections: detections, audit: audit)))
                 return
             }
             print("ticket #\(ticket.id)  \(ticket.grade.rawValue)  \(ticket.status.rawValue)\(ticket.paused ? " (paused)" : "")  \(ticket.faultCode)  \(ticket.source.rawValue)")
@@ -185,6 +187,14 @@ struct Tickets: ParsableCommand {
             if !pauses.isEmpty {
                 print("pauses:")
                 for p in pauses { print("  \(p.startedAt.rfc3339) – \(p.endedAt?.rfc3339 ?? "now") \(p.reason) by \(p.actor): \(p.evidence)") }
+            }
+            if !solutions.isEmpty {
+                print("solutions:")
+                for s in solutions {
+                    let decision = s.decidedBy.map { " by \($0)\(s.decisionNote.map { ": \($0)" } ?? "")" } ?? ""
+                    print("  #\(s.id) \(s.status.rawValue)\(decision); \(s.proposedBy): \(s.diagnosis) → \(s.plannedWork)"
+                          + "\(s.parts.isEmpty ? "" : "; parts \(s.parts)"); est. \(String(format: "%.2f", s.estimatedCost))")
+                }
             }
             if !escalations.isEmpty {
                 print("escalations:")

@@ -50,6 +50,15 @@ struct DeskCommandLineTests {
         #expect(ackStatus == 0 && ackText.contains("acknowledged by li.wei"), "\(ackText)")
         let (contactStatus, contactText) = try runTool("fieldwatch", ["tickets", "contact", "1", "--db", db, "--by", "li.wei", "--reason", "called the station"])
         #expect(contactStatus == 0 && contactText.contains("first contact: met"), "\(contactText)")
+        // A costly repair waits for a supervisor other than the engineer who proposed it.
+        let (proposeStatus, proposeText) = try runTool("fieldwatch", [
+            "tickets", "propose", "1", "--db", db, "--by", "eng.chen", "--diagnosis", "bearing worn", "--work", "replace bearing",
+            "--parts", "SKF 6308 x1", "--cost", "9000",
+        ])
+        #expect(proposeStatus == 0 && proposeText.contains("waits for a supervisor"), "\(proposeText)")
+        let (selfStatus, selfText) = try runTool("fieldwatch", ["tickets", "approve", "1", "--db", db, "--by", "eng.chen"])
+        #expect(selfStatus == 1 && selfText.contains("cannot approve"), "\(selfText)")
+        #expect(try runTool("fieldwatch", ["tickets", "approve", "1", "--db", db, "--by", "sup.liu"]).0 == 0)
         // The customer calls about the same pump: linked, not duplicated.
         let (reportStatus, reportText) = try runTool("fieldwatch", [
             "tickets", "report", "--db", db, "--device", device, "--channel", "phone", "--reporter", "Mr Wang",

@@ -63,6 +63,9 @@ struct WorkflowTests {
         try w.perform(.contact, ticketID: t.id, actor: "li.wei", reason: "called site manager", at: local("2026-11-24 09:40", shanghai))
         try w.perform(.dispatch, ticketID: t.id, actor: "dispatch.zhao", at: local("2026-11-24 10:00", shanghai))
         try w.perform(.arrive, ticketID: t.id, actor: "eng.chen", at: local("2026-11-24 15:00", shanghai))
+        try w.propose(ticketID: t.id, actor: "eng.chen", diagnosis: "drive-end bearing worn", plannedWork: "replace bearing",
+                      parts: "SKF 6308 x1", estimatedCost: 800, at: local("2026-11-24 15:30", shanghai))
+        try w.decide(ticketID: t.id, approve: true, actor: "sup.liu", note: nil, at: local("2026-11-24 15:45", shanghai))
         try w.perform(.resolve, ticketID: t.id, actor: "eng.chen", reason: "bearing replaced", at: local("2026-11-24 18:00", shanghai))
         let closed = try w.perform(.confirm, ticketID: t.id, actor: "customer:wang", at: local("2026-11-25 09:00", shanghai))
         #expect(closed.status == .closed && closed.owner == "li.wei")
@@ -71,10 +74,10 @@ struct WorkflowTests {
         #expect(try !clock(w, t.id, .resolution).isBreached(at: local("2026-11-30 00:00", shanghai)))
         let audit = try w.store.auditRecords(ticketID: t.id)
         #expect(audit.map(\.action) == ["ticket.opened", "ticket.acknowledge", "ticket.contact", "ticket.dispatch", "ticket.arrive",
-                                        "ticket.resolve", "ticket.confirm"])
+                                        "solution.proposed", "solution.approved", "ticket.resolve", "ticket.confirm"])
         #expect(audit[2].detail.contains("\"first_contact_met\":\"within target\""))
-        #expect(audit[5].actor == "eng.chen" && audit[5].detail.contains("bearing replaced"))
-        #expect(try w.store.outbox().count == 7)
+        #expect(audit[7].actor == "eng.chen" && audit[7].detail.contains("bearing replaced"))
+        #expect(try w.store.outbox().count == 9)
         #expect(try w.store.verifyAuditChain().isIntact)
     }
 
@@ -102,6 +105,53 @@ struct WorkflowTests {
         #expect(try clock(w, t.id, .onSite).state == .running)
         let pauses = try w.store.pauses(ticketID: t.id)
         #expect(pauses.count == 1 && pauses[0].reason == "site_access_refused" && pauses[0].endedAt == local("2026-11-24 16:00", shanghai))
+    }
+
+    @Test func aRepairWaitsForTheSupervisorsApprovalWhenThePolicySaysSo() throws {
+        let w = try makeWorkflow()
+        let t = try open(w, detection(severity: .critical, at: local("2026-11-24 09:00", shanghai)))
+        for (a, who) in [(TicketAction.acknowledge, "li.wei"), (.contact, "li.wei"), (.dispatch, "li.wei"), (.arrive, "eng.chen")] {
+            try w.perform(a, ticketID: t.id, actor: who, at: local("2026-11-24 10:00", shanghai))
+        }
+        let before = try clock(w, t.id, .resolution)
+        let noProposal = #expect(throws: ServiceDeskError.self) {
+            try w.perform(.resolve, ticketID: t.id, actor: "eng.chen", at: local("2026-11-24 11:00", shanghai))
+        }
+        #expect(noProposal?.message.contains("urgent: the policy asks for an approved solution") == true)
+        let proposed = try w.propose(ticketID: t.id, actor: "eng.chen", diagnosis: "impeller cracked", plannedWork: "replace impeller",
+                                     parts: "IMP-200 x1", estimatedCost: 12_000, at: local("2026-11-24 11:00", shanghai))
+        #expect(proposed.status == .proposed)
+        #expect(throws: ServiceDeskError.self) { try w.perform(.resolve, ticketID: t.id, actor: "eng.chen", at: local("2026-11-24 11:10", shanghai)) }
+        let own = #expect(throws: ServiceDeskError.self) {
+            try w.decide(ticketID: t.id, approve: true, actor: "eng.chen", note: nil, at: local("2026-11-24 11:20", shanghai))
+        }
+        #expect(own?.message.contains("cannot approve") == true)
+        #expect(throws: ServiceDeskError.self) { try w.decide(ticketID: t.id, approve: false, actor: "sup.liu", note: nil, at: local("2026-11-24 11:20", shanghai)) }
+        try w.decide(ticketID: t.id, approve: false, actor: "sup.liu", note: "try re-balancing first", at: local("2026-11-24 11:30", shanghai))
+        let rejected = #expect(throws: ServiceDeskError.self) { try w.perform(.resolve, ticketID: t.id, actor: "eng.chen", at: local("2026-11-24 11:40", shanghai)) }
+        #expect(rejected?.message.contains("rejected by sup.liu: try re-balancing first") == true)
+        try w.propose(ticketID: t.id, actor: "eng.chen", diagnosis: "impeller unbalanced", plannedWork: "re-balance impeller", parts: "",
+                      estimatedCost: 300, at: local("2026-11-24 12:00", shanghai))
+        try w.decide(ticketID: t.id, approve: true, actor: "sup.liu", note: nil, at: local("2026-11-24 12:10", shanghai))
+        try w.perform(.resolve, ticketID: t.id, actor: "eng.chen", at: local("2026-11-24 13:00", shanghai))
+        // Internal approval never stopped the customer's clock.
+        #expect(before.deadline == (try clock(w, t.id, .resolution)).deadline)
+        #expect(try w.store.solutions(ticketID: t.id).map(\.status) == [.rejected, .approved])
+        #expect(try w.store.outbox().filter { $0.kind == "solution.approval_requested" }.count == 2)
+    }
+
+    @Test func aCheapRepairOfAGeneralTicketNeedsNoApprovalAnExpensiveOneDoes() throws {
+        let w = try makeWorkflow()
+        let t = try open(w, detection(severity: .warning, at: local("2026-11-24 09:00", shanghai)))
+        #expect(t.grade == .general)
+        try w.perform(.acknowledge, ticketID: t.id, actor: "li.wei", at: local("2026-11-24 09:10", shanghai))
+        #expect(try w.propose(ticketID: t.id, actor: "li.wei", diagnosis: "d", plannedWork: "w", parts: "", estimatedCost: 6_000,
+                              at: local("2026-11-24 09:20", shanghai)).status == .proposed)
+        #expect(try w.propose(ticketID: t.id, actor: "li.wei", diagnosis: "d", plannedWork: "cheaper", parts: "", estimatedCost: 200,
+                              at: local("2026-11-24 09:30", shanghai)).status == .notRequired)
+        try w.perform(.contact, ticketID: t.id, actor: "li.wei", at: local("2026-11-24 09:40", shanghai))
+        try w.perform(.resolve, ticketID: t.id, actor: "li.wei", reason: "fixed by phone", at: local("2026-11-24 09:50", shanghai))
+        #expect(try clock(w, t.id, .onSite).state == .notNeeded)
     }
 
     @Test func loweringAGradeNeedsAReasonAndMovesTheClocks() throws {
