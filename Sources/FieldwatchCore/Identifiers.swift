@@ -53,3 +53,21 @@ public struct SeriesKey: Hashable, Sendable, CustomStringConvertible {
     }
     public var description: String { "\(device)/\(sensor)" }
 }
+
+extension FaultCode {
+    /// A sensor with a reporting period sent nothing within its `stale_after`.
+    public static let sensorStale = FaultCode("SENSOR_STALE")
+    /// The device said it is offline, or its MQTT last will did.
+    public static let deviceOffline = FaultCode("DEVICE_OFFLINE")
+    /// A sensor's value has not moved for longer than physics allows.
+    public static let sensorStuck = FaultCode("SENSOR_STUCK")
+    /// Every device of a site is out of contact at once: the site's network or power, not the devices.
+    public static let siteOffline = FaultCode("SITE_OFFLINE")
+    /// A customer reported a fault without naming one from the catalogue.
+    public static let customerReported = FaultCode("CUSTOMER_REPORTED")
+
+    /// No contact with a device; a site-offline ticket absorbs these.
+    public var isLossOfContact: Bool { self == .sensorStale || self == .deviceOffline }
+    /// About the measurement or the link rather than the machine: never grouped with machine faults.
+    public var isSensorOrLinkHealth: Bool { isLossOfContact || self == .sensorStuck || self == .siteOffline }
+}

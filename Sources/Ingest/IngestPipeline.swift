@@ -245,7 +245,7 @@ public final class IngestPipeline: Sendable {
     }
 
     /// Fault code of a sensor that has not reported within its `stale_after`.
-    public static let staleSensorFault = FaultCode("SENSOR_STALE")
+    public static let staleSensorFault = FaultCode.sensorStale
 
     /// How often `sweepStaleness` should run: a quarter of the shortest timeout, 1 s to 30 s.
     public var stalenessSweepInterval: Duration? {
@@ -300,7 +300,7 @@ public final class IngestPipeline: Sendable {
     }
 
     /// Fault code of a device that dropped off the network (its MQTT last will).
-    public static let offlineFault = FaultCode("DEVICE_OFFLINE")
+    public static let offlineFault = FaultCode.deviceOffline
 
     /// A message on `fieldwatch/<site>/<device>/status`: `{"status": "offline" | "online"}`,
     /// usually the device's MQTT last will. Offline raises `DEVICE_OFFLINE`, online clears it.
@@ -334,7 +334,7 @@ public final class IngestPipeline: Sendable {
     }
 
     /// Fault code of a stuck sensor (a sensor-health fault, kept apart from machine faults).
-    public static let stuckSensorFault = FaultCode("SENSOR_STUCK")
+    public static let stuckSensorFault = FaultCode.sensorStuck
 
     private func makeAnomaly(_ event: DetectorEvent, source: DetectionEngine.Source, context: DeviceContext, sensor: SensorContext, drill: Bool) -> Anomaly {
         let spec = sensor.spec

@@ -7,6 +7,13 @@ extension ServicePolicy {
 # and start the gateway with `fieldwatch serve --policy FILE`.
 schema: 1
 
+# Grouping beyond one ticket per (device, fault code): a machine fault on a device whose open
+# predictive ticket was active within `window` joins that ticket as a symptom (0s: off); when
+# every device of a site is out of contact at once, one SITE_OFFLINE ticket stands for them.
+correlation:
+  window: 10m
+  site_offline: true
+
 # Working calendars. SLA targets are counted in working time on one of these, in the
 # site's time zone (from the inventory) unless the calendar names its own `timezone:`.
 calendars:

@@ -103,7 +103,22 @@ public struct ServicePolicy: Sendable, Equatable {
         }
     }
 
+    /// How detections are grouped into tickets beyond one ticket per (device, fault).
+    public struct Correlation: Sendable, Equatable {
+        /// A machine fault on a device whose open predictive ticket was active this recently joins that ticket as a symptom.
+        public var window: Duration
+        /// When every device of a site (two or more) is out of contact, one SITE_OFFLINE ticket
+        /// stands for them all and absorbs their staleness and offline detections.
+        public var siteOffline: Bool
+
+        public init(window: Duration, siteOffline: Bool) {
+            self.window = window
+            self.siteOffline = siteOffline
+        }
+    }
+
     public var grading: [GradingRule]
+    public var correlation: Correlation
     public var calendars: [String: CalendarSpec]
     public var targets: [Grade: [CustomerTier: Targets]]
     public var escalation: Escalation
@@ -112,8 +127,9 @@ public struct ServicePolicy: Sendable, Equatable {
     public var source: String
 
     public init(grading: [GradingRule], calendars: [String: CalendarSpec], targets: [Grade: [CustomerTier: Targets]],
-                escalation: Escalation, approval: Approval, source: String) {
+                escalation: Escalation, approval: Approval, correlation: Correlation, source: String) {
         self.grading = grading
+        self.correlation = correlation
         self.calendars = calendars
         self.targets = targets
         self.escalation = escalation
@@ -170,6 +186,7 @@ public struct ServicePolicy: Sendable, Equatable {
         ],
         escalation: Escalation(warnAt: 0.75, supervisorAfter: .zero, managementAfter: .seconds(4 * 3600), acknowledgeTimeout: .seconds(30 * 60)),
         approval: Approval(grades: [.urgent], costOver: 5000),
+        correlation: Correlation(window: .seconds(600), siteOffline: true),
         source: "built-in default policy")
 
     static let officeDay = [BusinessCalendar.Window(start: 8 * 60 + 30, end: 12 * 60), BusinessCalendar.Window(start: 13 * 60 + 30, end: 18 * 60)]
@@ -299,8 +316,20 @@ extension ServicePolicy {
             }
             ar.finish()
         }
+        var correlation = fallback.correlation
+        if let node = r.value("correlation"), var cr = MappingReader(node, path: "correlation", context: context, what: "how detections group into tickets") {
+            if let w = cr.duration("window", "how recently a device's open ticket must have been active for a new symptom to join it") {
+                if w > .seconds(86_400) {
+                    context.report(cr.value("window"), "correlation.window", "\(formatDuration(w)) would merge unrelated faults of a day; use 24h or less (0s turns grouping off)")
+                }
+                correlation.window = w
+            }
+            if let b = cr.bool("site_offline", "one SITE_OFFLINE ticket when a whole site goes silent") { correlation.siteOffline = b }
+            cr.finish()
+        }
         r.finish()
-        return ServicePolicy(grading: grading, calendars: calendars, targets: targets, escalation: escalation, approval: approval, source: file)
+        return ServicePolicy(grading: grading, calendars: calendars, targets: targets, escalation: escalation, approval: approval,
+                             correlation: correlation, source: file)
     }
 
     static func readShare(_ node: Node) -> Double? {

@@ -121,7 +121,11 @@ public final class TicketDesk: Service, Sendable {
             while true {
                 do {
                     let recordedAt = now()
-                    let effects = try await store.write { [rules] tx in try batch.map { try Self.apply($0, in: tx, recordedAt: recordedAt, rules: rules) } }
+                    let silent = Dictionary(grouping: batch.filter { $0.transition == .raised && $0.faultCode.isLossOfContact && !$0.drill }, by: \.site)
+                        .mapValues { Set($0.map(\.device)) }
+                    let effects = try await store.write { [rules] tx in
+                        try batch.map { try Self.apply($0, in: tx, recordedAt: recordedAt, rules: rules, outOfContact: silent[$0.site] ?? []) }
+                    }
                     report(effects, batch)
                     break
                 } catch {
@@ -168,33 +172,41 @@ public final class TicketDesk: Service, Sendable {
     }
 
     /// The rule that maps one anomaly onto the tickets, inside the caller's transaction.
-    static func apply(_ a: Anomaly, in tx: TicketTransaction, recordedAt: Timestamp, rules: ServiceRules = .default) throws -> Effect {
+    /// `outOfContact` names the devices of the anomaly's site that lost contact in the same
+    /// batch, so a whole site going silent opens one site ticket rather than one per device.
+    static func apply(_ a: Anomaly, in tx: TicketTransaction, recordedAt: Timestamp, rules: ServiceRules = .default,
+                      outOfContact: Set<DeviceID> = []) throws -> Effect {
         let actor = "detector:\(a.detector)@\(a.detectorVersion)"
         let detail: [String: String] = [
             "fault_code": a.faultCode.rawValue, "sensor": a.sensor.rawValue, "severity": a.severity.description,
             "value": "\(a.value)", "limit": "\(a.limit)", "detected_at": a.detectedAt.rfc3339,
-            "profile": "\(a.profileID)@\(a.profileVersion)", "summary": a.summary,
+            "profile": "\(a.profileID)@\(a.profileVersion)", "summary": a.summary, "device": a.device.rawValue,
         ].merging(a.drill ? ["drill": "true"] : [:]) { $1 }
         switch a.transition {
         case .raised:
             let facts = rules.facts(severity: a.severity, site: a.site, device: a.device)
             let grade = rules.policy.grade(facts)
-            if var ticket = try tx.openTicket(device: a.device, faultCode: a.faultCode, drill: a.drill) {
-                let newGrade = max(ticket.grade, grade)
-                let raised = newGrade > ticket.grade
-                try tx.addOccurrence(ticketID: ticket.id, grade: newGrade, title: raised ? a.summary : ticket.title,
-                                     lastValue: a.value, limit: a.limit, at: a.detectedAt)
-                try tx.insertDetection(a, ticketID: ticket.id, recordedAt: recordedAt)
-                try tx.appendAudit(at: recordedAt, actor: actor, action: "ticket.occurrence", ticketID: ticket.id, detail: detail)
-                if raised {
-                    try tx.appendAudit(at: recordedAt, actor: actor, action: "ticket.grade_raised", ticketID: ticket.id,
-                                       detail: ["from": ticket.grade.rawValue, "to": newGrade.rawValue, "reason": a.summary])
+            if let ticket = try tx.openTicket(device: a.device, faultCode: a.faultCode, drill: a.drill) {
+                return try addOccurrence(a, to: ticket, grade: grade, action: "ticket.occurrence", detail: detail, in: tx, recordedAt: recordedAt, rules: rules)
+            }
+            let correlation = rules.policy.correlation
+            if !a.drill, a.faultCode.isLossOfContact, correlation.siteOffline,
+               let (siteTicket, created) = try siteOfflineTicket(for: a, in: tx, recordedAt: recordedAt, rules: rules, outOfContact: outOfContact) {
+                try tx.addSymptom(ticketID: siteTicket.id, device: a.device, faultCode: a.faultCode, at: a.detectedAt)
+                if created {
+                    // The anomaly that completed the picture is the site ticket's first detection.
+                    try tx.insertDetection(a, ticketID: siteTicket.id, recordedAt: recordedAt)
+                    return .opened(siteTicket)
                 }
-                ticket.occurrences += 1
-                ticket.grade = newGrade
-                ticket.lastValue = a.value
-                if raised { try rules.refreshClocks(ticket, in: tx) }
-                return .occurrenceAdded(ticket, gradeRaised: raised)
+                return try addOccurrence(a, to: siteTicket, grade: siteTicket.grade, action: "ticket.symptom_added", detail: detail, in: tx,
+                                         recordedAt: recordedAt, rules: rules)
+            }
+            if !a.faultCode.isSensorOrLinkHealth, correlation.window > .zero,
+               let related = try tx.recentMachineTicket(device: a.device, drill: a.drill, since: a.detectedAt - correlation.window,
+                                                        excluding: [.sensorStale, .deviceOffline, .sensorStuck, .siteOffline]) {
+                try tx.addSymptom(ticketID: related.id, device: a.device, faultCode: a.faultCode, at: a.detectedAt)
+                return try addOccurrence(a, to: related, grade: grade, action: "ticket.symptom_added", detail: detail, in: tx,
+                                         recordedAt: recordedAt, rules: rules)
             }
             let site = rules.directory.sites[a.site]
             let ticket = try tx.insertTicket(NewTicket(
@@ -218,5 +230,70 @@ public final class TicketDesk: Service, Sendable {
                                detail: detail.merging(["note": "condition cleared; the ticket stays open until a person closes it"]) { $1 })
             return .recovered(ticket)
         }
+    }
+
+    /// One more detection on an open ticket: its own fault again, or a symptom it absorbs.
+    static func addOccurrence(_ a: Anomaly, to ticket: Ticket, grade: Grade, action: String, detail: [String: String], in tx: TicketTransaction,
+                              recordedAt: Timestamp, rules: ServiceRules) throws -> Effect {
+        var ticket = ticket
+        let actor = "detector:\(a.detector)@\(a.detectorVersion)"
+        let newGrade = max(ticket.grade, grade)
+        let raised = newGrade > ticket.grade
+        try tx.addOccurrence(ticketID: ticket.id, grade: newGrade, title: raised ? a.summary : ticket.title,
+                             lastValue: a.value, limit: a.limit, at: a.detectedAt)
+        try tx.insertDetection(a, ticketID: ticket.id, recordedAt: recordedAt)
+        try tx.appendAudit(at: recordedAt, actor: actor, action: action, ticketID: ticket.id, detail: detail)
+        if raised {
+            try tx.appendAudit(at: recordedAt, actor: actor, action: "ticket.grade_raised", ticketID: ticket.id,
+                               detail: ["from": ticket.grade.rawValue, "to": newGrade.rawValue, "reason": a.summary])
+        }
+        ticket.occurrences += 1
+        ticket.grade = newGrade
+        ticket.lastValue = a.value
+        if raised { try rules.refreshClocks(ticket, in: tx) }
+        return .occurrenceAdded(ticket, gradeRaised: raised)
+    }
+
+    /// The open SITE_OFFLINE ticket of the anomaly's site, opening it when every device of the
+    /// site (two or more) is now out of contact. Loss-of-contact tickets of those devices that
+    /// nobody has taken yet are folded into it (cancelled as merged, kept as its symptoms), the
+    /// way Alertmanager inhibits symptoms under a root cause.
+    static func siteOfflineTicket(for a: Anomaly, in tx: TicketTransaction, recordedAt: Timestamp, rules: ServiceRules,
+                                  outOfContact: Set<DeviceID>) throws -> (Ticket, created: Bool)? {
+        let siteDevice = DeviceID(a.site.rawValue)
+        if let open = try tx.openTicket(device: siteDevice, faultCode: .siteOffline) { return (open, false) }
+        let devices = Set(rules.directory.devices.filter { $0.value.site == a.site }.keys)
+        guard devices.count >= 2 else { return nil }
+        let silent = try tx.devicesWithOpenTickets(site: a.site, faults: [.sensorStale, .deviceOffline], drill: false)
+            .union(outOfContact).union([a.device])
+        guard devices.isSubset(of: silent) else { return nil }
+        let site = rules.directory.sites[a.site]
+        let criticality = devices.compactMap { rules.directory.devices[$0]?.criticality }.max() ?? 3
+        let tier = site?.tier ?? .standard
+        let grade = rules.policy.grade(GradingFacts(severity: .critical, criticality: criticality, tier: tier))
+        let ticket = try tx.insertTicket(NewTicket(
+            site: a.site, device: siteDevice, sensor: nil, faultCode: .siteOffline, source: .predictive, grade: grade,
+            title: "No contact with any of the \(devices.count) devices at site \(a.site): check the site's network and power",
+            openedAt: a.detectedAt, detector: "site-offline", detectorVersion: 1, customer: site?.customer, tier: tier,
+            criticality: criticality, timeZone: site?.timeZone))
+        try rules.refreshClocks(ticket, in: tx)
+        let detail = ["fault_code": FaultCode.siteOffline.rawValue, "devices": devices.map(\.rawValue).sorted().joined(separator: ","), "grade": grade.rawValue]
+        let auditID = try tx.appendAudit(at: recordedAt, actor: "desk:correlation", action: "ticket.opened", ticketID: ticket.id, detail: detail)
+        try tx.enqueue(key: "audit-\(auditID)", kind: "ticket.opened", topic: TicketWorkflow.topic(ticket),
+                       payload: TicketWorkflow.payload(ticket, event: "ticket.opened", actor: "desk:correlation", at: recordedAt, extra: detail), at: recordedAt)
+        for device in devices.sorted(by: { $0.rawValue < $1.rawValue }) {
+            for fault in [FaultCode.sensorStale, .deviceOffline] {
+                guard var merged = try tx.openTicket(device: device, faultCode: fault), merged.id != ticket.id,
+                      merged.device == device, merged.status == .new, merged.owner == nil else { continue }
+                merged.status = .cancelled
+                merged.cancelReason = "merged into site-offline ticket #\(ticket.id)"
+                try tx.updateStatus(ticketID: merged.id, status: .cancelled, owner: nil, paused: false, cancelReason: merged.cancelReason, at: recordedAt)
+                try rules.refreshClocks(merged, in: tx)
+                try tx.addSymptom(ticketID: ticket.id, device: device, faultCode: fault, at: merged.openedAt)
+                try tx.appendAudit(at: recordedAt, actor: "desk:correlation", action: "ticket.merged", ticketID: merged.id,
+                                   detail: ["into": "\(ticket.id)", "reason": "every device of site \(a.site) lost contact"])
+            }
+        }
+        return (ticket, true)
     }
 }

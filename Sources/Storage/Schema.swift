@@ -175,6 +175,17 @@ enum Schema {
                     PRIMARY KEY (message_id, destination)
                 );
 
+                -- Further (device, fault) pairs a ticket stands for: symptoms of one device grouped
+                -- within the correlation window, devices of a site that went silent together.
+                CREATE TABLE ticket_symptom (
+                    ticket_id  INTEGER NOT NULL REFERENCES ticket(id),
+                    device_id  TEXT NOT NULL,
+                    fault_code TEXT NOT NULL,
+                    first_at   INTEGER NOT NULL,
+                    PRIMARY KEY (ticket_id, device_id, fault_code)
+                );
+                CREATE INDEX ticket_symptom_lookup ON ticket_symptom (device_id, fault_code);
+
                 -- An engineer's proposed repair and the supervisor's decision on it.
                 CREATE TABLE solution (
                     id             INTEGER PRIMARY KEY AUTOINCREMENT,

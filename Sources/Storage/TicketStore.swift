@@ -126,11 +126,51 @@ public final class TicketStore: Sendable {
 public struct TicketTransaction {
     let db: Database
 
-    /// The open ticket of a (device, fault), if any; drill and real tickets are separate.
+    /// The open ticket of a (device, fault), if any: its own, or one that absorbed it as a
+    /// symptom. Drill and real tickets are separate.
     public func openTicket(device: DeviceID, faultCode: FaultCode, drill: Bool = false) throws -> Ticket? {
         try Row.fetchOne(db, sql: """
-            SELECT * FROM ticket WHERE device_id = ? AND fault_code = ? AND drill = ? AND status NOT IN ('closed', 'cancelled')
-            """, arguments: [device.rawValue, faultCode.rawValue, drill]).map(Self.ticket(from:))
+            SELECT * FROM ticket WHERE drill = ? AND status NOT IN ('closed', 'cancelled') AND (
+                (device_id = ? AND fault_code = ?)
+                OR id IN (SELECT ticket_id FROM ticket_symptom WHERE device_id = ? AND fault_code = ?))
+            ORDER BY device_id = ? DESC, id LIMIT 1
+            """, arguments: [drill, device.rawValue, faultCode.rawValue, device.rawValue, faultCode.rawValue, device.rawValue]).map(Self.ticket(from:))
+    }
+
+    /// Records that a ticket also stands for (device, fault).
+    public func addSymptom(ticketID: Int64, device: DeviceID, faultCode: FaultCode, at: Timestamp) throws {
+        try db.execute(sql: "INSERT OR IGNORE INTO ticket_symptom (ticket_id, device_id, fault_code, first_at) VALUES (?, ?, ?, ?)",
+                       arguments: [ticketID, device.rawValue, faultCode.rawValue, at.milliseconds])
+    }
+
+    /// The (device, fault) pairs a ticket absorbed besides its own.
+    public func symptoms(ticketID: Int64) throws -> [(device: DeviceID, faultCode: FaultCode)] {
+        try Row.fetchAll(db, sql: "SELECT device_id, fault_code FROM ticket_symptom WHERE ticket_id = ? ORDER BY first_at, device_id",
+                         arguments: [ticketID]).map { (DeviceID($0["device_id"]), FaultCode($0["fault_code"])) }
+    }
+
+    /// The most recently active open machine-fault ticket of a device, active at or after `since`.
+    public func recentMachineTicket(device: DeviceID, drill: Bool, since: Timestamp, excluding health: [FaultCode]) throws -> Ticket? {
+        let placeholders = health.map { _ in "?" }.joined(separator: ", ")
+        var arguments: StatementArguments = [device.rawValue, drill, since.milliseconds]
+        arguments += StatementArguments(health.map(\.rawValue))
+        return try Row.fetchOne(db, sql: """
+            SELECT * FROM ticket WHERE device_id = ? AND drill = ? AND status NOT IN ('closed', 'cancelled', 'resolved')
+                AND source = 'predictive' AND updated_at >= ? AND fault_code NOT IN (\(placeholders))
+            ORDER BY updated_at DESC LIMIT 1
+            """, arguments: arguments).map(Self.ticket(from:))
+    }
+
+    /// Devices of a site with an open ticket (own or absorbed) for one of `faults`.
+    public func devicesWithOpenTickets(site: SiteID, faults: [FaultCode], drill: Bool) throws -> Set<DeviceID> {
+        let placeholders = faults.map { _ in "?" }.joined(separator: ", ")
+        var arguments: StatementArguments = [site.rawValue, drill]
+        arguments += StatementArguments(faults.map(\.rawValue))
+        let rows = try String.fetchAll(db, sql: """
+            SELECT device_id FROM ticket WHERE site_id = ? AND drill = ? AND status NOT IN ('closed', 'cancelled')
+                AND fault_code IN (\(placeholders))
+            """, arguments: arguments)
+        return Set(rows.map(DeviceID.init))
     }
 
     /// Inserts a ticket (status `new`, one occurrence) and returns it with its id.
