@@ -226,8 +226,14 @@ public final class TicketDesk: Service, Sendable {
         case .cleared:
             guard let ticket = try tx.openTicket(device: a.device, faultCode: a.faultCode, drill: a.drill) else { return .ignored }
             try tx.insertDetection(a, ticketID: ticket.id, recordedAt: recordedAt)
-            try tx.appendAudit(at: recordedAt, actor: actor, action: "detector.recovered", ticketID: ticket.id,
-                               detail: detail.merging(["note": "condition cleared; the ticket stays open until a person closes it"]) { $1 })
+            // A recovery proposes closing to whoever owns the ticket; it never closes it.
+            let proposal = detail.merging(["note": "condition cleared; the ticket stays open until a person closes it",
+                                           "audience": ticket.owner ?? "dispatch"]) { $1 }
+            let auditID = try tx.appendAudit(at: recordedAt, actor: actor, action: "detector.recovered", ticketID: ticket.id, detail: proposal)
+            if !a.drill {
+                try tx.enqueue(key: "audit-\(auditID)", kind: "ticket.recovery_proposed", topic: TicketWorkflow.topic(ticket),
+                               payload: TicketWorkflow.payload(ticket, event: "detector.recovered", actor: actor, at: recordedAt, extra: proposal), at: recordedAt)
+            }
             return .recovered(ticket)
         }
     }

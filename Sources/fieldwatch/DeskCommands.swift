@@ -279,6 +279,39 @@ extension Tickets {
         print("solution #\(solution.id) for ticket #\(id) \(solution.status.rawValue) by \(step.actor)")
     }
 
+    struct Escalate: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Run one escalation scan now and list what fired.",
+            discussion: """
+                The gateway runs this scan every escalation_interval; run it by hand to check a \
+                database without a gateway. Each step fires once per ticket, clock and deadline, \
+                whoever runs the scan.
+                """)
+        @OptionGroup var desk: DeskOptions
+        @Option(help: "Scan as of this time, RFC 3339 (default now; not in the future); for replaying a backlog of logged steps.") var at: String?
+        @Flag(help: "Print JSON.") var json = false
+
+        func run() throws {
+            var now = Timestamp.now()
+            if let at {
+                guard let t = Timestamp(rfc3339: at), t <= now + .seconds(60) else {
+                    throw ValidationError("--at \(at): expected an RFC 3339 time not in the future")
+                }
+                now = t
+            }
+            let workflow = try desk.open()
+            let events: [EscalationEvent]
+            do { events = try workflow.escalate(now: now) } catch { throw deskFailure(error) }
+            if json {
+                struct Out: Encodable { var ticket_id: Int64; var clock: String; var level: String; var deadline: String; var due_at: String }
+                print(try encodeJSON(events.map { Out(ticket_id: $0.ticketID, clock: $0.clock, level: $0.level.rawValue, deadline: $0.deadline.rfc3339, due_at: $0.dueAt.rfc3339) }))
+                return
+            }
+            if events.isEmpty { print("nothing due") }
+            for e in events { print("ticket #\(e.ticketID): \(e.clock) \(e.level.rawValue) (deadline \(e.deadline.rfc3339), due \(e.dueAt.rfc3339))") }
+        }
+    }
+
     struct Regrade: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Change a ticket's grade; lowering it needs --reason. The clocks follow the new grade.")
         @OptionGroup var step: StepOptions
@@ -315,9 +348,17 @@ extension Tickets {
         @Flag(help: "The equipment is down (graded as a critical fault); otherwise it still runs.") var stopped = false
         @Option(help: "Inventory of sites and devices (default ./inventory.yaml).") var inventory = "./inventory.yaml"
         @Option(help: "Directory of device profiles (default ./DeviceProfiles).") var profiles = "./DeviceProfiles"
+        @Option(help: "When the customer reported it, RFC 3339 (default now); the clocks start then.") var at: String?
         @Flag(help: "Print JSON.") var json = false
 
         func run() throws {
+            var reportedAt = Timestamp.now()
+            if let at {
+                guard let t = Timestamp(rfc3339: at), t <= Timestamp.now() + .seconds(60) else {
+                    throw ValidationError("--at \(at): expected an RFC 3339 time not in the future, such as 2026-11-24T09:40:00+08:00")
+                }
+                reportedAt = t
+            }
             guard let channel = CustomerReport.Channel(rawValue: channel) else { throw ValidationError("--channel \(channel): use phone, online or email") }
             let directory: SiteDirectory
             do {
@@ -331,7 +372,7 @@ extension Tickets {
             do {
                 outcome = try workflow.report(CustomerReport(device: DeviceID(device), faultCode: fault.map { FaultCode($0) }, channel: channel,
                                                              reporter: reporter, description: description, severity: stopped ? .critical : .warning),
-                                              at: .now())
+                                              at: reportedAt)
             } catch {
                 throw deskFailure(error)
             }
