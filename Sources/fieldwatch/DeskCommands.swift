@@ -44,12 +44,7 @@ struct StepOptions: ParsableArguments {
         return n
     }
 
-    func time() throws -> Timestamp {
-        guard let at else { return Timestamp.now() }
-        guard let t = Timestamp(rfc3339: at) else { throw ValidationError("--at \(at): expected an RFC 3339 time such as 2026-11-24T09:40:00+08:00") }
-        guard t <= Timestamp.now() + .seconds(60) else { throw ValidationError("--at \(at) is in the future; record steps when they have happened") }
-        return t
-    }
+    func time() throws -> Timestamp { try pastTime(at) }
 
     func perform(_ action: TicketAction, pause: (PauseReason, String)? = nil) throws {
         let workflow = try desk.open()
@@ -63,6 +58,14 @@ struct StepOptions: ParsableArguments {
         }
         try report(ticket, store: workflow.store, json: json, headline: "ticket #\(ticket.id) \(action.pastTense) by \(actor); now \(ticket.status.rawValue)\(ticket.paused ? ", paused" : "")")
     }
+}
+
+/// `--at`: an RFC 3339 time that has already happened (a minute of clock skew allowed), or now.
+func pastTime(_ text: String?) throws -> Timestamp {
+    guard let text else { return Timestamp.now() }
+    guard let t = Timestamp(rfc3339: text) else { throw ValidationError("--at \(text): expected an RFC 3339 time such as 2026-11-24T09:40:00+08:00") }
+    guard t <= Timestamp.now() + .seconds(60) else { throw ValidationError("--at \(text) is in the future; record steps when they have happened") }
+    return t
 }
 
 /// A desk error as the command's failure: "fieldwatch: <message>" on stderr, exit status 1.
@@ -292,13 +295,7 @@ extension Tickets {
         @Flag(help: "Print JSON.") var json = false
 
         func run() throws {
-            var now = Timestamp.now()
-            if let at {
-                guard let t = Timestamp(rfc3339: at), t <= now + .seconds(60) else {
-                    throw ValidationError("--at \(at): expected an RFC 3339 time not in the future")
-                }
-                now = t
-            }
+            let now = try pastTime(at)
             let workflow = try desk.open()
             let events: [EscalationEvent]
             do { events = try workflow.escalate(now: now) } catch { throw deskFailure(error) }
@@ -352,13 +349,7 @@ extension Tickets {
         @Flag(help: "Print JSON.") var json = false
 
         func run() throws {
-            var reportedAt = Timestamp.now()
-            if let at {
-                guard let t = Timestamp(rfc3339: at), t <= Timestamp.now() + .seconds(60) else {
-                    throw ValidationError("--at \(at): expected an RFC 3339 time not in the future, such as 2026-11-24T09:40:00+08:00")
-                }
-                reportedAt = t
-            }
+            let reportedAt = try pastTime(at)
             guard let channel = CustomerReport.Channel(rawValue: channel) else { throw ValidationError("--channel \(channel): use phone, online or email") }
             let directory: SiteDirectory
             do {
