@@ -292,6 +292,37 @@ public final class TicketWorkflow: Sendable {
         }
     }
 
+    /// Opens a ticket by hand (an engineer's own finding on site, a fault seen on a round). The
+    /// usual dedup holds: if the device already has an open ticket for that fault, the finding
+    /// is recorded on it instead.
+    public func openManual(device: DeviceID, faultCode: FaultCode, severity: Severity, title: String, actor: String,
+                           at: Timestamp) throws(ServiceDeskError) -> (ticket: Ticket, existing: Bool) {
+        guard let facts = rules.directory.devices[device] else {
+            throw ServiceDeskError(.notFound, "device \"\(device)\" is not in the inventory\(didYouMeanID(device.rawValue, rules.directory.devices.keys.map(\.rawValue).sorted()))")
+        }
+        let title = title.trimmingCharacters(in: .whitespacesAndNewlines)
+        guard !title.isEmpty else { throw ServiceDeskError(.invalid, "describe what was found (--description)") }
+        let rules = rules
+        return try write("open a ticket on \(device)") { tx in
+            let site = rules.directory.sites[facts.site]
+            let grading = rules.facts(severity: severity, site: facts.site, device: device)
+            let grade = rules.policy.grade(grading)
+            let detail = ["fault_code": faultCode.rawValue, "severity": severity.description, "description": title, "device": device.rawValue]
+            if let open = try tx.openTicket(device: device, faultCode: faultCode) {
+                try tx.appendAudit(at: at, actor: actor, action: "ticket.finding", ticketID: open.id, detail: detail)
+                return (open, true)
+            }
+            let ticket = try tx.insertTicket(NewTicket(
+                site: facts.site, device: device, sensor: nil, faultCode: faultCode, source: .manual, grade: grade, title: title, openedAt: at,
+                customer: site?.customer, tier: grading.tier, criticality: grading.criticality, timeZone: site?.timeZone))
+            try rules.refreshClocks(ticket, in: tx)
+            let auditID = try tx.appendAudit(at: at, actor: actor, action: "ticket.opened", ticketID: ticket.id, detail: detail.merging(["grade": grade.rawValue]) { $1 })
+            try tx.enqueue(key: "audit-\(auditID)", kind: "ticket.opened", topic: Self.topic(ticket),
+                           payload: Self.payload(ticket, event: "ticket.opened", actor: actor, at: at, extra: detail), at: at)
+            return (ticket, false)
+        }
+    }
+
     /// Fires every escalation step that is due at `now` and has not fired yet: reminders at
     /// `warn_at` of a clock, the supervisor at breach, management after a further delay, and
     /// a re-offer of tickets nobody acknowledged. Each step fires once per ticket, clock and

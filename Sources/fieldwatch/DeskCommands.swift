@@ -60,6 +60,16 @@ struct StepOptions: ParsableArguments {
     }
 }
 
+/// Sites and devices for commands that name a device.
+func loadDirectory(inventory: String, profiles: String) throws -> SiteDirectory {
+    do {
+        let loaded = try ProfileLoader.load(paths: [profiles])
+        return SiteDirectory(inventory: try Inventory.load(file: inventory, profiles: loaded), profiles: loaded)
+    } catch {
+        throw ValidationError("cannot read the inventory (--inventory, --profiles):\n\(error)")
+    }
+}
+
 /// `--at`: an RFC 3339 time that has already happened (a minute of clock skew allowed), or now.
 func pastTime(_ text: String?) throws -> Timestamp {
     guard let text else { return Timestamp.now() }
@@ -282,6 +292,38 @@ extension Tickets {
         print("solution #\(solution.id) for ticket #\(id) \(solution.status.rawValue) by \(step.actor)")
     }
 
+    struct Open: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Open a ticket by hand (source: manual), e.g. a fault an engineer found on a round.",
+            discussion: "If the device already has an open ticket for the fault, the finding is recorded on it instead.")
+        @OptionGroup var desk: DeskOptions
+        @Option(help: "Device id as in the inventory.") var device: String
+        @Option(help: "Fault code, from the device's fault catalogue where possible.") var fault: String
+        @Option(help: "What was found.") var description: String
+        @Option(name: .customLong("by"), help: "Who found it.") var actor: String
+        @Flag(help: "The equipment is down or unsafe (graded as a critical fault).") var critical = false
+        @Option(help: "Inventory of sites and devices (default ./inventory.yaml).") var inventory = "./inventory.yaml"
+        @Option(help: "Directory of device profiles (default ./DeviceProfiles).") var profiles = "./DeviceProfiles"
+        @Option(help: "When it was found, RFC 3339 (default now).") var at: String?
+        @Flag(help: "Print JSON.") var json = false
+
+        func run() throws {
+            let when = try pastTime(at)
+            let workflow = try desk.open(directory: try loadDirectory(inventory: inventory, profiles: profiles), create: true)
+            let outcome: (ticket: Ticket, existing: Bool)
+            do {
+                outcome = try workflow.openManual(device: DeviceID(device), faultCode: FaultCode(fault), severity: critical ? .critical : .warning,
+                                                  title: description, actor: actor, at: when)
+            } catch {
+                throw deskFailure(error)
+            }
+            let t = outcome.ticket
+            try report(t, store: workflow.store, json: json,
+                       headline: outcome.existing ? "recorded on open ticket #\(t.id) (\(t.faultCode)): no duplicate opened"
+                           : "ticket #\(t.id) opened: \(t.grade.rawValue) \(t.faultCode) on \(t.device)")
+        }
+    }
+
     struct Escalate: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Run one escalation scan now and list what fired.",
@@ -351,14 +393,7 @@ extension Tickets {
         func run() throws {
             let reportedAt = try pastTime(at)
             guard let channel = CustomerReport.Channel(rawValue: channel) else { throw ValidationError("--channel \(channel): use phone, online or email") }
-            let directory: SiteDirectory
-            do {
-                let loaded = try ProfileLoader.load(paths: [profiles])
-                directory = SiteDirectory(inventory: try Inventory.load(file: inventory, profiles: loaded), profiles: loaded)
-            } catch {
-                throw ValidationError("cannot read the inventory (--inventory, --profiles):\n\(error)")
-            }
-            let workflow = try desk.open(directory: directory, create: true)
+            let workflow = try desk.open(directory: try loadDirectory(inventory: inventory, profiles: profiles), create: true)
             let outcome: (ticket: Ticket, linked: Bool)
             do {
                 outcome = try workflow.report(CustomerReport(device: DeviceID(device), faultCode: fault.map { FaultCode($0) }, channel: channel,

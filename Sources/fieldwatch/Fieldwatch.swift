@@ -94,7 +94,7 @@ struct Tickets: ParsableCommand {
         discussion: """
             Lifecycle: new → ack → contact → dispatch → arrive → resolve → confirm (closed); reopen;             cancel; pause/resume. A step that is not possible says which are. Every step records who             (--by), when (--at, default now) and why (--reason) in the audit trail, and recomputes the             ticket's SLA clocks with the policy in force.
             """,
-        subcommands: [List.self, Show.self, Report.self, Ack.self, Contact.self, Dispatch.self, Arrive.self, Resolve.self, Confirm.self,
+        subcommands: [List.self, Show.self, Report.self, Open.self, Ack.self, Contact.self, Dispatch.self, Arrive.self, Resolve.self, Confirm.self,
                       Reopen.self, Cancel.self, Pause.self, Resume.self, Propose.self, Approve.self, Reject.self, Regrade.self, Escalate.self]
     )
 

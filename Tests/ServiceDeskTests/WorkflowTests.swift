@@ -229,3 +229,47 @@ struct WorkflowTests {
         #expect(try store.outbox().count == 1, "one notification for the ticket, not one per detection")
     }
 }
+
+@Suite("Escalation on a business calendar in Berlin")
+struct CalendarEscalationTests {
+    @Test func aFridayFaultWaitsOutTheWeekendTheDSTChangeAndAHolidayBeforeItEscalates() throws {
+        var policy = ServicePolicy.default
+        let day = [BusinessCalendar.Window(start: 8 * 60, end: 17 * 60)]
+        policy.calendars["office"] = .init(weekly: [2: day, 3: day, 4: day, 5: day, 6: day], holidays: ["2026-10-26"])
+        let berlin = SiteDirectory(sites: ["plant": .init(customer: "Stadtwerke", tier: .standard, timeZone: "Europe/Berlin")],
+                                   devices: ["chiller-b": .init(site: "plant", criticality: 3)])
+        let w = TicketWorkflow(store: try TicketStore(path: try makeTemporaryDirectory().appendingPathComponent("berlin.db").path),
+                               rules: ServiceRules(policy: policy, directory: berlin))
+        func at(_ text: String) -> Timestamp { local(text, "Europe/Berlin") }
+        // Friday 16:00 CEST; the clocks go back on Sunday night; Monday is a holiday.
+        let t = try open(w, detection("chiller-b", site: "plant", fault: "CONDENSER_FOULING", severity: .warning, at: at("2026-10-23 16:00")))
+        #expect(t.grade == .general)
+        try w.perform(.acknowledge, ticketID: t.id, actor: "k.meier", at: at("2026-10-23 16:05"))
+        // First contact, 2 working hours: 1 h on Friday, 1 h on Tuesday (CET now).
+        #expect(try clock(w, t.id, .firstContact).deadline == at("2026-10-27 09:00"))
+        for quiet in ["2026-10-24 12:00", "2026-10-25 02:30", "2026-10-26 10:00", "2026-10-27 08:29"] {
+            #expect(try w.escalate(now: at(quiet)).isEmpty, "nothing may fire at \(quiet)")
+        }
+        #expect(try w.escalate(now: at("2026-10-27 08:30")).map(\.level) == [.warning])
+        #expect(try w.escalate(now: at("2026-10-27 09:00")).map(\.level) == [.supervisor])
+        // Management: 4 working hours after the breach.
+        #expect(try w.escalate(now: at("2026-10-27 12:59")).isEmpty)
+        let management = try w.escalate(now: at("2026-10-27 13:00"))
+        #expect(management.map(\.level) == [.management] && management.first?.dueAt == at("2026-10-27 13:00"))
+    }
+
+    @Test func manualTicketsAreGradedTimedAndDeduplicated() throws {
+        let w = try makeWorkflow()
+        let (t, existing) = try w.openManual(device: "pump-1", faultCode: "SEAL_LEAK", severity: .critical, title: "seal weeping at the gland",
+                                             actor: "eng.chen", at: local("2026-11-24 10:00", shanghai))
+        #expect(!existing && t.source == .manual && t.grade == .urgent && t.customer == "Acme Build")
+        #expect(try clock(w, t.id, .firstContact).deadline == local("2026-11-24 12:00", shanghai))
+        let (again, wasExisting) = try w.openManual(device: "pump-1", faultCode: "SEAL_LEAK", severity: .warning, title: "still weeping",
+                                                    actor: "eng.chen", at: local("2026-11-24 11:00", shanghai))
+        #expect(wasExisting && again.id == t.id)
+        #expect(try w.store.auditRecords(ticketID: t.id).map(\.action) == ["ticket.opened", "ticket.finding"])
+        #expect(throws: ServiceDeskError.self) {
+            _ = try w.openManual(device: "pump-9", faultCode: "X", severity: .warning, title: "x", actor: "a", at: local("2026-11-24 11:00", shanghai))
+        }
+    }
+}
