@@ -18,6 +18,7 @@ let package = Package(
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.0.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
     ],
     targets: [
         // C stays contained: only MQTT imports this.
@@ -56,11 +57,20 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
+        // People-facing HTTP: the only importer of Hummingbird.
+        .target(
+            name: "HTTPAPI",
+            dependencies: [
+                "ServiceDesk", "Storage", "TimeSeries", "Profiles", "FieldwatchCore",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         .target(
             name: "Gateway",
             dependencies: [
                 "FieldwatchCore", "Profiles", "TimeSeries", "Detection", "MQTT", "Ingest",
-                "Storage", "ServiceDesk", "Yams",
+                "Storage", "ServiceDesk", "HTTPAPI", "Yams",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
@@ -97,6 +107,10 @@ let package = Package(
         .testTarget(
             name: "ServiceDeskTests",
             dependencies: ["ServiceDesk", "Storage", "FieldwatchTesting", "Profiles", .product(name: "GRDB", package: "GRDB.swift")]
+        ),
+        .testTarget(
+            name: "HTTPAPITests",
+            dependencies: ["HTTPAPI", "ServiceDesk", "Storage", "TimeSeries", "FieldwatchTesting"]
         ),
         .testTarget(name: "MQTTTests", dependencies: ["MQTT", "FieldwatchTesting"]),
         .testTarget(

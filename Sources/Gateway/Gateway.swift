@@ -1,6 +1,7 @@
 import Detection
 import FieldwatchCore
 import Foundation
+import HTTPAPI
 import Ingest
 import Logging
 import MQTT
@@ -23,6 +24,8 @@ public final class Gateway: Sendable {
     public let workflow: TicketWorkflow
     public let escalation: EscalationService
     public let outbox: OutboxDelivery
+    /// nil when `http` is off.
+    public let api: APIServer?
     public let policy: ServicePolicy
     public let pipeline: IngestPipeline
     public let ingest: IngestService
@@ -85,13 +88,20 @@ public final class Gateway: Sendable {
         var transports: [any NotificationTransport] = configuration.webhooks.compactMap { URL(string: $0).map { WebhookTransport(url: $0) } }
         if configuration.publishEvents { transports.append(MQTTEventTransport(client: client)) }
         outbox = OutboxDelivery(store: store, transports: transports, logger: logger)
+        if let listen = configuration.http.flatMap(GatewayConfiguration.parseListen) {
+            api = APIServer(configuration: .init(host: listen.host, port: listen.port),
+                            environment: APIEnvironment(workflow: workflow, inventory: inventory, profiles: profiles, series: series), logger: logger)
+        } else {
+            api = nil
+        }
     }
 
     /// The services in dependency order: the desk starts first and stops last, so it drains
     /// every anomaly that ingest produced before shutting down.
     public func makeServiceGroup(gracefulShutdownSignals: [UnixSignal] = [.sigterm, .sigint]) -> ServiceGroup {
         ServiceGroup(configuration: .init(
-            services: [.init(service: desk), .init(service: escalation), .init(service: outbox), .init(service: ingest)],
+            services: [.init(service: desk), .init(service: escalation), .init(service: outbox)] + (api.map { [.init(service: $0)] } ?? [])
+                + [.init(service: ingest)],
             gracefulShutdownSignals: gracefulShutdownSignals,
             logger: logger))
     }
@@ -109,17 +119,6 @@ public final class Gateway: Sendable {
     public func run() async throws {
         logger.info("\(startupSummary)")
         try await makeServiceGroup().run()
-    }
-}
-
-extension SiteDirectory {
-    /// Customer, tier and time zone per site from the inventory; criticality per device from its profile.
-    public init(inventory: Inventory, profiles: [String: DeviceProfile]) {
-        self.init(
-            sites: Dictionary(inventory.sites.map { ($0.id, SiteFacts(customer: $0.customer, tier: $0.tier, timeZone: $0.timeZone)) },
-                              uniquingKeysWith: { a, _ in a }),
-            devices: Dictionary(inventory.devices.map { ($0.id, DeviceFacts(site: $0.site, criticality: profiles[$0.profileID]?.criticality ?? 3)) },
-                                uniquingKeysWith: { a, _ in a }))
     }
 }
 

@@ -32,6 +32,8 @@ public struct GatewayConfiguration: Sendable, Equatable {
     /// Publish service events to MQTT under fieldwatch/events/<site>/<ticket>.
     public var publishEvents = true
     public var escalationInterval: Duration = .seconds(15)
+    /// HOST:PORT of the HTTP API and dashboard; nil turns it off.
+    public var http: String? = "127.0.0.1:8080"
 
     public init() {}
 
@@ -57,6 +59,7 @@ public struct GatewayConfiguration: Sendable, Equatable {
         ("webhooks", "FIELDWATCH_WEBHOOKS", "URLs that receive every service event as HTTP POST JSON (a YAML list; comma-separated in the environment)"),
         ("publish_events", "FIELDWATCH_PUBLISH_EVENTS", "publish service events to MQTT fieldwatch/events/<site>/<ticket> (default true)"),
         ("escalation_interval", "FIELDWATCH_ESCALATION_INTERVAL", "how often SLA deadlines are checked for escalation (default 15s)"),
+        ("http", "FIELDWATCH_HTTP", "HOST:PORT of the HTTP API (default 127.0.0.1:8080; 0.0.0.0:8080 for every interface; \"off\" disables)"),
     ]
 
     /// Reads a YAML configuration file on top of the defaults.
@@ -94,6 +97,7 @@ public struct GatewayConfiguration: Sendable, Equatable {
             if let v = r.stringList("webhooks", "webhook URLs") { c.webhooks = v }
             if let v = r.bool("publish_events", "publish service events to MQTT") { c.publishEvents = v }
             if let v = r.duration("escalation_interval", "escalation check interval") { c.escalationInterval = v }
+            if let v = text("http") { c.http = v == "off" ? nil : v }
             if let v = text("log_level") {
                 if let level = Logger.Level(rawValue: v) { c.logLevel = level } else {
                     context.report(r.value("log_level"), "log_level", "\"\(v)\" is not a log level; use trace, debug, info, notice, warning, error or critical")
@@ -124,6 +128,7 @@ public struct GatewayConfiguration: Sendable, Equatable {
                 guard let n = Int(value) else { problems.append("\(env)=\(value): expected a whole number"); continue }
                 if key == "ring_capacity" { ringCapacity = n } else { mqttBuffer = n }
             case "policy": policy = value
+            case "http": http = value == "off" ? nil : value
             case "webhooks": webhooks = value.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
             case "publish_events":
                 guard let b = Bool(value.lowercased()) else { problems.append("\(env)=\(value): expected true or false"); continue }
@@ -170,10 +175,20 @@ public struct GatewayConfiguration: Sendable, Equatable {
                 continue
             }
         }
+        if let http, Self.parseListen(http) == nil {
+            problems.append("http: \"\(http)\" is not HOST:PORT (such as 127.0.0.1:8080) or \"off\"")
+        }
         if escalationInterval < .seconds(1) || escalationInterval > .seconds(300) {
             problems.append("escalation_interval: must be between 1s and 5m; escalations fire at most this late")
         }
         if !problems.isEmpty { throw ConfigurationError(problems: problems) }
+    }
+
+    /// HOST:PORT → (host, port); port 0 picks a free one.
+    public static func parseListen(_ text: String) -> (host: String, port: Int)? {
+        guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]), (0...65_535).contains(port) else { return nil }
+        let host = String(text[..<colon])
+        return host.isEmpty ? nil : (host, port)
     }
 
     /// The MQTT settings this configuration describes (call after `validate()`).

@@ -1,4 +1,5 @@
 import FieldwatchCore
+import Profiles
 import Storage
 
 /// What the desk knows about sites and devices, from the inventory and the device profiles:
@@ -78,5 +79,16 @@ public struct ServiceRules: Sendable, Equatable {
             result.append(record)
         }
         return result
+    }
+}
+
+extension SiteDirectory {
+    /// Customer, tier and time zone per site from the inventory; criticality per device from its profile.
+    public init(inventory: Inventory, profiles: [String: DeviceProfile]) {
+        self.init(
+            sites: Dictionary(inventory.sites.map { ($0.id, SiteFacts(customer: $0.customer, tier: $0.tier, timeZone: $0.timeZone)) },
+                              uniquingKeysWith: { a, _ in a }),
+            devices: Dictionary(inventory.devices.map { ($0.id, DeviceFacts(site: $0.site, criticality: profiles[$0.profileID]?.criticality ?? 3)) },
+                                uniquingKeysWith: { a, _ in a }))
     }
 }

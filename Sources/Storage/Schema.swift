@@ -213,6 +213,22 @@ enum Schema {
                 );
                 """)
         }
+        migrator.registerMigration("v5-api-tokens") { db in
+            // Only the SHA-256 of a token is stored; the secret is shown once, at creation.
+            try db.execute(sql: """
+                CREATE TABLE api_token (
+                    id           INTEGER PRIMARY KEY AUTOINCREMENT,
+                    name         TEXT NOT NULL CHECK (name <> ''),
+                    role         TEXT NOT NULL CHECK (role IN ('admin', 'supervisor', 'dispatcher', 'engineer', 'customer')),
+                    subject      TEXT NOT NULL CHECK (subject <> ''),
+                    organisation TEXT,
+                    sha256       TEXT NOT NULL UNIQUE,
+                    created_at   INTEGER NOT NULL,
+                    revoked_at   INTEGER,
+                    CHECK (role <> 'customer' OR organisation IS NOT NULL)
+                );
+                """)
+        }
         return migrator
     }
 }

@@ -106,34 +106,14 @@ func report(_ ticket: Ticket, store: TicketStore, json: Bool, headline: String) 
     let clocks = try store.clocks(ticketID: ticket.id)
     if json {
         struct Out: Encodable {
-            var ticket: TicketJSON
-            var clocks: [ClockJSON]
+            var ticket: TicketView
+            var clocks: [ClockView]
         }
-        print(try encodeJSON(Out(ticket: TicketJSON(ticket), clocks: clocks.map { ClockJSON($0, now: .now()) })))
+        print(try encodeJSON(Out(ticket: TicketView(ticket), clocks: clocks.map { ClockView($0, now: .now()) })))
         return
     }
     print(headline)
     for line in describeClocks(clocks, timeZone: ticket.timeZone, now: .now()) { print("  " + line) }
-}
-
-struct ClockJSON: Encodable {
-    var kind: String
-    var state: String
-    var target: String
-    var calendar: String
-    var deadline: String?
-    var met_at: String?
-    var breached: Bool
-
-    init(_ c: ClockRecord, now: Timestamp) {
-        kind = c.kind
-        state = c.state.rawValue
-        target = formatDuration(.milliseconds(c.targetMilliseconds))
-        calendar = c.calendar
-        deadline = c.deadline?.rfc3339
-        met_at = c.metAt?.rfc3339
-        breached = c.isBreached(at: now)
-    }
 }
 
 /// "2d 4h", "13h 52m", "45m": a span people read at a glance.

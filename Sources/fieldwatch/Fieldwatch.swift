@@ -4,6 +4,7 @@ import Foundation
 import Gateway
 import Logging
 import Profiles
+import ServiceDesk
 import Storage
 
 @main
@@ -21,7 +22,7 @@ struct Fieldwatch: AsyncParsableCommand {
               fieldwatch serve --inventory site.yaml          run the gateway
               fieldwatch tickets list                         see the tickets it opened
             """,
-        subcommands: [Serve.self, Tickets.self, Audit.self, PolicyCommand.self, ProfilesCommand.self, Replay.self, Eval.self]
+        subcommands: [Serve.self, Tickets.self, Audit.self, PolicyCommand.self, Tokens.self, ProfilesCommand.self, Replay.self, Eval.self]
     )
 }
 
@@ -118,7 +119,7 @@ struct Tickets: ParsableCommand {
         func run() throws {
             let tickets = try location.open().tickets(openOnly: open)
             if json {
-                print(try encodeJSON(tickets.map(TicketJSON.init)))
+                print(try encodeJSON(tickets.map(TicketView.init)))
                 return
             }
             if tickets.isEmpty {
@@ -163,8 +164,8 @@ struct Tickets: ParsableCommand {
                     var fired_at: String
                 }
                 struct Full: Encodable {
-                    var ticket: TicketJSON
-                    var clocks: [ClockJSON]
+                    var ticket: TicketView
+                    var clocks: [ClockView]
                     var pauses: [PauseRecord]
                     var escalations: [Escalation]
                     var solutions: [SolutionRecord]
@@ -172,7 +173,7 @@ struct Tickets: ParsableCommand {
                     var audit: [AuditRecord]
                 }
                 print(try encodeJSON(Full(
-                    ticket: TicketJSON(ticket), clocks: clocks.map { ClockJSON($0, now: now) }, pauses: pauses,
+                    ticket: TicketView(ticket), clocks: clocks.map { ClockView($0, now: now) }, pauses: pauses,
                     escalations: escalations.map { Escalation(clock: $0.clock, level: $0.level, deadline: $0.deadline.rfc3339, due_at: $0.dueAt.rfc3339, fired_at: $0.firedAt.rfc3339) },
                     solutions: solutions, detections: detections, audit: audit)))
                 return
@@ -210,69 +211,6 @@ struct Tickets: ParsableCommand {
             print("audit:")
             for a in audit { print("  \(a.at.rfc3339) \(a.actor) \(a.action) \(a.detail)") }
         }
-    }
-}
-
-/// The JSON shape of a ticket on the command line (and, later, the API): snake_case, RFC 3339 times.
-struct TicketJSON: Encodable {
-    var id: Int64
-    var site: String
-    var device: String
-    var sensor: String?
-    var fault_code: String
-    var source: String
-    var grade: String
-    var status: String
-    var title: String
-    var opened_at: String
-    var updated_at: String
-    var occurrences: Int
-    var detector: String?
-    var detector_version: Int?
-    var profile_id: String?
-    var profile_version: Int?
-    var last_value: Double?
-    var limit: Double?
-    var unit: String?
-    var drill: Bool
-    var owner: String?
-    var customer: String?
-    var tier: String
-    var criticality: Int?
-    var time_zone: String?
-    var paused: Bool
-    var channel: String?
-    var cancel_reason: String?
-
-    init(_ t: Ticket) {
-        owner = t.owner
-        customer = t.customer
-        tier = t.tier.rawValue
-        criticality = t.criticality
-        time_zone = t.timeZone
-        paused = t.paused
-        channel = t.channel
-        cancel_reason = t.cancelReason
-        id = t.id
-        site = t.site.rawValue
-        device = t.device.rawValue
-        sensor = t.sensor?.rawValue
-        fault_code = t.faultCode.rawValue
-        source = t.source.rawValue
-        grade = t.grade.rawValue
-        status = t.status.rawValue
-        title = t.title
-        opened_at = t.openedAt.rfc3339
-        updated_at = t.updatedAt.rfc3339
-        occurrences = t.occurrences
-        detector = t.detector
-        detector_version = t.detectorVersion
-        profile_id = t.profileID
-        profile_version = t.profileVersion
-        last_value = t.lastValue
-        limit = t.limit
-        unit = t.unit
-        drill = t.drill
     }
 }
 

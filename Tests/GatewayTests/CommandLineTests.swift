@@ -87,7 +87,7 @@ struct CommandLineTests {
         let serve = try spawn(Fixtures.packageRoot().appendingPathComponent(".build/debug/fieldwatch").path, [
             "serve", "--broker", broker.url, "--db", db, "--inventory", "Simulator/demo-site.yaml", "--profiles", "DeviceProfiles",
             "--client-id", "cli-test", "--log-level", "notice",
-        ], logPath: logPath, environment: ["FIELDWATCH_DEAD_LETTER_FILE": "off"])
+        ], logPath: logPath, environment: ["FIELDWATCH_DEAD_LETTER_FILE": "off", "FIELDWATCH_HTTP": "127.0.0.1:0"])
         var stopped = false
         defer { if !stopped { kill(serve, SIGKILL); waitpid(serve, nil, 0) } }
         // The shipped pump profile needs a limit held for 10 s: fault from 1 s, past critical by 3 s.
@@ -144,7 +144,7 @@ struct CommandLineTests {
         }
         let t0 = Timestamp.now().milliseconds - 60_000
 
-        var pid = try spawn(binary, arguments, logPath: dir.appendingPathComponent("serve1.log").path)
+        var pid = try spawn(binary, arguments, logPath: dir.appendingPathComponent("serve1.log").path, environment: ["FIELDWATCH_HTTP": "127.0.0.1:0"])
         #expect(await eventually { (try? String(contentsOfFile: dir.appendingPathComponent("serve1.log").path, encoding: .utf8))?.contains("MQTT connected") == true })
         try await Task.sleep(for: .milliseconds(300))
         try await publish([99, 99, 99, 99], start: t0)
@@ -157,7 +157,7 @@ struct CommandLineTests {
         let (status, show) = try runTool("fieldwatch", ["tickets", "show", "1", "--db", db])
         #expect(status == 0 && show.contains("ticket.opened") && show.contains("evidence 3 samples"), "\(show)")
 
-        pid = try spawn(binary, arguments, logPath: dir.appendingPathComponent("serve2.log").path)
+        pid = try spawn(binary, arguments, logPath: dir.appendingPathComponent("serve2.log").path, environment: ["FIELDWATCH_HTTP": "127.0.0.1:0"])
         defer { kill(pid, SIGKILL); waitpid(pid, nil, 0) }
         #expect(await eventually { (try? String(contentsOfFile: dir.appendingPathComponent("serve2.log").path, encoding: .utf8))?.contains("MQTT connected") == true })
         try await Task.sleep(for: .milliseconds(300))

@@ -1,6 +1,9 @@
 import FieldwatchCore
 import FieldwatchTesting
 import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
 import GRDB
 import MQTT
 import Synchronization
@@ -20,6 +23,7 @@ struct DeskCommandLineTests {
         let dir = try makeTemporaryDirectory()
         let db = dir.appendingPathComponent("fw.db").path
         let logPath = dir.appendingPathComponent("serve.log").path
+        let httpPort = try freeLoopbackPort()
         let events = Mutex<[String]>([])
         let listener = try MQTTClient(configuration: MQTTConfiguration(host: "127.0.0.1", port: broker.port, clientID: "events-listener"))
         try listener.subscribe("fieldwatch/events/#")
@@ -29,7 +33,8 @@ struct DeskCommandLineTests {
         let serve = try spawn(Fixtures.packageRoot().appendingPathComponent(".build/debug/fieldwatch").path, [
             "serve", "--broker", broker.url, "--db", db, "--inventory", "Simulator/demo-site.yaml", "--profiles", "DeviceProfiles",
             "--client-id", "desk-cli-test", "--log-level", "notice",
-        ], logPath: logPath, environment: ["FIELDWATCH_DEAD_LETTER_FILE": "off", "FIELDWATCH_ESCALATION_INTERVAL": "1s"])
+        ], logPath: logPath, environment: ["FIELDWATCH_DEAD_LETTER_FILE": "off", "FIELDWATCH_ESCALATION_INTERVAL": "1s",
+                                           "FIELDWATCH_HTTP": "127.0.0.1:\(httpPort)"])
         var stopped = false
         defer { if !stopped { kill(serve, SIGKILL); waitpid(serve, nil, 0) } }
         let (simStatus, simText) = try runTool("fieldwatch-sim", [
@@ -69,6 +74,17 @@ struct DeskCommandLineTests {
         #expect((shown["ticket"] as? [String: Any])?["owner"] as? String == "li.wei")
         #expect((shown["clocks"] as? [[String: Any]])?.count == 3)
         #expect(try runTool("fieldwatch", ["tickets", "list", "--db", db, "--json"]).1.components(separatedBy: "\"id\"").count == 2)
+
+        // The same ticket over the gateway's HTTP API, with a token made on the command line.
+        let created = json(try runTool("fieldwatch", ["tokens", "create", "--db", db, "--name", "test", "--role", "dispatcher", "--subject", "zhao", "--json"]).1)
+        let secret = try #require(created["secret"] as? String)
+        #expect(!(try runTool("fieldwatch", ["tokens", "list", "--db", db]).1.contains(secret)), "a secret is shown once, never listed")
+        var request = URLRequest(url: URL(string: "http://127.0.0.1:\(httpPort)/api/v1/tickets")!)
+        request.setValue("Bearer \(secret)", forHTTPHeaderField: "Authorization")
+        let (data, response) = try await URLSession.shared.data(for: request)
+        #expect((response as? HTTPURLResponse)?.statusCode == 200)
+        let listed = (try? JSONSerialization.jsonObject(with: data)) as? [[String: Any]] ?? []
+        #expect(listed.count == 1 && listed.first?["owner"] as? String == "li.wei", "\(String(decoding: data, as: UTF8.self))")
 
         // The running gateway delivers each step from its outbox to MQTT.
         let published = await eventually(timeout: .seconds(20)) {

@@ -43,6 +43,7 @@ struct Site {
         directory = try makeTemporaryDirectory()
         let (profiles, inventory) = try Fixtures.writeSite(in: directory)
         var c = GatewayConfiguration()
+        c.http = "127.0.0.1:0"  // a free port: tests run side by side
         c.broker = broker.url
         c.clientID = "gw-\(UUID().uuidString.prefix(8))"
         c.database = directory.appendingPathComponent("fieldwatch.db").path

@@ -182,6 +182,7 @@ struct ScenarioTests {
               - {device: p1, type: dropout, start: 1s, duration: 1s}
             """.write(toFile: fleet, atomically: true, encoding: .utf8)
         var c = GatewayConfiguration()
+        c.http = "127.0.0.1:0"  // a free port: tests run side by side
         c.broker = broker.url
         c.clientID = "gw-dropout"
         c.database = dir.appendingPathComponent("fw.db").path

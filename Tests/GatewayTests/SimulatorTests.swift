@@ -143,6 +143,7 @@ struct SimulatorTests {
         try yaml.write(toFile: inventory, atomically: true, encoding: .utf8)
 
         var c = GatewayConfiguration()
+        c.http = "127.0.0.1:0"  // a free port: tests run side by side
         c.broker = broker.url
         c.clientID = "fleet-gw"
         c.database = dir.appendingPathComponent("fw.db").path

@@ -1,0 +1,80 @@
+import FieldwatchCore
+import ServiceDesk
+import Storage
+
+/// Who may do what, as data. A role that may never do something gets 403; a record outside
+/// the caller's scope (another organisation's ticket, an engineer's colleague's ticket) is
+/// answered 404, so its existence does not leak.
+public enum Access {
+    public enum Operation: Hashable, Sendable, CustomStringConvertible {
+        case readSites
+        case readTickets
+        case report
+        case step(TicketAction)
+        case propose
+        case decide
+        case regrade
+        case verifyAudit
+
+        public var description: String {
+            switch self {
+            case .readSites: "read sites and devices"
+            case .readTickets: "read tickets"
+            case .report: "report a fault"
+            case let .step(a): a.rawValue
+            case .propose: "propose a solution"
+            case .decide: "approve or reject a solution"
+            case .regrade: "change a grade"
+            case .verifyAudit: "verify the audit chain"
+            }
+        }
+    }
+
+    typealias Role = APIToken.Role
+    static let everyone: Set<Role> = Set(Role.allCases)
+    static let staff: Set<Role> = [.admin, .supervisor, .dispatcher]
+
+    /// The roles allowed each operation.
+    public static func roles(for operation: Operation) -> Set<APIToken.Role> {
+        switch operation {
+        case .readSites, .readTickets: everyone
+        case .report: staff.union([.customer])
+        case let .step(action):
+            switch action {
+            case .acknowledge, .contact: staff.union([.engineer])
+            case .dispatch, .cancel: staff
+            case .arrive, .resolve: [.admin, .supervisor, .engineer]
+            case .pause, .resume: staff.union([.engineer])
+            case .confirm: [.admin, .supervisor, .customer]
+            case .reopen: staff.union([.customer])
+            }
+        case .propose: [.admin, .supervisor, .engineer]
+        case .decide, .regrade, .verifyAudit: [.admin, .supervisor]
+        }
+    }
+
+    /// 403 unless the caller's role may do `operation`.
+    static func require(_ operation: Operation, _ token: APIToken) throws {
+        let allowed = roles(for: operation)
+        guard allowed.contains(token.role) else {
+            throw APIError(.forbidden, "forbidden", """
+                a \(token.role.rawValue) token may not \(operation); roles that may: \(Role.allCases.filter(allowed.contains).map(\.rawValue).joined(separator: ", "))
+                """)
+        }
+    }
+
+    /// Whether a ticket is in the caller's scope: customers see their organisation's, engineers
+    /// the ones they own plus new unowned ones (to take them, first-responder style).
+    public static func canSee(_ ticket: Ticket, _ token: APIToken) -> Bool {
+        switch token.role {
+        case .admin, .supervisor, .dispatcher: true
+        case .engineer: ticket.owner == token.subject || (ticket.owner == nil && ticket.status == .new)
+        case .customer: ticket.customer != nil && ticket.customer == token.organisation && !ticket.drill
+        }
+    }
+
+    /// Whether a site is in the caller's scope (customers: their organisation's).
+    public static func canSee(siteCustomer: String, _ token: APIToken) -> Bool {
+        token.role != .customer || siteCustomer == token.organisation
+    }
+}

@@ -1,0 +1,90 @@
+import FieldwatchCore
+import Profiles
+import Storage
+
+// The JSON shapes of desk records, shared by the command line's --json and the HTTP API:
+// snake_case keys, RFC 3339 times.
+
+/// A ticket.
+public struct TicketView: Codable, Sendable, Equatable {
+    public var id: Int64
+    public var site: String
+    public var device: String
+    public var sensor: String?
+    public var fault_code: String
+    public var source: String
+    public var grade: String
+    public var status: String
+    public var title: String
+    public var opened_at: String
+    public var updated_at: String
+    public var occurrences: Int
+    public var detector: String?
+    public var detector_version: Int?
+    public var profile_id: String?
+    public var profile_version: Int?
+    public var last_value: Double?
+    public var limit: Double?
+    public var unit: String?
+    public var drill: Bool
+    public var owner: String?
+    public var customer: String?
+    public var tier: String
+    public var criticality: Int?
+    public var time_zone: String?
+    public var paused: Bool
+    public var channel: String?
+    public var cancel_reason: String?
+
+    public init(_ t: Ticket) {
+        owner = t.owner
+        customer = t.customer
+        tier = t.tier.rawValue
+        criticality = t.criticality
+        time_zone = t.timeZone
+        paused = t.paused
+        channel = t.channel
+        cancel_reason = t.cancelReason
+        id = t.id
+        site = t.site.rawValue
+        device = t.device.rawValue
+        sensor = t.sensor?.rawValue
+        fault_code = t.faultCode.rawValue
+        source = t.source.rawValue
+        grade = t.grade.rawValue
+        status = t.status.rawValue
+        title = t.title
+        opened_at = t.openedAt.rfc3339
+        updated_at = t.updatedAt.rfc3339
+        occurrences = t.occurrences
+        detector = t.detector
+        detector_version = t.detectorVersion
+        profile_id = t.profileID
+        profile_version = t.profileVersion
+        last_value = t.lastValue
+        limit = t.limit
+        unit = t.unit
+        drill = t.drill
+    }
+}
+
+/// One SLA clock; `breached` as of the time of the view.
+public struct ClockView: Codable, Sendable, Equatable {
+    public var kind: String
+    public var state: String
+    public var target: String
+    public var calendar: String
+    public var deadline: String?
+    public var met_at: String?
+    public var breached: Bool
+
+    public init(_ c: ClockRecord, now: Timestamp) {
+        kind = c.kind
+        state = c.state.rawValue
+        target = formatDuration(.milliseconds(c.targetMilliseconds))
+        calendar = c.calendar
+        deadline = c.deadline?.rfc3339
+        met_at = c.metAt?.rfc3339
+        breached = c.isBreached(at: now)
+    }
+}
