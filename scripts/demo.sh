@@ -32,7 +32,15 @@ sleep 0.3
 echo "broker:    mqtt://127.0.0.1:$port (log $run/mosquitto.log)"
 echo "database:  $run/fieldwatch.db"
 echo "dead letters: $run/dead-letters.jsonl"
-FIELDWATCH_DEAD_LETTER_FILE="$run/dead-letters.jsonl" FIELDWATCH_STATS_INTERVAL=15s \
+http_port=${DEMO_HTTP_PORT:-8080}
+if ! python3 -c "import socket,sys; s=socket.socket(); s.bind(('127.0.0.1',$http_port))" 2>/dev/null; then
+  http_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+fi
+token=$("$bin/fieldwatch" tokens create --db "$run/fieldwatch.db" --name "make demo" --role admin --subject demo --json \
+  | python3 -c 'import json,sys; print(json.load(sys.stdin)["secret"])')
+echo "HTTP API:  http://127.0.0.1:$http_port/api/v1/tickets (described at /openapi.json)"
+echo "           curl -H 'Authorization: Bearer $token' http://127.0.0.1:$http_port/api/v1/tickets"
+FIELDWATCH_HTTP="127.0.0.1:$http_port" FIELDWATCH_DEAD_LETTER_FILE="$run/dead-letters.jsonl" FIELDWATCH_STATS_INTERVAL=15s \
   "$bin/fieldwatch" serve --broker "mqtt://127.0.0.1:$port" --db "$run/fieldwatch.db" \
   --inventory Simulator/demo-site.yaml --profiles DeviceProfiles --client-id fieldwatch-demo &
 pids+=($!)

@@ -159,8 +159,9 @@ public final class TicketDesk: Service, Sendable {
                 logger.notice("\(t.drill ? "DRILL " : "")ticket #\(t.id) opened: \(t.grade.rawValue) \(t.faultCode) on \(t.device) at \(t.site): \(anomaly.summary)",
                               metadata: ["ticket.id": .stringConvertible(t.id), "device.id": .string(t.device.rawValue)])
             case let .occurrenceAdded(t, raised):
-                logger.info("ticket #\(t.id) \(raised ? "raised to \(t.grade.rawValue)" : "occurrence \(t.occurrences)"): \(anomaly.summary)",
-                            metadata: ["ticket.id": .stringConvertible(t.id), "device.id": .string(t.device.rawValue)])
+                // Repeats are routine (a burst can bring thousands): only a grade change is worth an info line.
+                logger.log(level: raised ? .info : .debug, "ticket #\(t.id) \(raised ? "raised to \(t.grade.rawValue)" : "occurrence \(t.occurrences)"): \(anomaly.summary)",
+                           metadata: ["ticket.id": .stringConvertible(t.id), "device.id": .string(t.device.rawValue)])
             case let .recovered(t):
                 logger.info("ticket #\(t.id) detector reports recovery (ticket stays open): \(anomaly.summary)",
                             metadata: ["ticket.id": .stringConvertible(t.id), "device.id": .string(t.device.rawValue)])
