@@ -89,8 +89,11 @@ public final class Gateway: Sendable {
         if configuration.publishEvents { transports.append(MQTTEventTransport(client: client)) }
         outbox = OutboxDelivery(store: store, transports: transports, logger: logger)
         if let listen = configuration.http.flatMap(GatewayConfiguration.parseListen) {
+            let metrics = GatewayMetrics(pipeline: pipeline, client: client, series: series, desk: desk, store: store)
             api = APIServer(configuration: .init(host: listen.host, port: listen.port),
-                            environment: APIEnvironment(workflow: workflow, inventory: inventory, profiles: profiles, series: series), logger: logger)
+                            environment: APIEnvironment(workflow: workflow, inventory: inventory, profiles: profiles, series: series,
+                                                        metrics: { metrics.render() }),
+                            logger: logger)
         } else {
             api = nil
         }

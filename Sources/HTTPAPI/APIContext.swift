@@ -111,7 +111,7 @@ struct ErrorMiddleware: RouterMiddleware {
 struct AuthMiddleware: RouterMiddleware {
     typealias Context = APIRequestContext
     let store: TicketStore
-    static let open: Set<String> = ["/healthz", "/openapi.json"]
+    static let open: Set<String> = ["/healthz", "/openapi.json", "/metrics"]
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         var context = context

@@ -19,6 +19,12 @@ enum APIRoutes {
             response.headers[.cacheControl] = "no-cache"
             return response
         },
+        RouteSpec(method: .get, path: "/metrics", summary: "Gateway metrics in the Prometheus text format (no token, for scrapers).",
+                  operation: nil, response: "Prometheus text") { request, context, env in
+            guard let metrics = env.metrics else { throw APIError(.notFound, "not_found", "this server exposes no metrics") }
+            return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+                            body: .init(byteBuffer: ByteBuffer(string: metrics())))
+        },
         RouteSpec(method: .get, path: "/api/v1/sites", summary: "Sites the caller may see, with device and open-ticket counts.",
                   operation: .readSites, response: "Site[]") { request, context, env in
             let token = try context.caller()

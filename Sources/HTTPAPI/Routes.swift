@@ -14,10 +14,13 @@ public struct APIEnvironment: Sendable {
     /// The live ring buffers; nil when the API runs without a gateway (telemetry is then empty).
     public var series: SeriesStore?
     public var now: @Sendable () -> Timestamp
+    /// The Prometheus text for /metrics; nil when there is nothing to expose.
+    public var metrics: (@Sendable () -> String)?
 
     public init(workflow: TicketWorkflow, inventory: Inventory, profiles: [String: DeviceProfile], series: SeriesStore?,
-                now: @escaping @Sendable () -> Timestamp = { Timestamp.now() }) {
+                now: @escaping @Sendable () -> Timestamp = { Timestamp.now() }, metrics: (@Sendable () -> String)? = nil) {
         self.workflow = workflow
+        self.metrics = metrics
         self.inventory = inventory
         self.profiles = profiles
         self.series = series

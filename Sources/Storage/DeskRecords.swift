@@ -246,3 +246,31 @@ extension TicketStore {
         }
     }
 }
+
+/// Service figures for monitoring, read in one go.
+public struct DeskGauges: Sendable, Equatable {
+    /// Open real (not drill) tickets per grade.
+    public var openByGrade: [Grade: Int]
+    /// Clocks still running past their deadline.
+    public var breachedRunning: Int
+    /// Breaches escalated to a supervisor, ever (one per ticket, clock and deadline).
+    public var breachesEscalated: Int
+}
+
+extension TicketStore {
+    public func deskGauges(now: Timestamp) throws(StorageError) -> DeskGauges {
+        try read("read service figures") { db in
+            var byGrade: [Grade: Int] = [:]
+            for row in try Row.fetchAll(db, sql: "SELECT grade, COUNT(*) AS n FROM ticket WHERE drill = 0 AND status NOT IN ('closed', 'cancelled') GROUP BY grade") {
+                let grade: String = row["grade"]
+                if let g = Grade(rawValue: grade) { byGrade[g] = row["n"] }
+            }
+            let breached = try Int.fetchOne(db, sql: """
+                SELECT COUNT(*) FROM sla_clock c JOIN ticket t ON t.id = c.ticket_id
+                WHERE t.drill = 0 AND c.state = 'running' AND c.deadline < ?
+                """, arguments: [now.milliseconds]) ?? 0
+            let escalated = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM escalation WHERE level = 'supervisor'") ?? 0
+            return DeskGauges(openByGrade: byGrade, breachedRunning: breached, breachesEscalated: escalated)
+        }
+    }
+}

@@ -1,6 +1,9 @@
 import FieldwatchCore
 import FieldwatchTesting
 import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
 import Gateway
 import Logging
 import MQTT
@@ -97,6 +100,16 @@ struct EndToEndTests {
         #expect(await eventually { running.gateway.pipeline.counters.rejects == [.malformedJSON: 1, .nonFiniteValue: 1] })
         let deadLetters = try String(contentsOfFile: site.configuration.deadLetterFile!, encoding: .utf8)
         #expect(deadLetters.contains("\"reason\":\"malformed_json\"") && deadLetters.contains("\"reason\":\"non_finite_value\""))
+
+        // 3b. The same figures on /metrics, in the Prometheus text format.
+        let port = try #require(running.gateway.api?.boundPort)
+        let (data, _) = try await URLSession.shared.data(from: URL(string: "http://127.0.0.1:\(port)/metrics")!)
+        let metrics = String(decoding: data, as: UTF8.self)
+        for line in ["fieldwatch_rejects_total{reason=\"malformed_json\"} 1", "fieldwatch_rejects_total{reason=\"non_finite_value\"} 1",
+                     "fieldwatch_tickets_open{grade=\"urgent\"} 1.0", "fieldwatch_samples_accepted_total 12", "fieldwatch_mqtt_connected 1.0",
+                     "# TYPE fieldwatch_mqtt_messages_total counter", "# TYPE fieldwatch_outbox_backlog gauge", "fieldwatch_sla_breached_open 0.0"] {
+            #expect(metrics.contains(line), "\(line) missing from:\n\(metrics)")
+        }
 
         // 4. Gateway stopped; telemetry published meanwhile (clear, then critical again) is queued by the broker.
         try await running.stop()

@@ -1,0 +1,77 @@
+import FieldwatchCore
+import Foundation
+import Ingest
+import MQTT
+import Prometheus
+import ServiceDesk
+import Storage
+import Synchronization
+import TimeSeries
+
+/// `/metrics` in the Prometheus text format. The components keep their own counters; a scrape
+/// reads them and brings the registry up to date (counters by the increase since the last
+/// scrape, gauges by value), so nothing on the hot path touches the registry.
+final class GatewayMetrics: Sendable {
+    private let registry = PrometheusCollectorRegistry()
+    private let last = Mutex<[String: Int]>([:])
+    private let pipeline: IngestPipeline
+    private let client: MQTTClient
+    private let series: SeriesStore
+    private let desk: TicketDesk
+    private let store: TicketStore
+
+    init(pipeline: IngestPipeline, client: MQTTClient, series: SeriesStore, desk: TicketDesk, store: TicketStore) {
+        self.pipeline = pipeline
+        self.client = client
+        self.series = series
+        self.desk = desk
+        self.store = store
+    }
+
+    /// Advances a counter to `value` (counters never go down; a smaller value is ignored).
+    private func count(_ name: String, _ help: String, _ value: Int, labels: [(String, String)] = []) {
+        let key = name + labels.map { "|\($0.0)=\($0.1)" }.joined()
+        let delta = last.withLock { seen -> Int in
+            let d = value - (seen[key] ?? 0)
+            if d > 0 { seen[key] = value }
+            return d
+        }
+        let counter = registry.makeCounter(name: name, labels: labels, help: help)
+        if delta > 0 { counter.increment(by: Int64(delta)) }
+    }
+
+    private func gauge(_ name: String, _ help: String, _ value: Double, labels: [(String, String)] = []) {
+        registry.makeGauge(name: name, labels: labels, help: help).set(to: value)
+    }
+
+    func render() -> String {
+        let c = pipeline.counters
+        count("fieldwatch_mqtt_messages_total", "Telemetry messages received from the broker.", c.messages)
+        count("fieldwatch_samples_accepted_total", "Sensor samples written to the ring buffers.", c.samplesAccepted)
+        for reason in RejectReason.allCases {
+            count("fieldwatch_rejects_total", "Rejected messages or metrics, by reason.", c.rejects[reason] ?? 0, labels: [("reason", reason.rawValue)])
+        }
+        count("fieldwatch_detector_events_total", "Detector transitions.", c.anomaliesRaised, labels: [("transition", "raised")])
+        count("fieldwatch_detector_events_total", "Detector transitions.", c.anomaliesCleared, labels: [("transition", "cleared")])
+        let m = client.counters
+        count("fieldwatch_mqtt_overflow_drops_total", "Messages dropped because ingest fell behind the MQTT buffer.", m.droppedOverflow)
+        gauge("fieldwatch_mqtt_connected", "1 while connected to the broker.", client.isConnected ? 1 : 0)
+        gauge("fieldwatch_ring_series", "Time series held in memory.", Double(series.seriesCount))
+        gauge("fieldwatch_ring_bytes", "Bytes of ring-buffer memory in use.", Double(series.bytesInUse))
+        let d = desk.counters
+        gauge("fieldwatch_desk_queue", "Anomalies waiting to be committed as tickets.", Double(desk.pendingCount))
+        count("fieldwatch_desk_dropped_total", "Anomalies dropped because the ticket queue was full.", d.droppedQueueFull)
+        count("fieldwatch_desk_write_failures_total", "Failed ticket transactions (retried).", d.writeFailures)
+        if let g = try? store.deskGauges(now: .now()) {
+            for grade in Grade.allCases {
+                gauge("fieldwatch_tickets_open", "Open tickets by grade (drills excluded).", Double(g.openByGrade[grade] ?? 0), labels: [("grade", grade.rawValue)])
+            }
+            gauge("fieldwatch_sla_breached_open", "SLA clocks running past their deadline.", Double(g.breachedRunning))
+            count("fieldwatch_sla_breaches_total", "SLA breaches escalated to a supervisor.", g.breachesEscalated)
+        }
+        if let backlog = try? store.outboxBacklog() {
+            gauge("fieldwatch_outbox_backlog", "Notifications not yet delivered to every destination.", Double(backlog))
+        }
+        return registry.emitToString()
+    }
+}
