@@ -65,7 +65,8 @@ let package = Package(
                 "ServiceDesk", "Storage", "TimeSeries", "Profiles", "FieldwatchCore",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
-            ]
+            ],
+            resources: [.copy("Dashboard")]
         ),
         .target(
             name: "Gateway",

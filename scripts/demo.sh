@@ -38,6 +38,7 @@ if ! python3 -c "import socket,sys; s=socket.socket(); s.bind(('127.0.0.1',$http
 fi
 token=$("$bin/fieldwatch" tokens create --db "$run/fieldwatch.db" --name "make demo" --role admin --subject demo --json \
   | python3 -c 'import json,sys; print(json.load(sys.stdin)["secret"])')
+echo "dashboard: http://127.0.0.1:$http_port/#/board?token=$token"
 echo "HTTP API:  http://127.0.0.1:$http_port/api/v1/tickets (described at /openapi.json)"
 echo "           curl -H 'Authorization: Bearer $token' http://127.0.0.1:$http_port/api/v1/tickets"
 FIELDWATCH_HTTP="127.0.0.1:$http_port" FIELDWATCH_DEAD_LETTER_FILE="$run/dead-letters.jsonl" FIELDWATCH_STATS_INTERVAL=15s \

@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Installs the system packages Fieldwatch needs, when missing: the mosquitto broker and
 # clients (tests and demo start their own broker), libmosquitto-dev and libsqlite3-dev, tzdata
-# (SLA calendars in site time zones), libcurl4 (webhooks) and python3 (the tests' HTTP listener).
+# (SLA calendars in site time zones), libcurl4 (webhooks), python3 (the tests' HTTP listener) and
+# chromium (the dashboard's browser tests, headless).
 # As root it runs apt-get; otherwise it prints the exact command and fails.
 set -euo pipefail
-packages=(mosquitto mosquitto-clients libmosquitto-dev libsqlite3-dev pkg-config openssl tzdata libcurl4 python3)
+packages=(mosquitto mosquitto-clients libmosquitto-dev libsqlite3-dev pkg-config openssl tzdata libcurl4 python3 chromium)
 missing=()
 have_pkg() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
 for p in "${packages[@]}"; do have_pkg "$p" || missing+=("$p"); done

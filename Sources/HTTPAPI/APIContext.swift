@@ -19,6 +19,8 @@ public struct APIRequestContext: RequestContext {
     public var responseEncoder: JSONEncoder {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        // One key style on the wire, also for the stored records nested in ticket details.
+        encoder.keyEncodingStrategy = .convertToSnakeCase
         return encoder
     }
 
@@ -106,12 +108,12 @@ struct ErrorMiddleware: RouterMiddleware {
     }
 }
 
-/// Resolves `Authorization: Bearer <token>` to a token; paths that need no token pass
-/// without one. A wrong or revoked token is always 401, never silently anonymous.
+/// Resolves `Authorization: Bearer <token>` to a token. Everything under /api/ needs one;
+/// the rest (the dashboard's files, /healthz, /openapi.json, /metrics) holds no ticket data
+/// and is open. A wrong or revoked token is always 401, never silently anonymous.
 struct AuthMiddleware: RouterMiddleware {
     typealias Context = APIRequestContext
     let store: TicketStore
-    static let open: Set<String> = ["/healthz", "/openapi.json", "/metrics"]
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         var context = context
@@ -124,7 +126,7 @@ struct AuthMiddleware: RouterMiddleware {
                 throw APIError(.unauthorized, "unauthenticated", "the token is unknown or revoked; ask an administrator for a new one (`fieldwatch tokens create`)")
             }
             context.token = token
-        } else if !Self.open.contains(request.uri.path) && !request.uri.path.hasPrefix("/static") && request.uri.path != "/" {
+        } else if request.uri.path.hasPrefix("/api/") {
             throw APIError(.unauthorized, "unauthenticated", "send `Authorization: Bearer <token>`; create a token with `fieldwatch tokens create`")
         }
         return try await next(request, context)

@@ -25,6 +25,31 @@ enum APIRoutes {
             return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
                             body: .init(byteBuffer: ByteBuffer(string: metrics())))
         },
+        RouteSpec(method: .get, path: "/api/v1/me", summary: "Who the token speaks for: subject, role, organisation.",
+                  operation: .readTickets, response: "Me") { request, context, _ in
+            let token = try context.caller()
+            return try respond(MeView(subject: token.subject, role: token.role.rawValue, organisation: token.organisation, token_name: token.name),
+                               request, context)
+        },
+        RouteSpec(method: .get, path: "/api/v1/board",
+                  summary: "Open tickets the caller may see, most urgent deadline first, with clocks and escalation level (the dashboard's board).",
+                  operation: .readTickets, response: "BoardItem[]") { request, context, env in
+            let token = try context.caller()
+            try Access.require(.readTickets, token)
+            let now = env.now()
+            let items = try env.store.tickets(openOnly: true).filter { !$0.drill && Access.canSee($0, token) }.map { t -> BoardItem in
+                let clocks = try env.store.clocks(ticketID: t.id)
+                let next = clocks.filter { $0.state == .running && $0.deadline != nil }.min { $0.deadline! < $1.deadline! }
+                let deadlines = Set(clocks.compactMap { $0.deadline?.milliseconds })
+                let fired = try env.store.escalations(ticketID: t.id).filter { deadlines.contains($0.deadline.milliseconds) }.map(\.level)
+                let level = ["management", "supervisor", "warning"].first { fired.contains($0) }
+                let share = next.map { Double($0.deadline!.milliseconds - now.milliseconds) / Double(max(1, $0.targetMilliseconds)) }
+                return BoardItem(ticket: TicketView(t), clocks: clocks.map { ClockView($0, now: now) }, next_clock: next?.kind,
+                                 next_deadline: next?.deadline?.rfc3339, share_left: share, escalation: level)
+            }
+            let sorted = items.sorted { ($0.next_deadline ?? "~") < ($1.next_deadline ?? "~") }
+            return try respond(sorted, request, context)
+        },
         RouteSpec(method: .get, path: "/api/v1/sites", summary: "Sites the caller may see, with device and open-ticket counts.",
                   operation: .readSites, response: "Site[]") { request, context, env in
             let token = try context.caller()
@@ -139,8 +164,10 @@ enum APIRoutes {
             let ticket = try visibleTicket(try ticketID(context), token, env)
             let now = env.now()
             let store = env.store
+            let allowed = Lifecycle.allowedActions(from: ticket.status, paused: ticket.paused)
+                .filter { Access.roles(for: .step($0)).contains(token.role) }.map(\.rawValue)
             return try respond(TicketDetailView(
-                ticket: TicketView(ticket), clocks: try store.clocks(ticketID: ticket.id).map { ClockView($0, now: now) },
+                ticket: TicketView(ticket), allowed_actions: allowed, clocks: try store.clocks(ticketID: ticket.id).map { ClockView($0, now: now) },
                 pauses: try store.pauses(ticketID: ticket.id), solutions: try store.solutions(ticketID: ticket.id),
                 escalations: try store.escalations(ticketID: ticket.id).map {
                     .init(clock: $0.clock, level: $0.level, deadline: $0.deadline.rfc3339, due_at: $0.dueAt.rfc3339, fired_at: $0.firedAt.rfc3339)

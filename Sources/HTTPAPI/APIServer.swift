@@ -11,9 +11,12 @@ public final class APIServer: Service, Sendable {
         public var host: String
         /// 0 picks a free port (tests); see `boundPort`.
         public var port: Int
-        public init(host: String = "127.0.0.1", port: Int = 8080) {
+        /// Folder of the dashboard's static files; nil: the copy built into the package's resources.
+        public var dashboard: String?
+        public init(host: String = "127.0.0.1", port: Int = 8080, dashboard: String? = nil) {
             self.host = host
             self.port = port
+            self.dashboard = dashboard
         }
     }
 
@@ -34,6 +37,9 @@ public final class APIServer: Service, Sendable {
     func makeRouter() -> Router<APIRequestContext> {
         let router = Router(context: APIRequestContext.self)
         router.add(middleware: ErrorMiddleware())
+        // The dashboard's files need no token: they hold no data, and fetch everything through the API.
+        router.add(middleware: FileMiddleware(Self.dashboardFolder(configuration.dashboard), cacheControl: .init([(MediaType(type: .any), [.noCache])]),
+                                              searchForIndexHtml: true, logger: logger))
         router.add(middleware: AuthMiddleware(store: environment.store))
         let environment = environment
         for route in APIRoutes.all {
@@ -42,6 +48,11 @@ public final class APIServer: Service, Sendable {
             }
         }
         return router
+    }
+
+    /// Where the dashboard's index.html, app.js and app.css are.
+    public static func dashboardFolder(_ configured: String?) -> String {
+        configured ?? Bundle.module.resourceURL!.appendingPathComponent("Dashboard").path
     }
 
     public func run() async throws {

@@ -37,6 +37,8 @@ enum OpenAPI {
             "info": [
                 "title": "Fieldwatch API", "version": "1",
                 "description": "Predictive-maintenance gateway and service desk. Errors: {\"error\": {\"status\", \"code\", \"message\"}}. "
+                    + "Keys are snake_case. Tickets, clocks and telemetry carry RFC 3339 times; the stored records nested in a ticket's "
+                    + "detail (detections and their evidence, pauses, solutions, timeline) carry Unix epoch milliseconds. "
                     + "Out-of-scope records answer 404; operations a role may never do answer 403.",
             ],
             "paths": paths,
@@ -98,13 +100,16 @@ enum OpenAPI {
                           "grade": "string", "status": "string", "title": "string", "opened_at": "string", "updated_at": "string",
                           "occurrences": "integer", "owner": "string?", "customer": "string?", "tier": "string", "paused": "boolean",
                           "drill": "boolean"]),
-        "TicketDetail": object(["ticket": "object", "clocks": "array", "pauses": "array", "solutions": "array", "escalations": "array",
+        "TicketDetail": object(["ticket": "object", "allowed_actions": "array", "clocks": "array", "pauses": "array", "solutions": "array", "escalations": "array",
                                 "detections": "array", "timeline": "array"]),
+        "Me": object(["subject": "string", "role": "string", "organisation": "string?", "token_name": "string"]),
+        "BoardItem": object(["ticket": "object", "clocks": "array", "next_clock": "string?", "next_deadline": "string?", "share_left": "number?",
+                             "escalation": "string?"]),
         "StepOutcome": object(["ticket": "object", "clocks": "array"]),
         "ReportOutcome": object(["linked": "boolean", "ticket": "object", "clocks": "array"]),
-        "Solution": object(["id": "integer", "ticketID": "integer", "status": "string", "diagnosis": "string", "plannedWork": "string",
-                            "estimatedCost": "number"]),
-        "AuditVerification": object(["records": "integer", "headID": "integer?", "headHash": "string", "problem": "object?"]),
+        "Solution": object(["id": "integer", "ticket_id": "integer", "status": "string", "diagnosis": "string", "planned_work": "string",
+                            "estimated_cost": "number"]),
+        "AuditVerification": object(["records": "integer", "head_id": "integer?", "head_hash": "string", "problem": "object?"]),
         "ReportRequest": object(["device": "string", "channel": "string", "description": "string", "reporter": "string?", "stopped": "boolean?",
                                  "fault_code": "string?"], required: ["device", "channel", "description"]),
         "StepRequest": object(["reason": "string?", "pause_reason": "string?", "evidence": "string?", "at": "string?"]),

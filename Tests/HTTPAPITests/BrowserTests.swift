@@ -1,0 +1,116 @@
+import FieldwatchCore
+import FieldwatchTesting
+import Foundation
+import Testing
+@testable import HTTPAPI
+@testable import ServiceDesk
+@testable import Storage
+import TimeSeries
+
+/// The dashboard in a real browser: headless Chromium loads each page from a running API
+/// server with seeded data, lets its scripts fetch and render (virtual time), and the test
+/// reads the resulting DOM. Screenshots (phone-sized) are kept in .build/browser-screenshots.
+@Suite("Dashboard in headless Chromium", .serialized)
+struct BrowserTests {
+    static func chromium() throws -> String {
+        guard let path = ["/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/bin/google-chrome"].first(where: FileManager.default.isExecutableFile(atPath:))
+        else { throw FixtureError("chromium is not installed; run `sudo apt-get install chromium` (scripts/install-deps.sh does)") }
+        return path
+    }
+
+    /// Runs Chromium on a page and returns its DOM after scripts ran; with `screenshot`, saves a PNG instead.
+    /// The wait happens on a Dispatch thread: blocking a Swift concurrency thread could starve the
+    /// in-process API server that Chromium is talking to.
+    static func load(_ url: String, screenshot: String? = nil) async throws -> String {
+        try await withCheckedThrowingContinuation { continuation in
+            DispatchQueue.global().async {
+                continuation.resume(with: Result { try loadBlocking(url, screenshot: screenshot) })
+            }
+        }
+    }
+
+    static func loadBlocking(_ url: String, screenshot: String?) throws -> String {
+        let profile = try makeTemporaryDirectory(prefix: "chromium")
+        var arguments = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
+                         "--user-data-dir=\(profile.path)", "--virtual-time-budget=6000"]
+        if let screenshot { arguments += ["--screenshot=\(screenshot)", "--window-size=412,915", "--hide-scrollbars"] } else { arguments.append("--dump-dom") }
+        arguments.append(url)
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: try chromium())
+        process.arguments = arguments
+        let out = Pipe()
+        process.standardOutput = out
+        process.standardError = FileHandle(forWritingAtPath: "/dev/null")
+        try process.run()
+        let data = out.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return String(decoding: data, as: UTF8.self)
+    }
+
+    static func seeded() async throws -> (APIFixture, Ticket) {
+        let api = try await APIFixture()
+        let t = try api.openTicket()
+        let now = Timestamp.now()
+        for i in 0..<30 {
+            _ = api.series.append(Sample(timestamp: now - .seconds(Int64(300 - i * 10)), value: 60 + Double(i)), to: SeriesKey(device: "pump-1", sensor: "bearing_temp"))
+        }
+        return (api, t)
+    }
+
+    @Test func theBoardShowsTicketsWithLiveCountdownsAndTiles() async throws {
+        let (api, t) = try await Self.seeded()
+        let dom = try await Self.load("http://127.0.0.1:\(api.port)/#/board?token=\(api.tokens["dispatcher"]!)")
+        #expect(dom.contains("data-ticket=\"\(t.id)\""), "\(dom.prefix(3000))")
+        #expect(dom.contains("Bearing 97 Cel above critical 95"))
+        #expect(dom.contains("class=\"pill urgent\""))
+        #expect(dom.range(of: #"class="countdown (ok|amber|red)"[^>]*>[^<]*(left|ago)<"#, options: .regularExpression) != nil, "a countdown is rendered")
+        #expect(dom.contains("dispatch.zhao · dispatcher"))
+        #expect(dom.range(of: #"<div class="n">1</div><div class="muted">Urgent</div>"#, options: .regularExpression) != nil)
+    }
+
+    @Test func aTicketPageShowsClocksTimelineActionsAndEvidence() async throws {
+        let (api, t) = try await Self.seeded()
+        let dom = try await Self.load("http://127.0.0.1:\(api.port)/#/ticket/\(t.id)?token=\(api.tokens["dispatcher"]!)")
+        #expect(dom.contains("SLA clocks") && dom.contains("first contact"), "\(dom.prefix(3000))")
+        #expect(dom.contains("ticket.opened"))
+        #expect(dom.contains("data-action=\"acknowledge\"") && dom.contains("data-action=\"cancel\""))
+        #expect(!dom.contains("data-action=\"arrive\""), "only steps possible now are offered")
+        // An engineer may take it, but not cancel it.
+        let engineer = try await Self.load("http://127.0.0.1:\(api.port)/#/ticket/\(t.id)?token=\(api.tokens["engineer"]!)")
+        #expect(engineer.contains("data-action=\"acknowledge\"") && !engineer.contains("data-action=\"cancel\""))
+    }
+
+    @Test func sitesAndADevicePageDrawSparklinesChartsAndLimits() async throws {
+        let (api, _) = try await Self.seeded()
+        let sites = try await Self.load("http://127.0.0.1:\(api.port)/#/sites?token=\(api.tokens["admin"]!)")
+        #expect(sites.contains("data-site=\"site-a\"") && sites.contains("data-device=\"pump-1\""), "\(sites.prefix(3000))")
+        #expect(sites.contains("<polyline"), "a sparkline is drawn from the ring buffer")
+        let device = try await Self.load("http://127.0.0.1:\(api.port)/#/device/pump-1?token=\(api.tokens["admin"]!)")
+        #expect(device.contains("class=\"chart\"") && device.contains("critical 95"), "\(device.prefix(3000))")
+    }
+
+    @Test func aCustomerSeesOnlyItsOwnAndCanReport() async throws {
+        let (api, _) = try await Self.seeded()
+        let other = try api.openTicket("pump-h", site: "site-h")
+        let board = try await Self.load("http://127.0.0.1:\(api.port)/#/board?token=\(api.tokens["customer"]!)")
+        #expect(board.contains("wang · customer · Acme Build"), "\(board.prefix(3000))")
+        #expect(!board.contains("data-ticket=\"\(other.id)\""))
+        let report = try await Self.load("http://127.0.0.1:\(api.port)/#/report?token=\(api.tokens["customer"]!)")
+        #expect(report.contains("id=\"report-form\"") && report.contains("value=\"pump-1\"") && !report.contains("value=\"pump-h\""))
+        let signIn = try await Self.load("http://127.0.0.1:\(api.port)/")
+        #expect(signIn.contains("id=\"signin\""))
+    }
+
+    @Test func phoneSizedScreenshotsAreTaken() async throws {
+        let (api, t) = try await Self.seeded()
+        let dir = Fixtures.packageRoot().appendingPathComponent(".build/browser-screenshots")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        for (name, path) in [("board", "#/board"), ("ticket", "#/ticket/\(t.id)"), ("sites", "#/sites")] {
+            let file = dir.appendingPathComponent("\(name).png").path
+            try? FileManager.default.removeItem(atPath: file)
+            _ = try await Self.load("http://127.0.0.1:\(api.port)/\(path)?token=\(api.tokens["dispatcher"]!)", screenshot: file)
+            let size = (try? FileManager.default.attributesOfItem(atPath: file)[.size] as? Int) ?? 0
+            #expect(size > 5_000, "\(name).png is \(size) bytes")
+        }
+    }
+}
