@@ -41,6 +41,8 @@ token=$("$bin/fieldwatch" tokens create --db "$run/fieldwatch.db" --name "make d
 echo "dashboard: http://127.0.0.1:$http_port/#/board?token=$token"
 echo "HTTP API:  http://127.0.0.1:$http_port/api/v1/tickets (described at /openapi.json)"
 echo "           curl -H 'Authorization: Bearer $token' http://127.0.0.1:$http_port/api/v1/tickets"
+echo "policy:    ServicePolicy/demo.yaml (minutes, not hours: clocks and escalations you can watch)"
+FIELDWATCH_POLICY=ServicePolicy/demo.yaml FIELDWATCH_ESCALATION_INTERVAL=5s \
 FIELDWATCH_HTTP="127.0.0.1:$http_port" FIELDWATCH_DEAD_LETTER_FILE="$run/dead-letters.jsonl" FIELDWATCH_STATS_INTERVAL=15s \
   "$bin/fieldwatch" serve --broker "mqtt://127.0.0.1:$port" --db "$run/fieldwatch.db" \
   --inventory Simulator/demo-site.yaml --profiles DeviceProfiles --client-id fieldwatch-demo &

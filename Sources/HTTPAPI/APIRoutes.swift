@@ -232,6 +232,25 @@ enum APIRoutes {
             let ticket = try env.workflow.regrade(ticketID: id, to: grade, actor: actor(token), reason: body.reason, at: env.now())
             return try stepOutcome(ticket, env, request, context)
         },
+        RouteSpec(method: .get, path: "/api/v1/kpis",
+                  summary: "Service KPIs of the tickets the caller may see, opened in a month (definitions kpi-1), with the KPI table against the brief's targets.",
+                  operation: .readTickets, query: [("month", "YYYY-MM (default: this month)"), ("timezone", "IANA zone of the month (default UTC)")],
+                  response: "KPIs") { request, context, env in
+            let token = try context.caller()
+            try Access.require(.readTickets, token)
+            let zoneName = request.query("timezone") ?? "UTC"
+            guard let zone = TimeZone(identifier: zoneName) else { throw APIError(.unprocessableContent, "invalid", "timezone \"\(zoneName)\" is not an IANA zone such as Asia/Shanghai") }
+            let now = env.now()
+            let month = request.query("month") ?? String(now.rfc3339.prefix(7))
+            guard let period = MonthlyReport.period(month, timeZone: zone) else {
+                throw APIError(.unprocessableContent, "invalid", "month \"\(month)\": expected YYYY-MM, such as 2026-11")
+            }
+            let records = try env.store.kpiRecords(from: period.from, to: period.to).filter { Access.canSee($0.ticket, token) }
+            let kpis = ServiceKPIs.compute(records, from: period.from, to: period.to, now: now)
+            return try respond(KPIView(month: month, timezone: zoneName, kpis: kpis,
+                                       table: MonthlyReport.rows(kpis).map { .init(kpi: $0.kpi, value: $0.value, target: $0.target, status: $0.status) }),
+                               request, context)
+        },
         RouteSpec(method: .get, path: "/api/v1/audit/verify",
                   summary: "Check the hash-chained audit trail; names the first record modified, deleted or reordered.",
                   operation: .verifyAudit, query: [("head", "a head hash written down earlier, checked to still be in the chain")],

@@ -102,6 +102,7 @@ enum OpenAPI {
                           "drill": "boolean"]),
         "TicketDetail": object(["ticket": "object", "allowed_actions": "array", "clocks": "array", "pauses": "array", "solutions": "array", "escalations": "array",
                                 "detections": "array", "timeline": "array"]),
+        "KPIs": object(["month": "string", "timezone": "string", "kpis": "object", "table": "array"]),
         "Me": object(["subject": "string", "role": "string", "organisation": "string?", "token_name": "string"]),
         "BoardItem": object(["ticket": "object", "clocks": "array", "next_clock": "string?", "next_deadline": "string?", "share_left": "number?",
                              "escalation": "string?"]),

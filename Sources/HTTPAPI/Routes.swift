@@ -149,6 +149,19 @@ struct BoardItem: Encodable, Sendable {
     var escalation: String?
 }
 
+struct KPIView: Encodable, Sendable {
+    struct Row: Encodable, Sendable {
+        var kpi: String
+        var value: String
+        var target: String
+        var status: String
+    }
+    var month: String
+    var timezone: String
+    var kpis: ServiceKPIs
+    var table: [Row]
+}
+
 struct ReportRequest: Decodable, Sendable {
     var device: String
     var channel: String

@@ -274,3 +274,23 @@ extension TicketStore {
         }
     }
 }
+
+/// Everything the KPIs of a period are computed from: its tickets with their clocks.
+public struct KPIRecord: Sendable, Equatable {
+    public var ticket: Ticket
+    public var clocks: [ClockRecord]
+}
+
+extension TicketStore {
+    /// Real (not drill) tickets opened in [from, to), with their clocks.
+    public func kpiRecords(from: Timestamp, to: Timestamp) throws(StorageError) -> [KPIRecord] {
+        try read("read tickets for KPIs") { db in
+            let tickets = try Row.fetchAll(db, sql: "SELECT * FROM ticket WHERE drill = 0 AND opened_at >= ? AND opened_at < ? ORDER BY id",
+                                           arguments: [from.milliseconds, to.milliseconds]).map(TicketTransaction.ticket(from:))
+            guard let first = tickets.first?.id, let last = tickets.last?.id else { return [] }
+            let clocks = Dictionary(grouping: try Row.fetchAll(db, sql: "SELECT * FROM sla_clock WHERE ticket_id BETWEEN ? AND ?", arguments: [first, last])
+                .map(TicketTransaction.clock(from:)), by: \.ticketID)
+            return tickets.map { KPIRecord(ticket: $0, clocks: clocks[$0.id] ?? []) }
+        }
+    }
+}

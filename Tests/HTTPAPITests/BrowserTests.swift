@@ -66,6 +66,9 @@ struct BrowserTests {
         #expect(dom.range(of: #"class="countdown (ok|amber|red)"[^>]*>[^<]*(left|ago)<"#, options: .regularExpression) != nil, "a countdown is rendered")
         #expect(dom.contains("dispatch.zhao · dispatcher"))
         #expect(dom.range(of: #"<div class="n">1</div><div class="muted">Urgent</div>"#, options: .regularExpression) != nil)
+        // KPI tiles against the brief's targets; what is not recorded yet says so.
+        #expect(dom.contains("data-kpi=\"First contact, mean\"") && dom.contains("target ≤ 2 h"))
+        #expect(dom.contains("data-kpi=\"First-time fix rate\"") && dom.contains("n/a"))
     }
 
     @Test func aTicketPageShowsClocksTimelineActionsAndEvidence() async throws {
@@ -99,6 +102,28 @@ struct BrowserTests {
         #expect(report.contains("id=\"report-form\"") && report.contains("value=\"pump-1\"") && !report.contains("value=\"pump-h\""))
         let signIn = try await Self.load("http://127.0.0.1:\(api.port)/")
         #expect(signIn.contains("id=\"signin\""))
+    }
+
+    @Test func theMonthlyReportRendersKPIsChartsAndRanking() async throws {
+        let (api, t) = try await Self.seeded()
+        try api.workflow.perform(.acknowledge, ticketID: t.id, actor: "eng.chen", at: .now())
+        try api.workflow.perform(.contact, ticketID: t.id, actor: "eng.chen", at: .now())
+        let now = Timestamp.now()
+        let period = (from: now - .seconds(86_400), to: now + .seconds(60))
+        let kpis = ServiceKPIs.compute(try api.store.kpiRecords(from: period.from, to: period.to), from: period.from, to: period.to, now: now)
+        let file = try makeTemporaryDirectory().appendingPathComponent("report.html")
+        try MonthlyReport.html(kpis, month: "2026-11", timeZone: "UTC", generatedAt: now).write(to: file, atomically: true, encoding: .utf8)
+        let dom = try await Self.load(file.absoluteString)
+        #expect(dom.contains("id=\"kpis\"") && dom.contains("First contact, mean") && dom.contains("≤ 2 h"), "\(dom.prefix(2000))")
+        #expect(dom.contains("<tr class=\"met\"><td>First contact, mean</td>"), "contact within a minute meets the 2 h target")
+        #expect(dom.contains("First-time fix rate</td><td>not available"))
+        #expect(dom.contains("<rect") && dom.contains("test-pump · BEARING_OVERTEMP"), "the fault chart is drawn")
+        #expect(dom.contains("<td>eng.chen</td>"), "the staff ranking names the owner")
+        let shots = Fixtures.packageRoot().appendingPathComponent(".build/browser-screenshots")
+        try FileManager.default.createDirectory(at: shots, withIntermediateDirectories: true)
+        let png = shots.appendingPathComponent("monthly-report.png").path
+        _ = try await Self.load(file.absoluteString, screenshot: png)
+        #expect(((try? FileManager.default.attributesOfItem(atPath: png)[.size] as? Int) ?? 0) > 5_000)
     }
 
     @Test func phoneSizedScreenshotsAreTaken() async throws {

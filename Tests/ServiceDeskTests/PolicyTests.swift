@@ -36,6 +36,11 @@ struct PolicyTests {
         #expect(try String(contentsOfFile: file, encoding: .utf8) == ServicePolicy.defaultYAML)
     }
 
+    @Test func theDemoPolicyIsValid() throws {
+        let demo = try ServicePolicy.load(file: Fixtures.packageRoot().appendingPathComponent("ServicePolicy/demo.yaml").path)
+        #expect(demo.targets(grade: .urgent, tier: .standard).firstContact == .seconds(120))
+    }
+
     func issues(_ yaml: String) -> [String] {
         do {
             _ = try ServicePolicy.parse(yaml, file: "policy.yaml")

@@ -109,7 +109,14 @@ function chart(samples, { warning, critical, markers = [], unit = "" } = {}) {
 // ---- views
 
 async function viewBoard(main) {
-  main.innerHTML = `<h1>Open tickets</h1><div class="tiles" id="tiles"></div><div class="cards" id="board"></div>`;
+  main.innerHTML = `<h1>Open tickets</h1><div class="tiles" id="tiles"></div><div class="cards" id="board"></div>
+    <h2>This month against the targets</h2><div class="tiles" id="kpi-tiles"></div>`;
+  every(30000, async () => {
+    const k = await api(`/api/v1/kpis?timezone=${encodeURIComponent(Intl.DateTimeFormat().resolvedOptions().timeZone || "UTC")}`);
+    $("#kpi-tiles").innerHTML = k.table.filter((r) => r.target || r.status === "met" || r.status === "missed").map((r) =>
+      `<div class="tile kpi ${r.status === "missed" ? "red" : ""}" data-kpi="${esc(r.kpi)}"><div class="n">${esc(r.status === "not available" ? "n/a" : r.value)}</div>
+       <div class="muted">${esc(r.kpi)}${r.target ? ` · target ${esc(r.target)}` : ""}</div>${r.status === "not available" ? `<div class="muted">${esc(r.value)}</div>` : ""}</div>`).join("");
+  });
   every(5000, async () => {
     const items = await api("/api/v1/board");
     const count = (f) => items.filter(f).length;

@@ -1,0 +1,150 @@
+import FieldwatchCore
+import Foundation
+import Storage
+
+/// The service KPIs of one period, computed from the tickets opened in it and their clocks
+/// (which record when each goal was met). Definitions are versioned (`definitions`): a
+/// report says which version it used. A KPI whose data comes from work not built yet (visits,
+/// ratings, operating hours) is `nil` — shown as not available, never as zero.
+public struct ServiceKPIs: Sendable, Equatable, Codable {
+    public static let definitionsVersion = "kpi-1"
+
+    /// mean, median and 90th percentile of a duration, in minutes.
+    public struct Distribution: Sendable, Equatable, Codable {
+        public var count: Int
+        public var mean: Double
+        public var median: Double
+        public var p90: Double
+
+        init?(_ minutes: [Double]) {
+            guard !minutes.isEmpty else { return nil }
+            let sorted = minutes.sorted()
+            func quantile(_ q: Double) -> Double {
+                // Nearest rank: the value at or above the q-th share of the data.
+                sorted[max(0, min(sorted.count - 1, Int((q * Double(sorted.count)).rounded(.up)) - 1))]
+            }
+            count = sorted.count
+            mean = sorted.reduce(0, +) / Double(sorted.count)
+            median = sorted.count % 2 == 1 ? sorted[sorted.count / 2] : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2
+            p90 = quantile(0.9)
+        }
+    }
+
+    public struct Compliance: Sendable, Equatable, Codable {
+        public var grade: String
+        /// Clocks met in time / clocks decided (met, or past their deadline).
+        public var met: Int
+        public var decided: Int
+        public var share: Double? { decided == 0 ? nil : Double(met) / Double(decided) }
+    }
+
+    public struct Count: Sendable, Equatable, Codable {
+        public var key: String
+        public var count: Int
+    }
+
+    public struct Engineer: Sendable, Equatable, Codable {
+        public var name: String
+        public var owned: Int
+        public var resolved: Int
+        public var firstContactMedianMinutes: Double?
+        /// Share of this engineer's decided clocks met in time.
+        public var slaCompliance: Double?
+    }
+
+    public struct FalseAlarms: Sendable, Equatable, Codable {
+        /// detector@version or profile id.
+        public var key: String
+        public var predictive: Int
+        public var cancelled: Int
+        public var rate: Double { predictive == 0 ? 0 : Double(cancelled) / Double(predictive) }
+    }
+
+    public var definitions = definitionsVersion
+    public var from: Timestamp
+    public var to: Timestamp
+    public var tickets: Int
+    public var bySource: [Count]
+    public var byGrade: [Count]
+    public var resolved: Int
+    /// Opened → first human contact with the customer (wall-clock minutes). Target: mean ≤ 120.
+    public var firstContact: Distribution?
+    /// Opened → engineer on site (minutes). Target: ≤ 24 h.
+    public var timeToSite: Distribution?
+    /// Opened → resolved (minutes): MTTR of the ticket.
+    public var mttrTicket: Distribution?
+    /// On site → resolved (minutes): MTTR of the repair.
+    public var mttrRepair: Distribution?
+    /// Every clock kind together, per grade.
+    public var slaCompliance: [Compliance]
+    /// Cancelled (false alarm) predictive tickets, per detector and per profile. Merged site-offline tickets are not false alarms.
+    public var falseAlarmsByDetector: [FalseAlarms]
+    public var falseAlarmsByProfile: [FalseAlarms]
+    /// Most frequent faults per equipment model (profile) and fault code.
+    public var topFaults: [Count]
+    public var bySite: [Count]
+    /// Staff ranking: most tickets resolved, then best compliance.
+    public var engineers: [Engineer]
+    /// Not available until visits, ratings and operating hours are recorded.
+    public var firstTimeFixRate: Double?
+    public var csatMean: Double?
+    public var complaintClosure: Double?
+    public var mtbfHours: Double?
+    public var predictiveLeadTimeMinutes: Double?
+
+    /// The brief's targets, for display beside the figures.
+    public static let targets: [(kpi: String, target: String)] = [
+        ("first contact, mean", "≤ 2 h"), ("first-time fix rate", "≥ 85 %"), ("customer satisfaction (CSAT)", "≥ 4.5 / 5"),
+        ("complaint closure", "100 %"), ("on site", "≤ 24 h"),
+    ]
+
+    public static func compute(_ records: [KPIRecord], from: Timestamp, to: Timestamp, now: Timestamp) -> ServiceKPIs {
+        func minutes(_ a: Timestamp, _ b: Timestamp) -> Double { Double(b.milliseconds - a.milliseconds) / 60_000 }
+        func clock(_ r: KPIRecord, _ kind: ClockKind) -> ClockRecord? { r.clocks.first { $0.kind == kind.rawValue } }
+        func counts(_ keys: [String]) -> [Count] {
+            Dictionary(grouping: keys, by: { $0 }).map { Count(key: $0.key, count: $0.value.count) }
+                .sorted { $0.count > $1.count || ($0.count == $1.count && $0.key < $1.key) }
+        }
+        /// Met in time, or decided against: met late, or still running past the deadline.
+        func decided(_ c: ClockRecord) -> (met: Bool, decided: Bool) {
+            guard let deadline = c.deadline else { return (false, false) }
+            if let met = c.metAt { return (met <= deadline, true) }
+            return (false, c.state == .running && now > deadline)
+        }
+        let firsts = records.compactMap { r in clock(r, .firstContact)?.metAt.map { minutes(r.ticket.openedAt, $0) } }
+        let sites = records.compactMap { r in clock(r, .onSite)?.metAt.map { minutes(r.ticket.openedAt, $0) } }
+        let mttr = records.compactMap { r in clock(r, .resolution)?.metAt.map { minutes(r.ticket.openedAt, $0) } }
+        let repair = records.compactMap { r -> Double? in
+            guard let arrived = clock(r, .onSite)?.metAt, let fixed = clock(r, .resolution)?.metAt else { return nil }
+            return minutes(arrived, fixed)
+        }
+        let compliance = Grade.allCases.reversed().map { grade -> Compliance in
+            let outcomes = records.filter { $0.ticket.grade == grade }.flatMap { $0.clocks.map(decided) }
+            return Compliance(grade: grade.rawValue, met: outcomes.filter(\.met).count, decided: outcomes.filter(\.decided).count)
+        }
+        let predictive = records.filter { $0.ticket.source == .predictive && $0.ticket.faultCode != .siteOffline }
+        func falseAlarms(_ key: (Ticket) -> String) -> [FalseAlarms] {
+            Dictionary(grouping: predictive, by: { key($0.ticket) }).map { k, rs in
+                FalseAlarms(key: k, predictive: rs.count,
+                            cancelled: rs.filter { $0.ticket.status == .cancelled && !($0.ticket.cancelReason ?? "").hasPrefix("merged into") }.count)
+            }.sorted { $0.key < $1.key }
+        }
+        let owners = Dictionary(grouping: records.filter { $0.ticket.owner != nil }, by: { $0.ticket.owner! })
+        let engineers = owners.map { name, rs -> Engineer in
+            let outcomes = rs.flatMap { $0.clocks.map(decided) }
+            let decidedCount = outcomes.filter(\.decided).count
+            return Engineer(name: name, owned: rs.count, resolved: rs.filter { clock($0, .resolution)?.metAt != nil }.count,
+                            firstContactMedianMinutes: Distribution(rs.compactMap { r in clock(r, .firstContact)?.metAt.map { minutes(r.ticket.openedAt, $0) } })?.median,
+                            slaCompliance: decidedCount == 0 ? nil : Double(outcomes.filter(\.met).count) / Double(decidedCount))
+        }.sorted { ($0.resolved, $0.slaCompliance ?? 0, $1.name) > ($1.resolved, $1.slaCompliance ?? 0, $0.name) }
+        return ServiceKPIs(
+            from: from, to: to, tickets: records.count, bySource: counts(records.map(\.ticket.source.rawValue)),
+            byGrade: counts(records.map(\.ticket.grade.rawValue)), resolved: mttr.count,
+            firstContact: Distribution(firsts), timeToSite: Distribution(sites), mttrTicket: Distribution(mttr), mttrRepair: Distribution(repair),
+            slaCompliance: compliance,
+            falseAlarmsByDetector: falseAlarms { "\($0.detector ?? "?")@\($0.detectorVersion ?? 0)" },
+            falseAlarmsByProfile: falseAlarms { $0.profileID ?? "?" },
+            topFaults: Array(counts(records.map { "\($0.ticket.profileID ?? "no profile") · \($0.ticket.faultCode)" }).prefix(10)),
+            bySite: counts(records.map(\.ticket.site.rawValue)), engineers: engineers)
+    }
+}

@@ -1,0 +1,54 @@
+import FieldwatchCore
+import FieldwatchTesting
+import Foundation
+import Testing
+@testable import ServiceDesk
+@testable import Storage
+
+@Suite("KPIs from the desk's records")
+struct KPITests {
+    @Test func distributionsUseNearestRankPercentiles() throws {
+        let d = try #require(ServiceKPIs.Distribution([10, 20, 30, 40, 50, 60, 70, 80, 90, 100]))
+        #expect(d.count == 10 && d.mean == 55 && d.median == 55 && d.p90 == 90)
+        #expect(ServiceKPIs.Distribution([]) == nil, "no data is not zero")
+    }
+
+    @Test func aMonthOfTicketsGivesResponseRepairComplianceFalseAlarmsAndRanking() throws {
+        let w = try makeWorkflow()
+        let day = local("2026-11-24 09:00", shanghai)
+        func at(_ minutes: Int64) -> Timestamp { day.adding(milliseconds: minutes * 60_000) }
+        // Three urgent tickets (critical, round the clock: first contact 2 h, on site 24 h).
+        var ids: [Int64] = []
+        for (i, device) in ["pump-1", "pump-v", "chiller-9"].enumerated() {
+            let site: SiteID = device == "pump-1" ? "site-std" : "site-vip"
+            ids.append(try open(w, detection(DeviceID(device), site: site, fault: FaultCode("F\(i)"), severity: .critical, at: at(Int64(i)))).id)
+        }
+        // #1: li.wei, contact after 30 min, on site after 3 h, resolved after 5 h (urgent: the repair is approved first).
+        try w.perform(.acknowledge, ticketID: ids[0], actor: "li.wei", at: at(10))
+        try w.perform(.contact, ticketID: ids[0], actor: "li.wei", at: at(30))
+        try w.perform(.dispatch, ticketID: ids[0], actor: "li.wei", at: at(40))
+        try w.perform(.arrive, ticketID: ids[0], actor: "li.wei", at: at(180))
+        try w.propose(ticketID: ids[0], actor: "li.wei", diagnosis: "d", plannedWork: "w", parts: "", estimatedCost: 10, at: at(200))
+        try w.decide(ticketID: ids[0], approve: true, actor: "sup.liu", note: nil, at: at(210))
+        try w.perform(.resolve, ticketID: ids[0], actor: "li.wei", at: at(300))
+        // #2: zhao, contact after 150 min: the VIP 1 h target is missed.
+        try w.perform(.acknowledge, ticketID: ids[1], actor: "zhao", at: at(20))
+        try w.perform(.contact, ticketID: ids[1], actor: "zhao", at: at(151))
+        // #3: a false alarm.
+        try w.perform(.cancel, ticketID: ids[2], actor: "sup.liu", reason: "sensor cable loose, not the chiller", at: at(40))
+
+        let records = try w.store.kpiRecords(from: local("2026-11-01 00:00", shanghai), to: local("2026-12-01 00:00", shanghai))
+        let k = ServiceKPIs.compute(records, from: local("2026-11-01 00:00", shanghai), to: local("2026-12-01 00:00", shanghai), now: at(600))
+        #expect(k.tickets == 3 && k.resolved == 1)
+        #expect(k.firstContact?.count == 2 && k.firstContact?.mean == 90)
+        #expect(k.timeToSite?.median == 180 && k.mttrTicket?.median == 300 && k.mttrRepair?.median == 120)
+        let urgent = try #require(k.slaCompliance.first { $0.grade == "urgent" })
+        // Decided: #1's three clocks (met in time); #2's first contact (late) and, at +600 min, its VIP on-site
+        // clock (12 h) still running; #3 cancelled (stopped, not decided).
+        #expect(urgent.met == 3 && urgent.decided == 4)
+        #expect(k.falseAlarmsByDetector == [.init(key: "threshold@1", predictive: 3, cancelled: 1)])
+        #expect(k.engineers.map(\.name) == ["li.wei", "zhao"])
+        #expect(k.engineers.first?.slaCompliance == 1)
+        #expect(k.firstTimeFixRate == nil && k.csatMean == nil && k.mtbfHours == nil, "not available is not zero")
+    }
+}
