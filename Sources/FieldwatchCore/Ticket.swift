@@ -81,6 +81,8 @@ public struct Ticket: Sendable, Hashable, Codable {
     public var channel: String?
     /// Why it was cancelled (false alarm, duplicate, …).
     public var cancelReason: String?
+    /// For a complaint: the ticket it is about.
+    public var complaintOf: Int64?
 
     public init(
         id: Int64, site: SiteID, device: DeviceID, sensor: SensorKey?, faultCode: FaultCode, source: TicketSource,
@@ -88,8 +90,9 @@ public struct Ticket: Sendable, Hashable, Codable {
         occurrences: Int, detector: String?, detectorVersion: Int?, profileID: String?, profileVersion: Int?,
         lastValue: Double?, limit: Double?, unit: String?, drill: Bool = false, owner: String? = nil, customer: String? = nil,
         tier: CustomerTier = .standard, criticality: Int? = nil, timeZone: String? = nil, paused: Bool = false, channel: String? = nil,
-        cancelReason: String? = nil
+        cancelReason: String? = nil, complaintOf: Int64? = nil
     ) {
+        self.complaintOf = complaintOf
         self.owner = owner
         self.customer = customer
         self.tier = tier

@@ -169,6 +169,7 @@ enum APIRoutes {
             return try respond(TicketDetailView(
                 ticket: TicketView(ticket), allowed_actions: allowed, clocks: try store.clocks(ticketID: ticket.id).map { ClockView($0, now: now) },
                 pauses: try store.pauses(ticketID: ticket.id), solutions: try store.solutions(ticketID: ticket.id),
+                ratings: try store.ratings(ticketID: ticket.id),
                 escalations: try store.escalations(ticketID: ticket.id).map {
                     .init(clock: $0.clock, level: $0.level, deadline: $0.deadline.rfc3339, due_at: $0.dueAt.rfc3339, fired_at: $0.firedAt.rfc3339)
                 },
@@ -220,6 +221,18 @@ enum APIRoutes {
             let body = try await request.body(DecisionRequest.self, context: context)
             let solution = try env.workflow.decide(ticketID: id, approve: body.approve, actor: actor(token), note: body.reason, at: env.now())
             return try respond(solution, request, context)
+        },
+        RouteSpec(method: .post, path: "/api/v1/tickets/{id}/rating",
+                  summary: "The customer's rating of a fixed fault, 1 to 5 (the latest counts); 2 or less opens a complaint ticket.",
+                  operation: .rate, body: "RatingRequest", response: "RatingOutcome") { request, context, env in
+            let token = try context.caller()
+            try Access.require(.rate, token)
+            let id = try ticketID(context)
+            _ = try visibleTicket(id, token, env)
+            let body = try await request.body(RatingRequest.self, context: context)
+            let outcome = try env.workflow.rate(ticketID: id, score: body.score, comment: body.comment ?? "", actor: actor(token), at: env.now())
+            return try respond(RatingOutcome(ticket: TicketView(outcome.ticket), complaint: outcome.complaint.map(TicketView.init)), request, context,
+                               status: .created)
         },
         RouteSpec(method: .post, path: "/api/v1/tickets/{id}/grade", summary: "Change the grade; lowering it needs a reason.",
                   operation: .regrade, body: "GradeRequest", response: "StepOutcome") { request, context, env in

@@ -14,6 +14,7 @@ public enum Access {
         case propose
         case decide
         case regrade
+        case rate
         case verifyAudit
 
         public var description: String {
@@ -25,6 +26,7 @@ public enum Access {
             case .propose: "propose a solution"
             case .decide: "approve or reject a solution"
             case .regrade: "change a grade"
+            case .rate: "rate a fixed fault"
             case .verifyAudit: "verify the audit chain"
             }
         }
@@ -50,6 +52,7 @@ public enum Access {
             }
         case .propose: [.admin, .supervisor, .engineer]
         case .decide, .regrade, .verifyAudit: [.admin, .supervisor]
+        case .rate: staff.union([.customer])
         }
     }
 

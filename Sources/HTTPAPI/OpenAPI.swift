@@ -63,7 +63,7 @@ enum OpenAPI {
         let name = route.response.hasSuffix("[]") ? String(route.response.dropLast(2)) : route.response
         let schema: [String: Any] = schemas[name] == nil ? ["type": "object"]
             : route.response.hasSuffix("[]") ? ["type": "array", "items": ["$ref": "#/components/schemas/\(name)"]] : ["$ref": "#/components/schemas/\(name)"]
-        result[route.method == .post && (route.body == "ReportRequest" || route.body == "ProposeRequest") ? "201" : "200"] =
+        result[route.method == .post && (route.body == "ReportRequest" || route.body == "ProposeRequest" || route.body == "RatingRequest") ? "201" : "200"] =
             ["description": route.response, "content": ["application/json": ["schema": schema]]]
         if route.body == "ReportRequest" { result["200"] = ["description": "linked to an open ticket", "content": ["application/json": ["schema": schema]]] }
         if route.operation != nil {
@@ -116,6 +116,8 @@ enum OpenAPI {
         "StepRequest": object(["reason": "string?", "pause_reason": "string?", "evidence": "string?", "at": "string?"]),
         "ProposeRequest": object(["diagnosis": "string", "work": "string", "parts": "string?", "cost": "number"], required: ["diagnosis", "work", "cost"]),
         "DecisionRequest": object(["approve": "boolean", "reason": "string?"], required: ["approve"]),
+        "RatingRequest": object(["score": "integer", "comment": "string?"], required: ["score"]),
+        "RatingOutcome": object(["ticket": "object", "complaint": "object?"]),
         "GradeRequest": object(["grade": "string", "reason": "string?"], required: ["grade"]),
     ] }
 }

@@ -125,6 +125,7 @@ struct TicketDetailView: Encodable, Sendable {
     var clocks: [ClockView]
     var pauses: [PauseRecord]
     var solutions: [SolutionRecord]
+    var ratings: [RatingRecord]
     var escalations: [Escalation]
     var detections: [DetectionRecord]
     var timeline: [AuditRecord]
@@ -188,6 +189,16 @@ struct ProposeRequest: Decodable, Sendable {
 struct DecisionRequest: Decodable, Sendable {
     var approve: Bool
     var reason: String?
+}
+
+struct RatingRequest: Decodable, Sendable {
+    var score: Int
+    var comment: String?
+}
+
+struct RatingOutcome: Encodable, Sendable {
+    var ticket: TicketView
+    var complaint: TicketView?
 }
 
 struct GradeRequest: Decodable, Sendable {

@@ -85,10 +85,15 @@ public struct ServiceKPIs: Sendable, Equatable, Codable {
     public var bySite: [Count]
     /// Staff ranking: most tickets resolved, then best compliance.
     public var engineers: [Engineer]
-    /// Not available until visits, ratings and operating hours are recorded.
-    public var firstTimeFixRate: Double?
+    /// Mean of the latest 1–5 rating of each rated ticket; nil when none was rated.
     public var csatMean: Double?
+    /// Rated tickets / resolved or closed tickets.
+    public var csatResponseRate: Double?
+    /// Complaints (tickets opened from a rating of 2 or less) closed / complaints opened; nil without complaints.
     public var complaintClosure: Double?
+    public var complaints = 0
+    /// Not available until visits and operating hours are recorded.
+    public var firstTimeFixRate: Double?
     public var mtbfHours: Double?
     public var predictiveLeadTimeMinutes: Double?
 
@@ -129,6 +134,9 @@ public struct ServiceKPIs: Sendable, Equatable, Codable {
                             cancelled: rs.filter { $0.ticket.status == .cancelled && !($0.ticket.cancelReason ?? "").hasPrefix("merged into") }.count)
             }.sorted { $0.key < $1.key }
         }
+        let fixed = records.filter { ($0.ticket.status == .resolved || $0.ticket.status == .closed) && $0.ticket.complaintOf == nil }
+        let ratings = fixed.compactMap(\.rating)
+        let complaints = records.filter { $0.ticket.complaintOf != nil }
         let owners = Dictionary(grouping: records.filter { $0.ticket.owner != nil }, by: { $0.ticket.owner! })
         let engineers = owners.map { name, rs -> Engineer in
             let outcomes = rs.flatMap { $0.clocks.map(decided) }
@@ -145,6 +153,10 @@ public struct ServiceKPIs: Sendable, Equatable, Codable {
             falseAlarmsByDetector: falseAlarms { "\($0.detector ?? "?")@\($0.detectorVersion ?? 0)" },
             falseAlarmsByProfile: falseAlarms { $0.profileID ?? "?" },
             topFaults: Array(counts(records.map { "\($0.ticket.profileID ?? "no profile") · \($0.ticket.faultCode)" }).prefix(10)),
-            bySite: counts(records.map(\.ticket.site.rawValue)), engineers: engineers)
+            bySite: counts(records.map(\.ticket.site.rawValue)), engineers: engineers,
+            csatMean: ratings.isEmpty ? nil : Double(ratings.reduce(0, +)) / Double(ratings.count),
+            csatResponseRate: fixed.isEmpty ? nil : Double(ratings.count) / Double(fixed.count),
+            complaintClosure: complaints.isEmpty ? nil : Double(complaints.filter { $0.ticket.status == .closed }.count) / Double(complaints.count),
+            complaints: complaints.count)
     }
 }

@@ -49,8 +49,17 @@ public enum MonthlyReport {
             rows.append(Row(kpi: "SLA compliance, \(c.grade)", value: "\(percent(c.share!)) (\(c.met) of \(c.decided) clocks)", target: "", status: "info"))
         }
         rows.append(Row(kpi: "First-time fix rate", value: "not available: visits are not recorded yet", target: "≥ 85 %", status: "not available"))
-        rows.append(Row(kpi: "Customer satisfaction (CSAT)", value: "not available: ratings are not collected yet", target: "≥ 4.5 / 5", status: "not available"))
-        rows.append(Row(kpi: "Complaint closure", value: "not available: complaints are not tracked yet", target: "100 %", status: "not available"))
+        if let csat = k.csatMean {
+            rows.append(Row(kpi: "Customer satisfaction (CSAT)", value: String(format: "%.2f / 5 (%@ of fixed tickets rated)", csat, percent(k.csatResponseRate ?? 0)),
+                            target: "≥ 4.5 / 5", status: csat >= 4.5 ? "met" : "missed"))
+        } else {
+            rows.append(Row(kpi: "Customer satisfaction (CSAT)", value: "no rating this month", target: "≥ 4.5 / 5", status: "not available"))
+        }
+        if let closure = k.complaintClosure {
+            rows.append(Row(kpi: "Complaint closure", value: "\(percent(closure)) of \(k.complaints) complaint(s)", target: "100 %", status: closure >= 1 ? "met" : "missed"))
+        } else {
+            rows.append(Row(kpi: "Complaint closure", value: "no complaint this month", target: "100 %", status: "not available"))
+        }
         rows.append(Row(kpi: "MTBF (operating hours)", value: "not available: operating hours are not recorded yet", target: "", status: "not available"))
         rows.append(Row(kpi: "Predictive lead time achieved", value: "not available: detectors do not forecast failures yet", target: "", status: "not available"))
         return rows

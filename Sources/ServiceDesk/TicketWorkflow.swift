@@ -221,6 +221,44 @@ public final class TicketWorkflow: Sendable {
         }
     }
 
+    /// The customer's rating of a fixed fault, 1 (poor) to 5 (excellent); the latest counts.
+    /// A rating of 2 or less opens a complaint: a ticket of its own, linked to this one, so
+    /// "complaint closure" is a tracked loop with an owner and clocks, not a report line.
+    public func rate(ticketID: Int64, score: Int, comment: String, actor: String, at: Timestamp)
+        throws(ServiceDeskError) -> (ticket: Ticket, complaint: Ticket?) {
+        guard (1...5).contains(score) else { throw ServiceDeskError(.invalid, "a rating is 1 (poor) to 5 (excellent), not \(score)") }
+        let comment = comment.trimmingCharacters(in: .whitespacesAndNewlines)
+        let rules = rules
+        return try write("rate ticket #\(ticketID)") { tx in
+            guard let ticket = try tx.ticket(id: ticketID) else { throw ServiceDeskError(.notFound, "no ticket #\(ticketID)") }
+            guard ticket.status == .resolved || ticket.status == .closed else {
+                throw ServiceDeskError(.conflict, "ticket #\(ticketID) is \(ticket.status.rawValue); a fault is rated once it is resolved")
+            }
+            try tx.insertRating(ticketID: ticketID, score: score, comment: comment, actor: actor, at: at)
+            var detail = ["score": "\(score)"]
+            if !comment.isEmpty { detail["comment"] = comment }
+            try tx.appendAudit(at: at, actor: actor, action: "ticket.rated", ticketID: ticketID, detail: detail)
+            guard score <= 2 else { return (ticket, nil) }
+            if let open = try tx.openComplaint(about: ticketID) {
+                try tx.appendAudit(at: at, actor: actor, action: "complaint.rating", ticketID: open.id, detail: detail)
+                return (ticket, open)
+            }
+            let facts = rules.facts(severity: .warning, site: ticket.site, device: ticket.device)
+            let complaint = try tx.insertTicket(NewTicket(
+                site: ticket.site, device: ticket.device, sensor: nil, faultCode: "COMPLAINT", source: .customerReport, grade: ticket.grade == .urgent ? .urgent : .general,
+                title: "Complaint about #\(ticketID) (rated \(score)/5)\(comment.isEmpty ? "" : ": \(comment)")", openedAt: at,
+                customer: ticket.customer, tier: facts.tier, criticality: facts.criticality, timeZone: ticket.timeZone, channel: ticket.channel,
+                complaintOf: ticketID))
+            try rules.refreshClocks(complaint, in: tx)
+            let complaintDetail = detail.merging(["about": "\(ticketID)", "fault_code": "COMPLAINT"]) { $1 }
+            let auditID = try tx.appendAudit(at: at, actor: actor, action: "ticket.opened", ticketID: complaint.id, detail: complaintDetail)
+            try tx.enqueue(key: "audit-\(auditID)", kind: "complaint.opened", topic: Self.topic(complaint),
+                           payload: Self.payload(complaint, event: "complaint.opened", actor: actor, at: at, extra: complaintDetail.merging(["audience": "supervisor"]) { $1 }),
+                           at: at)
+            return (ticket, complaint)
+        }
+    }
+
     /// Raises or lowers a ticket's grade by hand. Lowering needs a reason; the clocks follow
     /// the new grade's targets.
     @discardableResult

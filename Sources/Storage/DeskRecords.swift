@@ -135,6 +135,21 @@ extension TicketTransaction {
                               decidedAt: decidedAt.map(Timestamp.init(milliseconds:)), decisionNote: row["decision_note"])
     }
 
+    // MARK: ratings
+
+    @discardableResult
+    public func insertRating(ticketID: Int64, score: Int, comment: String, actor: String, at: Timestamp) throws -> Int64 {
+        try db.execute(sql: "INSERT INTO rating (ticket_id, score, comment, actor, at) VALUES (?, ?, ?, ?, ?)",
+                       arguments: [ticketID, score, comment, actor, at.milliseconds])
+        return db.lastInsertedRowID
+    }
+
+    /// The open complaint about a ticket, if any.
+    public func openComplaint(about ticketID: Int64) throws -> Ticket? {
+        try Row.fetchOne(db, sql: "SELECT * FROM ticket WHERE complaint_of = ? AND status NOT IN ('closed', 'cancelled')", arguments: [ticketID])
+            .map(Self.ticket(from:))
+    }
+
     // MARK: policy
 
     /// Stores the policy text when it differs from the one in force; returns true when it did.
@@ -158,6 +173,15 @@ extension TicketStore {
 
     public func clocks(ticketID: Int64) throws(StorageError) -> [ClockRecord] {
         try read("read clocks of ticket \(ticketID)") { db in try TicketTransaction(db: db).clocks(ticketID: ticketID) }
+    }
+
+    public func ratings(ticketID: Int64) throws(StorageError) -> [RatingRecord] {
+        try read("read ratings of ticket \(ticketID)") { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM rating WHERE ticket_id = ? ORDER BY id", arguments: [ticketID]).map {
+                RatingRecord(id: $0["id"], ticketID: $0["ticket_id"], score: $0["score"], comment: $0["comment"], actor: $0["actor"],
+                             at: Timestamp(milliseconds: $0["at"]))
+            }
+        }
     }
 
     public func solutions(ticketID: Int64) throws(StorageError) -> [SolutionRecord] {
@@ -279,6 +303,8 @@ extension TicketStore {
 public struct KPIRecord: Sendable, Equatable {
     public var ticket: Ticket
     public var clocks: [ClockRecord]
+    /// The customer's latest rating, if any.
+    public var rating: Int?
 }
 
 extension TicketStore {
@@ -290,7 +316,11 @@ extension TicketStore {
             guard let first = tickets.first?.id, let last = tickets.last?.id else { return [] }
             let clocks = Dictionary(grouping: try Row.fetchAll(db, sql: "SELECT * FROM sla_clock WHERE ticket_id BETWEEN ? AND ?", arguments: [first, last])
                 .map(TicketTransaction.clock(from:)), by: \.ticketID)
-            return tickets.map { KPIRecord(ticket: $0, clocks: clocks[$0.id] ?? []) }
+            var ratings: [Int64: Int] = [:]
+            for row in try Row.fetchAll(db, sql: "SELECT ticket_id, score FROM rating WHERE ticket_id BETWEEN ? AND ? ORDER BY id", arguments: [first, last]) {
+                ratings[row["ticket_id"]] = row["score"]
+            }
+            return tickets.map { KPIRecord(ticket: $0, clocks: clocks[$0.id] ?? [], rating: ratings[$0.id]) }
         }
     }
 }

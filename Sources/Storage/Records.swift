@@ -23,13 +23,16 @@ public struct NewTicket: Sendable, Equatable {
     public var criticality: Int?
     public var timeZone: String?
     public var channel: String?
+    public var complaintOf: Int64?
 
     public init(
         site: SiteID, device: DeviceID, sensor: SensorKey?, faultCode: FaultCode, source: TicketSource, grade: Grade,
         title: String, openedAt: Timestamp, detector: String? = nil, detectorVersion: Int? = nil, profileID: String? = nil,
         profileVersion: Int? = nil, lastValue: Double? = nil, limit: Double? = nil, unit: String? = nil, drill: Bool = false,
-        customer: String? = nil, tier: CustomerTier = .standard, criticality: Int? = nil, timeZone: String? = nil, channel: String? = nil
+        customer: String? = nil, tier: CustomerTier = .standard, criticality: Int? = nil, timeZone: String? = nil, channel: String? = nil,
+        complaintOf: Int64? = nil
     ) {
+        self.complaintOf = complaintOf
         self.customer = customer
         self.tier = tier
         self.criticality = criticality
@@ -221,4 +224,14 @@ public struct SolutionRecord: Sendable, Equatable, Codable {
         self.decidedAt = decidedAt
         self.decisionNote = decisionNote
     }
+}
+
+/// A customer's rating of a fixed fault.
+public struct RatingRecord: Sendable, Equatable, Codable {
+    public var id: Int64
+    public var ticketID: Int64
+    public var score: Int
+    public var comment: String
+    public var actor: String
+    public var at: Timestamp
 }

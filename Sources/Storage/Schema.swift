@@ -229,6 +229,23 @@ enum Schema {
                 );
                 """)
         }
+        migrator.registerMigration("v6-ratings-complaints") { db in
+            try db.execute(sql: """
+                -- The customer's answer to one question (1 poor … 5 excellent) about a fixed fault;
+                -- the latest answer per ticket counts.
+                CREATE TABLE rating (
+                    id        INTEGER PRIMARY KEY AUTOINCREMENT,
+                    ticket_id INTEGER NOT NULL REFERENCES ticket(id),
+                    score     INTEGER NOT NULL CHECK (score BETWEEN 1 AND 5),
+                    comment   TEXT NOT NULL DEFAULT '',
+                    actor     TEXT NOT NULL CHECK (actor <> ''),
+                    at        INTEGER NOT NULL
+                );
+                CREATE INDEX rating_by_ticket ON rating (ticket_id, id);
+                -- A complaint is a ticket of its own, linked to the ticket it is about.
+                ALTER TABLE ticket ADD COLUMN complaint_of INTEGER REFERENCES ticket(id);
+                """)
+        }
         return migrator
     }
 }

@@ -178,19 +178,20 @@ public struct TicketTransaction {
         try db.execute(sql: """
             INSERT INTO ticket (site_id, device_id, sensor, fault_code, source, grade, status, title, opened_at, updated_at,
                                 occurrences, detector, detector_version, profile_id, profile_version, last_value, limit_value, unit, drill,
-                                customer, tier, criticality, time_zone, channel)
-            VALUES (?, ?, ?, ?, ?, ?, 'new', ?, ?, ?, 1, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                                customer, tier, criticality, time_zone, channel, complaint_of)
+            VALUES (?, ?, ?, ?, ?, ?, 'new', ?, ?, ?, 1, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
             """, arguments: [
                 t.site.rawValue, t.device.rawValue, t.sensor?.rawValue, t.faultCode.rawValue, t.source.rawValue, t.grade.rawValue,
                 t.title, t.openedAt.milliseconds, t.openedAt.milliseconds, t.detector, t.detectorVersion, t.profileID,
-                t.profileVersion, t.lastValue, t.limit, t.unit, t.drill, t.customer, t.tier.rawValue, t.criticality, t.timeZone, t.channel,
+                t.profileVersion, t.lastValue, t.limit, t.unit, t.drill, t.customer, t.tier.rawValue, t.criticality, t.timeZone, t.channel, t.complaintOf,
             ])
         let id = db.lastInsertedRowID
         return Ticket(id: id, site: t.site, device: t.device, sensor: t.sensor, faultCode: t.faultCode, source: t.source,
                       grade: t.grade, status: .new, title: t.title, openedAt: t.openedAt, updatedAt: t.openedAt, occurrences: 1,
                       detector: t.detector, detectorVersion: t.detectorVersion, profileID: t.profileID,
                       profileVersion: t.profileVersion, lastValue: t.lastValue, limit: t.limit, unit: t.unit, drill: t.drill,
-                      customer: t.customer, tier: t.tier, criticality: t.criticality, timeZone: t.timeZone, channel: t.channel)
+                      customer: t.customer, tier: t.tier, criticality: t.criticality, timeZone: t.timeZone, channel: t.channel,
+                      complaintOf: t.complaintOf)
     }
 
     /// Records one more occurrence on a ticket: new grade, title and last reading.
@@ -250,6 +251,6 @@ public struct TicketTransaction {
             profileID: row["profile_id"], profileVersion: row["profile_version"], lastValue: row["last_value"],
             limit: row["limit_value"], unit: row["unit"], drill: row["drill"], owner: row["owner"], customer: row["customer"],
             tier: CustomerTier(rawValue: row["tier"] ?? "standard") ?? .standard, criticality: row["criticality"], timeZone: row["time_zone"],
-            paused: row["paused"], channel: row["channel"], cancelReason: row["cancel_reason"])
+            paused: row["paused"], channel: row["channel"], cancelReason: row["cancel_reason"], complaintOf: row["complaint_of"])
     }
 }

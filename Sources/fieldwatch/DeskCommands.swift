@@ -331,6 +331,26 @@ extension Tickets {
         }
     }
 
+    struct Rate: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Record the customer's rating of a fixed fault (1 poor … 5 excellent); 2 or less opens a complaint ticket.")
+        @OptionGroup var step: StepOptions
+        @Option(help: "1 (poor) to 5 (excellent).") var score: Int
+        @Option(help: "The customer's words.") var comment = ""
+
+        func run() throws {
+            let workflow = try step.desk.open()
+            let (id, at) = (try step.ticketID(), try step.time())
+            let outcome: (ticket: Ticket, complaint: Ticket?)
+            do {
+                outcome = try workflow.rate(ticketID: id, score: score, comment: comment, actor: step.actor, at: at)
+            } catch {
+                throw deskFailure(error)
+            }
+            print("ticket #\(id) rated \(score)/5" + (outcome.complaint.map { "; complaint ticket #\($0.id) is open for it" } ?? ""))
+        }
+    }
+
     struct Regrade: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Change a ticket's grade; lowering it needs --reason. The clocks follow the new grade.")
         @OptionGroup var step: StepOptions

@@ -96,7 +96,7 @@ struct Tickets: ParsableCommand {
             Lifecycle: new → ack → contact → dispatch → arrive → resolve → confirm (closed); reopen;             cancel; pause/resume. A step that is not possible says which are. Every step records who             (--by), when (--at, default now) and why (--reason) in the audit trail, and recomputes the             ticket's SLA clocks with the policy in force.
             """,
         subcommands: [List.self, Show.self, Report.self, Open.self, Ack.self, Contact.self, Dispatch.self, Arrive.self, Resolve.self, Confirm.self,
-                      Reopen.self, Cancel.self, Pause.self, Resume.self, Propose.self, Approve.self, Reject.self, Regrade.self, Escalate.self]
+                      Reopen.self, Cancel.self, Pause.self, Resume.self, Propose.self, Approve.self, Reject.self, Rate.self, Regrade.self, Escalate.self]
     )
 
     struct Location: ParsableArguments {

@@ -130,11 +130,13 @@ struct APITests {
         #expect(try await api.call("POST", "/api/v1/tickets/\(id)/solutions/decision", as: "supervisor", body: #"{"approve": true}"#).status == 200)
         #expect(try await api.call("POST", "/api/v1/tickets/\(id)/actions/resolve", as: "engineer", body: #"{"reason": "replaced"}"#).status == 200)
         #expect(try await api.call("POST", "/api/v1/tickets/\(id)/actions/confirm", as: "customer", body: "{}").status == 200)
+        let rating = try await api.call("POST", "/api/v1/tickets/\(id)/rating", as: "customer", body: #"{"score": 5, "comment": "quick and clean"}"#)
+        #expect(rating.status == 201 && rating.object["complaint"] == nil, "\(rating.text)")
         let detail = try await api.call("GET", "/api/v1/tickets/\(id)", as: "customer")
         #expect(detail.status == 200)
         let timeline = (detail.object["timeline"] as? [[String: Any]])?.compactMap { $0["action"] as? String }
         #expect(timeline == ["ticket.opened", "ticket.acknowledge", "ticket.contact", "ticket.dispatch", "ticket.arrive", "solution.proposed",
-                             "solution.approved", "ticket.resolve", "ticket.confirm"])
+                             "solution.approved", "ticket.resolve", "ticket.confirm", "ticket.rated"])
         #expect((detail.object["timeline"] as? [[String: Any]])?.last?["actor"] as? String == "customer:wang")
         let verify = try await api.call("GET", "/api/v1/audit/verify", as: "supervisor")
         #expect(verify.status == 200 && verify.object["problem"] == nil && (verify.object["records"] as? Int ?? 0) >= 9, "\(verify.text)")
@@ -179,6 +181,7 @@ struct APITests {
             (.decide, "POST", "/api/v1/tickets/\(t.id)/solutions/decision", #"{"approve": true}"#),
             (.regrade, "POST", "/api/v1/tickets/\(t.id)/grade", #"{"grade": "general", "reason": "r"}"#),
             (.verifyAudit, "GET", "/api/v1/audit/verify", nil),
+            (.rate, "POST", "/api/v1/tickets/\(t.id)/rating", #"{"score": 5}"#),
         ] + TicketAction.allCases.map { (.step($0), "POST", "/api/v1/tickets/\(t.id)/actions/\($0.rawValue)", "{}") }
         var denied = 0
         for (operation, method, path, body) in requests {

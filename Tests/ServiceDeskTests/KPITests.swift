@@ -52,3 +52,30 @@ struct KPITests {
         #expect(k.firstTimeFixRate == nil && k.csatMean == nil && k.mtbfHours == nil, "not available is not zero")
     }
 }
+
+@Suite("Ratings and complaints")
+struct RatingTests {
+    @Test func aLowRatingOpensOneLinkedComplaintAndTheKPIsCountBoth() throws {
+        let w = try makeWorkflow()
+        let t0 = local("2026-11-24 09:00", shanghai)
+        func at(_ minutes: Int64) -> Timestamp { t0.adding(milliseconds: minutes * 60_000) }
+        let t = try open(w, detection(severity: .warning, at: t0))
+        #expect(throws: ServiceDeskError.self) { _ = try w.rate(ticketID: t.id, score: 5, comment: "", actor: "customer:wang", at: at(1)) }
+        for (a, m) in [(TicketAction.acknowledge, 5), (.contact, 10)] { try w.perform(a, ticketID: t.id, actor: "li.wei", at: at(Int64(m))) }
+        try w.perform(.resolve, ticketID: t.id, actor: "li.wei", reason: "reset by phone", at: at(20))
+        #expect(throws: ServiceDeskError.self) { _ = try w.rate(ticketID: t.id, score: 6, comment: "", actor: "customer:wang", at: at(30)) }
+        let (_, complaint) = try w.rate(ticketID: t.id, score: 2, comment: "it failed again the next day", actor: "customer:wang", at: at(30))
+        let c = try #require(complaint)
+        #expect(c.complaintOf == t.id && c.faultCode == "COMPLAINT" && c.title.contains("it failed again"))
+        // A second low rating goes to the same open complaint.
+        let (_, again) = try w.rate(ticketID: t.id, score: 1, comment: "still bad", actor: "customer:wang", at: at(40))
+        #expect(again?.id == c.id)
+        #expect(try w.store.outbox().filter { $0.kind == "complaint.opened" }.count == 1)
+        let k = ServiceKPIs.compute(try w.store.kpiRecords(from: at(-60), to: at(600)), from: at(-60), to: at(600), now: at(600))
+        #expect(k.csatMean == 1 && k.csatResponseRate == 1, "the latest rating counts")
+        #expect(k.complaints == 1 && k.complaintClosure == 0)
+        let rows = MonthlyReport.rows(k)
+        #expect(rows.first { $0.kpi == "Customer satisfaction (CSAT)" }?.status == "missed")
+        #expect(rows.first { $0.kpi == "Complaint closure" }?.value == "0.0 % of 1 complaint(s)")
+    }
+}

@@ -156,12 +156,25 @@ async function viewTicket(main, id) {
       <td>${c.state === "running" && c.deadline ? countdown(c.deadline, c.target) : esc(c.state) + (c.met_at ? ` ${when(c.met_at, t.time_zone)}${c.breached ? " — late" : ""}` : "")}</td></tr>`).join("")}</table>
     <div class="actions" id="actions">${(d.allowed_actions || []).map((a) => `<button data-action="${a}" class="${a === "cancel" ? "secondary" : ""}">${a}</button>`).join("")}</div>
     <p class="error" id="action-error"></p>
+    ${(t.status === "resolved" || t.status === "closed") && state.me.role === "customer" ? `
+      <form class="stack" id="rating-form"><label>How satisfied are you with the repair?
+        <select name="score">${[5, 4, 3, 2, 1].map((n) => `<option value="${n}">${"★".repeat(n)} ${n}</option>`).join("")}</select></label>
+        <label>Anything to add? <textarea name="comment" rows="2"></textarea></label><button>Rate</button>
+        ${d.ratings.length ? `<p class="muted">You rated it ${d.ratings[d.ratings.length - 1].score}/5.</p>` : ""}</form>` : ""}
     ${d.detections.length ? `<h2>Evidence</h2>${d.detections.slice(-3).map((x) => `<p class="muted">${esc(x.summary)}</p>` +
       chart((x.evidence || []).map((s) => ({ ts: new Date(s.timestamp).toISOString(), value: s.value })), { critical: x.limit, markers, unit: x.unit })).join("")}` : ""}
     ${d.solutions.length ? `<h2>Solutions</h2><ul>${d.solutions.map((s) => `<li>${esc(s.status)}: ${esc(s.diagnosis)} → ${esc(s.planned_work)} (est. ${s.estimated_cost})</li>`).join("")}</ul>` : ""}
     ${d.escalations.length ? `<h2>Escalations</h2><ul>${d.escalations.map((e) => `<li>${when(e.fired_at)}: ${esc(e.clock)} ${esc(e.level)}</li>`).join("")}</ul>` : ""}
     <h2>Timeline</h2><ol class="timeline" id="timeline">${d.timeline.map((a) => `<li>${when(a.at)} — <strong>${esc(a.actor)}</strong> ${esc(a.action)}
       <span class="muted">${esc(Object.entries(JSON.parse(a.detail || "{}")).filter(([k]) => ["reason", "owner", "description", "evidence", "level", "summary"].includes(k)).map(([k, v]) => `${k}: ${v}`).join("; "))}</span></li>`).join("")}</ol>`;
+  $("#rating-form")?.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const f = new FormData(event.target);
+    try {
+      const r = await api(`/api/v1/tickets/${id}/rating`, { method: "POST", body: JSON.stringify({ score: Number(f.get("score")), comment: f.get("comment") }) });
+      $("#action-error").textContent = r.complaint ? `Thank you. We are sorry: complaint #${r.complaint.id} is open and a supervisor will call you.` : "Thank you for your rating.";
+    } catch (e) { $("#action-error").textContent = e.message; }
+  });
   main.querySelectorAll("button[data-action]").forEach((b) => b.addEventListener("click", async () => {
     const action = b.dataset.action, body = {};
     if (["cancel", "reopen"].includes(action) || action === "resolve") body.reason = prompt(`Reason for ${action}:`) || undefined;
