@@ -4,8 +4,19 @@ import Foundation
 import MQTT
 import Testing
 
-/// Runs a built executable of this package and returns (exit status, stdout + stderr).
-func runTool(_ name: String, _ arguments: [String], environment: [String: String] = [:]) throws -> (Int32, String) {
+/// Runs a built executable of this package and returns (exit status, stdout + stderr). The
+/// wait happens on a Dispatch thread: a test blocking a Swift concurrency thread for the
+/// seconds a simulator run takes would starve the in-process servers of other tests.
+func runTool(_ name: String, _ arguments: [String], environment: [String: String] = [:]) async throws -> (Int32, String) {
+    try await withCheckedThrowingContinuation { continuation in
+        DispatchQueue.global().async {
+            continuation.resume(with: Result { try runToolBlocking(name, arguments, environment: environment) })
+        }
+    }
+}
+
+/// `runTool` for the synchronous conditions of `eventually` (short commands only).
+func runToolBlocking(_ name: String, _ arguments: [String], environment: [String: String] = [:]) throws -> (Int32, String) {
     let bin = Fixtures.packageRoot().appendingPathComponent(".build/debug/\(name)")
     guard FileManager.default.isExecutableFile(atPath: bin.path) else {
         throw FixtureError("\(bin.path) is missing; run `swift build` (make test does) before the tests")
@@ -26,18 +37,18 @@ func runTool(_ name: String, _ arguments: [String], environment: [String: String
 
 @Suite("Command line", .serialized)
 struct CommandLineTests {
-    @Test func helpExplainsTheCommands() throws {
-        let (status, text) = try runTool("fieldwatch", ["--help"])
+    @Test func helpExplainsTheCommands() async throws {
+        let (status, text) = try await runTool("fieldwatch", ["--help"])
         #expect(status == 0)
         for word in ["serve", "tickets", "profiles", "predictive fault tickets"] { #expect(text.contains(word), "\(word)") }
-        let (_, serve) = try runTool("fieldwatch", ["serve", "--help"])
+        let (_, serve) = try await runTool("fieldwatch", ["serve", "--help"])
         for word in ["--broker", "--db", "--profiles", "--inventory", "FIELDWATCH_BROKER", "ring_capacity", "SIGTERM"] {
             #expect(serve.contains(word), "\(word)")
         }
     }
 
-    @Test func profilesValidateExitStatus() throws {
-        let (ok, okText) = try runTool("fieldwatch", ["profiles", "validate", "DeviceProfiles", "--inventory", "Simulator/demo-site.yaml"])
+    @Test func profilesValidateExitStatus() async throws {
+        let (ok, okText) = try await runTool("fieldwatch", ["profiles", "validate", "DeviceProfiles", "--inventory", "Simulator/demo-site.yaml"])
         #expect(ok == 0)
         #expect(okText.contains("ok: 8 profile(s): centrifugal-pump, diesel-standby-generator, dry-type-transformer"))
         let dir = try makeTemporaryDirectory()
@@ -45,15 +56,15 @@ struct CommandLineTests {
         try Fixtures.pumpProfile.replacingOccurrences(of: "unit: Cel", with: "unit: cel")
             .replacingOccurrences(of: "warning: 80", with: "warning: 99")
             .write(to: bad, atomically: true, encoding: .utf8)
-        let (status, text) = try runTool("fieldwatch", ["profiles", "validate", bad.path])
+        let (status, text) = try await runTool("fieldwatch", ["profiles", "validate", bad.path])
         #expect(status == 1)
         #expect(text.contains("\(bad.path):10:11: sensors[0].unit: unknown unit \"cel\" (did you mean \"Cel\"?)"))
         #expect(text.contains("\(bad.path):15:16: sensors[0].limits.warning: warning (99) is not below critical (95)"))
         #expect(text.contains("2 error(s)"))
     }
 
-    @Test func profilesShowSummarisesAProfile() throws {
-        let (status, text) = try runTool("fieldwatch", ["profiles", "show", "screw-air-compressor"])
+    @Test func profilesShowSummarisesAProfile() async throws {
+        let (status, text) = try await runTool("fieldwatch", ["profiles", "show", "screw-air-compressor"])
         #expect(status == 0)
         for line in [
             "screw-air-compressor v1: Screw air compressor (compressor, criticality 3/5)",
@@ -66,13 +77,13 @@ struct CommandLineTests {
         ] {
             #expect(text.contains(line), "missing: \(line)\n\(text)")
         }
-        let (missing, message) = try runTool("fieldwatch", ["profiles", "show", "pump"])
+        let (missing, message) = try await runTool("fieldwatch", ["profiles", "show", "pump"])
         #expect(missing != 0)
         #expect(message.contains("no profile \"pump\" in ./DeviceProfiles; known: centrifugal-pump, diesel-standby-generator"))
     }
 
-    @Test func serveRefusesABadConfigurationNamingTheProblem() throws {
-        let (status, text) = try runTool("fieldwatch", ["serve", "--broker", "localhost:1883", "--inventory", "Simulator/demo-site.yaml"])
+    @Test func serveRefusesABadConfigurationNamingTheProblem() async throws {
+        let (status, text) = try await runTool("fieldwatch", ["serve", "--broker", "localhost:1883", "--inventory", "Simulator/demo-site.yaml"])
         #expect(status == 2)
         #expect(text.contains("broker: broker URL \"localhost:1883\": expected mqtt://HOST:PORT"))
     }
@@ -91,7 +102,7 @@ struct CommandLineTests {
         var stopped = false
         defer { if !stopped { kill(serve, SIGKILL); waitpid(serve, nil, 0) } }
         // The shipped pump profile needs a limit held for 10 s: fault from 1 s, past critical by 3 s.
-        let (simStatus, simText) = try runTool("fieldwatch-sim", [
+        let (simStatus, simText) = try await runTool("fieldwatch-sim", [
             "--broker", broker.url, "--inventory", "Simulator/demo-site.yaml", "--seed", "3", "--rate", "20",
             "--duration", "16", "--fault-onset", "1", "--fault-ramp", "2", "--faults", "1",
         ])
@@ -99,7 +110,7 @@ struct CommandLineTests {
         #expect(simText.contains("ground truth: degradation on sz-ps3/"))
         var listed: [[String: Any]] = []
         _ = await eventually(timeout: .seconds(30)) {
-            guard FileManager.default.fileExists(atPath: db), let (status, json) = try? runTool("fieldwatch", ["tickets", "list", "--db", db, "--json"]),
+            guard FileManager.default.fileExists(atPath: db), let (status, json) = try? runToolBlocking("fieldwatch", ["tickets", "list", "--db", db, "--json"]),
                   status == 0, let array = try? JSONSerialization.jsonObject(with: Data(json.utf8)) as? [[String: Any]]
             else { return false }
             listed = array
@@ -138,7 +149,7 @@ struct CommandLineTests {
             #expect(await publisher.waitUntilPublished())
         }
         func ticketsJSON() -> [[String: Any]] {
-            guard FileManager.default.fileExists(atPath: db), let (status, json) = try? runTool("fieldwatch", ["tickets", "list", "--db", db, "--json"]),
+            guard FileManager.default.fileExists(atPath: db), let (status, json) = try? runToolBlocking("fieldwatch", ["tickets", "list", "--db", db, "--json"]),
                   status == 0 else { return [] }
             return (try? JSONSerialization.jsonObject(with: Data(json.utf8)) as? [[String: Any]]) ?? []
         }
@@ -154,7 +165,7 @@ struct CommandLineTests {
 
         let afterKill = ticketsJSON()
         #expect(afterKill.count == 1 && afterKill.first?["occurrences"] as? Int == 1)
-        let (status, show) = try runTool("fieldwatch", ["tickets", "show", "1", "--db", db])
+        let (status, show) = try await runTool("fieldwatch", ["tickets", "show", "1", "--db", db])
         #expect(status == 0 && show.contains("ticket.opened") && show.contains("evidence 3 samples"), "\(show)")
 
         pid = try spawn(binary, arguments, logPath: dir.appendingPathComponent("serve2.log").path, environment: ["FIELDWATCH_HTTP": "127.0.0.1:0"])
@@ -181,13 +192,13 @@ struct EvaluationCommandTests {
         return path
     }
 
-    @Test func replayWritesOneScoredRowPerInputRowAndIsStreaming() throws {
+    @Test func replayWritesOneScoredRowPerInputRowAndIsStreaming() async throws {
         let dir = try makeTemporaryDirectory()
         let values = (0..<300).map { i in i == 250 ? 80.0 : 20 + Double(i % 7) * 0.3 }
         let full = try writeCSV(dir, "full.csv", values: values)
         let prefix = try writeCSV(dir, "prefix.csv", values: Array(values.prefix(260)))
         for (input, output) in [(full, "full.out"), (prefix, "prefix.out")] {
-            let (status, text) = try runTool("fieldwatch", ["replay", "--csv", input, "--out", dir.appendingPathComponent(output).path])
+            let (status, text) = try await runTool("fieldwatch", ["replay", "--csv", input, "--out", dir.appendingPathComponent(output).path])
             #expect(status == 0, "\(text)")
         }
         let fullRows = try String(contentsOfFile: dir.appendingPathComponent("full.out").path, encoding: .utf8).split(separator: "\n")
@@ -201,24 +212,24 @@ struct EvaluationCommandTests {
 
     /// With --profile and --sensor the sensor's limits count: a bearing steady at 100 °C is
     /// unremarkable to the generic score but past the pump's critical limit (95 °C, held 10 s).
-    @Test func replayWithAProfileScoresTheSensorsLimits() throws {
+    @Test func replayWithAProfileScoresTheSensorsLimits() async throws {
         let dir = try makeTemporaryDirectory()
         let hot = try writeCSV(dir, "hot.csv", values: [Double](repeating: 100, count: 100))
-        func scores(_ extra: [String]) throws -> [Double] {
+        func scores(_ extra: [String]) async throws -> [Double] {
             let out = dir.appendingPathComponent("hot-\(extra.count).out").path
-            let (status, text) = try runTool("fieldwatch", ["replay", "--csv", hot, "--out", out] + extra)
+            let (status, text) = try await runTool("fieldwatch", ["replay", "--csv", hot, "--out", out] + extra)
             #expect(status == 0, "\(text)")
             return try String(contentsOfFile: out, encoding: .utf8).split(separator: "\n").dropFirst()
                 .map { Double($0.split(separator: ",")[2])! }
         }
-        #expect(try scores([]).allSatisfy { $0 == 0 })
-        let limited = try scores(["--profile", "centrifugal-pump", "--sensor", "bearing_temp"])
+        #expect(try await scores([]).allSatisfy { $0 == 0 })
+        let limited = try await scores(["--profile", "centrifugal-pump", "--sensor", "bearing_temp"])
         #expect(limited[0] == 0 && limited[1...].allSatisfy { $0 == 1 }, "\(limited.prefix(3))")
-        let (status, text) = try runTool("fieldwatch", ["replay", "--csv", hot, "--out", "/dev/null", "--profile", "centrifugal-pump"])
+        let (status, text) = try await runTool("fieldwatch", ["replay", "--csv", hot, "--out", "/dev/null", "--profile", "centrifugal-pump"])
         #expect(status != 0 && text.contains("give --profile and --sensor together"))
     }
 
-    @Test func evalNabScoresAHandMadeCorpus() throws {
+    @Test func evalNabScoresAHandMadeCorpus() async throws {
         let dir = try makeTemporaryDirectory()
         try FileManager.default.createDirectory(at: dir.appendingPathComponent("data/cat"), withIntermediateDirectories: true)
         // 1,000 quiet rows, a jump at row 600 inside the labelled window rows 590...650.
@@ -230,7 +241,7 @@ struct EvaluationCommandTests {
         }
         let labels = dir.appendingPathComponent("windows.json").path
         try #"{"cat/jump.csv": [["\#(stamp(590))", "\#(stamp(650))"]]}"#.write(toFile: labels, atomically: true, encoding: .utf8)
-        let (status, text) = try runTool("fieldwatch", ["eval", "nab", "--data", dir.appendingPathComponent("data").path, "--labels", labels, "--verbose"])
+        let (status, text) = try await runTool("fieldwatch", ["eval", "nab", "--data", dir.appendingPathComponent("data").path, "--labels", labels, "--verbose"])
         #expect(status == 0, "\(text)")
         #expect(text.contains("NAB: 1 files, 1000 rows, 1 windows"))
         // Detected at row 600 of the 61-row window 590...650: y = -(650-600+1)/61, so the
@@ -247,16 +258,16 @@ struct EvaluationCommandTests {
 
 @Suite("eval sim", .serialized)
 struct EvalSimTests {
-    @Test func scoresDetectionsAgainstTheSimulatorsLabels() throws {
+    @Test func scoresDetectionsAgainstTheSimulatorsLabels() async throws {
         let dir = try makeTemporaryDirectory()
         let out = dir.appendingPathComponent("run.jsonl").path
         let labels = dir.appendingPathComponent("labels.jsonl").path
-        let (simStatus, simText) = try runTool("fieldwatch-sim", [
+        let (simStatus, simText) = try await runTool("fieldwatch-sim", [
             "--out", out, "--labels", labels, "--start", "2026-03-02T00:00:00Z", "--duration", "3600", "--rate", "0.2",
             "--faults", "2", "--fault-onset", "600", "--fault-ramp", "1200", "--seed", "5",
         ])
         #expect(simStatus == 0, "\(simText)")
-        let (status, text) = try runTool("fieldwatch", ["eval", "sim", "--labels", labels, "--messages", out, "--inventory", "Simulator/demo-site.yaml"])
+        let (status, text) = try await runTool("fieldwatch", ["eval", "sim", "--labels", labels, "--messages", out, "--inventory", "Simulator/demo-site.yaml"])
         #expect(status == 0, "\(text)")
         let row = try #require(text.split(separator: "\n").first { $0.hasPrefix("degradation") })
         let cells = row.split(separator: " ", omittingEmptySubsequences: true)

@@ -37,48 +37,48 @@ struct DeskCommandLineTests {
                                            "FIELDWATCH_HTTP": "127.0.0.1:\(httpPort)"])
         var stopped = false
         defer { if !stopped { kill(serve, SIGKILL); waitpid(serve, nil, 0) } }
-        let (simStatus, simText) = try runTool("fieldwatch-sim", [
+        let (simStatus, simText) = try await runTool("fieldwatch-sim", [
             "--broker", broker.url, "--inventory", "Simulator/demo-site.yaml", "--seed", "3", "--rate", "20",
             "--duration", "16", "--fault-onset", "1", "--fault-ramp", "2", "--faults", "1",
         ])
         #expect(simStatus == 0, "\(simText)")
         let opened = await eventually(timeout: .seconds(30)) {
-            FileManager.default.fileExists(atPath: db) && (try? runTool("fieldwatch", ["tickets", "show", "1", "--db", db]))?.0 == 0
+            FileManager.default.fileExists(atPath: db) && (try? runToolBlocking("fieldwatch", ["tickets", "show", "1", "--db", db]))?.0 == 0
         }
         try #require(opened, "the gateway opened no ticket; log: \((try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "")")
-        let device = try #require(json(try runTool("fieldwatch", ["tickets", "show", "1", "--db", db, "--json"]).1)["ticket"] as? [String: Any])["device"] as! String
+        let device = try #require(json(try await runTool("fieldwatch", ["tickets", "show", "1", "--db", db, "--json"]).1)["ticket"] as? [String: Any])["device"] as! String
 
         // A step that is not possible says which are.
-        let (badStatus, badText) = try runTool("fieldwatch", ["tickets", "arrive", "1", "--db", db, "--by", "eng.chen"])
+        let (badStatus, badText) = try await runTool("fieldwatch", ["tickets", "arrive", "1", "--db", db, "--by", "eng.chen"])
         #expect(badStatus == 1 && badText.contains("Possible now: acknowledge, cancel"), "\(badText)")
-        let (ackStatus, ackText) = try runTool("fieldwatch", ["tickets", "ack", "#1", "--db", db, "--by", "li.wei"])
+        let (ackStatus, ackText) = try await runTool("fieldwatch", ["tickets", "ack", "#1", "--db", db, "--by", "li.wei"])
         #expect(ackStatus == 0 && ackText.contains("acknowledged by li.wei"), "\(ackText)")
-        let (contactStatus, contactText) = try runTool("fieldwatch", ["tickets", "contact", "1", "--db", db, "--by", "li.wei", "--reason", "called the station"])
+        let (contactStatus, contactText) = try await runTool("fieldwatch", ["tickets", "contact", "1", "--db", db, "--by", "li.wei", "--reason", "called the station"])
         #expect(contactStatus == 0 && contactText.contains("first contact: met"), "\(contactText)")
         // A costly repair waits for a supervisor other than the engineer who proposed it.
-        let (proposeStatus, proposeText) = try runTool("fieldwatch", [
+        let (proposeStatus, proposeText) = try await runTool("fieldwatch", [
             "tickets", "propose", "1", "--db", db, "--by", "eng.chen", "--diagnosis", "bearing worn", "--work", "replace bearing",
             "--parts", "SKF 6308 x1", "--cost", "9000",
         ])
         #expect(proposeStatus == 0 && proposeText.contains("waits for a supervisor"), "\(proposeText)")
-        let (selfStatus, selfText) = try runTool("fieldwatch", ["tickets", "approve", "1", "--db", db, "--by", "eng.chen"])
+        let (selfStatus, selfText) = try await runTool("fieldwatch", ["tickets", "approve", "1", "--db", db, "--by", "eng.chen"])
         #expect(selfStatus == 1 && selfText.contains("cannot approve"), "\(selfText)")
-        #expect(try runTool("fieldwatch", ["tickets", "approve", "1", "--db", db, "--by", "sup.liu"]).0 == 0)
+        #expect(try await runTool("fieldwatch", ["tickets", "approve", "1", "--db", db, "--by", "sup.liu"]).0 == 0)
         // The customer calls about the same pump: linked, not duplicated.
-        let (reportStatus, reportText) = try runTool("fieldwatch", [
+        let (reportStatus, reportText) = try await runTool("fieldwatch", [
             "tickets", "report", "--db", db, "--device", device, "--channel", "phone", "--reporter", "Mr Wang",
             "--description", "the pump is loud", "--inventory", "Simulator/demo-site.yaml",
         ])
         #expect(reportStatus == 0 && reportText.contains("linked to open ticket #1"), "\(reportText)")
-        let shown = json(try runTool("fieldwatch", ["tickets", "show", "1", "--db", db, "--json"]).1)
+        let shown = json(try await runTool("fieldwatch", ["tickets", "show", "1", "--db", db, "--json"]).1)
         #expect((shown["ticket"] as? [String: Any])?["owner"] as? String == "li.wei")
         #expect((shown["clocks"] as? [[String: Any]])?.count == 3)
-        #expect(try runTool("fieldwatch", ["tickets", "list", "--db", db, "--json"]).1.components(separatedBy: "\"id\"").count == 2)
+        #expect(try await runTool("fieldwatch", ["tickets", "list", "--db", db, "--json"]).1.components(separatedBy: "\"id\"").count == 2)
 
         // The same ticket over the gateway's HTTP API, with a token made on the command line.
-        let created = json(try runTool("fieldwatch", ["tokens", "create", "--db", db, "--name", "test", "--role", "dispatcher", "--subject", "zhao", "--json"]).1)
+        let created = json(try await runTool("fieldwatch", ["tokens", "create", "--db", db, "--name", "test", "--role", "dispatcher", "--subject", "zhao", "--json"]).1)
         let secret = try #require(created["secret"] as? String)
-        #expect(!(try runTool("fieldwatch", ["tokens", "list", "--db", db]).1.contains(secret)), "a secret is shown once, never listed")
+        #expect(!(try await runTool("fieldwatch", ["tokens", "list", "--db", db]).1.contains(secret)), "a secret is shown once, never listed")
         var request = URLRequest(url: URL(string: "http://127.0.0.1:\(httpPort)/api/v1/tickets")!)
         request.setValue("Bearer \(secret)", forHTTPHeaderField: "Authorization")
         let (data, response) = try await URLSession.shared.data(for: request)
@@ -99,30 +99,30 @@ struct DeskCommandLineTests {
         stopped = true
         #expect(status == 0)
 
-        let (verifyStatus, verifyText) = try runTool("fieldwatch", ["audit", "verify", "--db", db])
+        let (verifyStatus, verifyText) = try await runTool("fieldwatch", ["audit", "verify", "--db", db])
         #expect(verifyStatus == 0 && verifyText.contains("chain intact"), "\(verifyText)")
-        let head = try runTool("fieldwatch", ["audit", "head", "--db", db]).1.split(separator: " ")[1].trimmingCharacters(in: .whitespacesAndNewlines)
+        let head = try await runTool("fieldwatch", ["audit", "head", "--db", db]).1.split(separator: " ")[1].trimmingCharacters(in: .whitespacesAndNewlines)
         // Someone edits who acknowledged the ticket, straight in the SQLite file.
         let queue = try DatabaseQueue(path: db)
         try await queue.write { db in
             try db.execute(sql: "DROP TRIGGER audit_record_no_update")
             try db.execute(sql: "UPDATE audit_record SET actor = 'someone.else' WHERE action = 'ticket.acknowledge'")
         }
-        let (brokenStatus, brokenText) = try runTool("fieldwatch", ["audit", "verify", "--db", db, "--head", head])
+        let (brokenStatus, brokenText) = try await runTool("fieldwatch", ["audit", "verify", "--db", db, "--head", head])
         #expect(brokenStatus == 1 && brokenText.contains("BROKEN") && brokenText.contains("ticket.acknowledge"), "\(brokenText)")
     }
 
-    @Test func aBrokenPolicyStopsStartUpNamingFileAndLine() throws {
+    @Test func aBrokenPolicyStopsStartUpNamingFileAndLine() async throws {
         let dir = try makeTemporaryDirectory()
         let policy = dir.appendingPathComponent("policy.yaml").path
         try "schema: 1\nescalation:\n  warn_at: 1.5\n".write(toFile: policy, atomically: true, encoding: .utf8)
-        let (status, text) = try runTool("fieldwatch", ["policy", "validate", policy])
+        let (status, text) = try await runTool("fieldwatch", ["policy", "validate", policy])
         #expect(status == 1 && text.contains("policy.yaml:3:") && text.contains("escalation.warn_at"), "\(text)")
-        let (serveStatus, serveText) = try runTool("fieldwatch", [
+        let (serveStatus, serveText) = try await runTool("fieldwatch", [
             "serve", "--policy", policy, "--db", dir.appendingPathComponent("fw.db").path, "--inventory", "Simulator/demo-site.yaml",
         ])
         #expect(serveStatus == 2 && serveText.contains("policy.yaml:3:"), "\(serveText)")
-        let (okStatus, okText) = try runTool("fieldwatch", ["policy", "validate", "ServicePolicy/example.yaml"])
+        let (okStatus, okText) = try await runTool("fieldwatch", ["policy", "validate", "ServicePolicy/example.yaml"])
         #expect(okStatus == 0 && okText.hasPrefix("ok:"), "\(okText)")
     }
 }

@@ -192,14 +192,14 @@ struct StartupValidationTests {
         }
     }
 
-    @Test func environmentOverridesTheFile() throws {
+    @Test func environmentOverridesTheFile() async throws {
         var c = try GatewayConfiguration.parse("broker: mqtt://a:1\ndatabase: /tmp/a.db\n", file: "fw.yaml")
         try c.applyEnvironment(["FIELDWATCH_BROKER": "mqtt://b:2", "FIELDWATCH_RING_CAPACITY": "512", "FIELDWATCH_DEAD_LETTER_FILE": "off"])
         #expect(c.broker == "mqtt://b:2" && c.database == "/tmp/a.db" && c.ringCapacity == 512 && c.deadLetterFile == nil)
         #expect(throws: ConfigurationError.self) { try c.applyEnvironment(["FIELDWATCH_EVIDENCE_WINDOW": "soon"]) }
     }
 
-    @Test func anInventoryNamingAnUnknownProfileStopsStartUp() throws {
+    @Test func anInventoryNamingAnUnknownProfileStopsStartUp() async throws {
         let directory = try makeTemporaryDirectory()
         let (profiles, inventory) = try Fixtures.writeSite(in: directory)
         try Fixtures.inventory.replacingOccurrences(of: "profile: test-pump\n", with: "profile: chiller\n")

@@ -53,13 +53,13 @@ struct ScenarioTests {
     static let windowFrom = start.milliseconds + 120_000
     static let windowTo = start.milliseconds + 420_000
 
-    func run() throws -> (messages: [Message], labels: [SimLabel], lines: [SimLine]) {
+    func run() async throws -> (messages: [Message], labels: [SimLabel], lines: [SimLine]) {
         let dir = try makeTemporaryDirectory()
         let fleet = dir.appendingPathComponent("fleet.yaml").path
         try scenarioFleet.write(toFile: fleet, atomically: true, encoding: .utf8)
         let out = dir.appendingPathComponent("out.jsonl").path
         let labels = dir.appendingPathComponent("labels.jsonl").path
-        let (status, text) = try runTool("fieldwatch-sim", [
+        let (status, text) = try await runTool("fieldwatch-sim", [
             "--inventory", fleet, "--out", out, "--labels", labels, "--start", "2026-03-02T08:00:00Z", "--rate", "1",
             "--duration", "600", "--faults", "0", "--seed", "9",
         ])
@@ -76,8 +76,8 @@ struct ScenarioTests {
     func telemetry(_ m: [Message], _ device: String) -> [Message] { m.filter { $0.device == device && $0.topic.hasSuffix("/telemetry") } }
     func inWindow(_ m: Message) -> Bool { (m.ts ?? 0) >= Self.windowFrom && (m.ts ?? 0) < Self.windowTo }
 
-    @Test func everyScenarioHasItsSignature() throws {
-        let (messages, labels, lines) = try run()
+    @Test func everyScenarioHasItsSignature() async throws {
+        let (messages, labels, lines) = try await run()
         #expect(labels.map(\.scenario) == ["stuck", "drift", "dropout", "duplicates", "out_of_order", "clock_skew", "malformed", "spikes", "sudden_failure", "burst"])
         #expect(labels.first { $0.scenario == "stuck" }?.fault_code == "SENSOR_STUCK")
         #expect(labels.first { $0.scenario == "burst" }?.fault_code == "PIPE_BURST")
@@ -136,8 +136,8 @@ struct ScenarioTests {
     /// Through the gateway's pipeline: machine faults raise their fault codes, the stuck sensor
     /// raises SENSOR_STUCK; spikes, drift, duplicates, skew and normal operation raise nothing;
     /// malformed messages are counted.
-    @Test func theGatewaySeesWhatTheLabelsSay() throws {
-        let (_, _, lines) = try run()
+    @Test func theGatewaySeesWhatTheLabelsSay() async throws {
+        let (_, _, lines) = try await run()
         let root = Fixtures.packageRoot()
         let profiles = try ProfileLoader.load(paths: [root.appendingPathComponent("DeviceProfiles").path])
         let inventory = try Inventory.parse(scenarioFleet, file: "fleet.yaml", profiles: profiles)
@@ -154,12 +154,12 @@ struct ScenarioTests {
         #expect(rejects[.invalidPayload] == nil)
     }
 
-    @Test func scenarioFileErrorsNameTheLine() throws {
+    @Test func scenarioFileErrorsNameTheLine() async throws {
         let dir = try makeTemporaryDirectory()
         let fleet = dir.appendingPathComponent("fleet.yaml").path
         try (scenarioFleet + "\n  - {device: pump-99, type: stuck}\n  - {device: drift, type: melt}\n  - {device: quiet, type: stuck, sensors: [rpm]}\n")
             .write(toFile: fleet, atomically: true, encoding: .utf8)
-        let (status, text) = try runTool("fieldwatch-sim", ["--inventory", fleet, "--out", dir.appendingPathComponent("o").path, "--duration", "1"])
+        let (status, text) = try await runTool("fieldwatch-sim", ["--inventory", fleet, "--out", dir.appendingPathComponent("o").path, "--duration", "1"])
         #expect(status != 0)
         #expect(text.contains("fleet.yaml:27:27: scenarios[11].type: \"melt\" is not allowed; use one of degradation, sudden_failure"), "\(text)")
         #expect(text.contains("fleet.yaml:26:5: scenarios[10].device: no device \"pump-99\" in the inventory"), "\(text)")
@@ -200,7 +200,7 @@ struct ScenarioTests {
             for await m in watcher.messages { all.append(m) }
             return all
         }
-        let (status, text) = try runTool("fieldwatch-sim", ["--broker", broker.url, "--inventory", fleet, "--rate", "10", "--duration", "3", "--faults", "0"])
+        let (status, text) = try await runTool("fieldwatch-sim", ["--broker", broker.url, "--inventory", fleet, "--rate", "10", "--duration", "3", "--faults", "0"])
         #expect(status == 0, "\(text)")
         try await Task.sleep(for: .milliseconds(500))
         watcher.disconnect()

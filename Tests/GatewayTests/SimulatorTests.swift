@@ -41,10 +41,10 @@ final class Collected: Sendable {
 struct SimulatorTests {
     let start = "2026-03-01T06:00:00Z"
 
-    func simulate(seed: Int, duration: Int = 90, faults: Int = 1, directory: URL) throws -> (out: String, labels: String) {
+    func simulate(seed: Int, duration: Int = 90, faults: Int = 1, directory: URL) async throws -> (out: String, labels: String) {
         let out = directory.appendingPathComponent("sim-\(seed).jsonl").path
         let labels = directory.appendingPathComponent("labels-\(seed).jsonl").path
-        let (status, text) = try runTool("fieldwatch-sim", [
+        let (status, text) = try await runTool("fieldwatch-sim", [
             "--out", out, "--labels", labels, "--start", start, "--seed", "\(seed)", "--duration", "\(duration)",
             "--rate", "2", "--faults", "\(faults)",
         ])
@@ -52,14 +52,14 @@ struct SimulatorTests {
         return (out, labels)
     }
 
-    @Test func sameSeedGivesAByteIdenticalStreamAndAnotherSeedDoesNot() throws {
+    @Test func sameSeedGivesAByteIdenticalStreamAndAnotherSeedDoesNot() async throws {
         let dir = try makeTemporaryDirectory()
-        let a = try simulate(seed: 11, directory: dir)
+        let a = try await simulate(seed: 11, directory: dir)
         let first = try Data(contentsOf: URL(fileURLWithPath: a.out))
-        let again = try simulate(seed: 11, directory: try makeTemporaryDirectory())
+        let again = try await simulate(seed: 11, directory: try makeTemporaryDirectory())
         #expect(try Data(contentsOf: URL(fileURLWithPath: again.out)) == first)
         #expect(try Data(contentsOf: URL(fileURLWithPath: again.labels)) == Data(contentsOf: URL(fileURLWithPath: a.labels)))
-        let other = try simulate(seed: 12, directory: dir)
+        let other = try await simulate(seed: 12, directory: dir)
         #expect(try Data(contentsOf: URL(fileURLWithPath: other.out)) != first)
         // 3 devices × 2 Hz × 90 s.
         #expect(try readLines(a.out, as: SimLine.self).count == 540)
@@ -69,9 +69,9 @@ struct SimulatorTests {
     /// sensor of any device reaches a warning limit before the fault's onset, and the gateway's
     /// pipeline raises exactly the labelled fault.
     @Test(arguments: [3, 7, 21])
-    func labelsLineUpWithTheSignalAndTheDetections(seed: Int) throws {
+    func labelsLineUpWithTheSignalAndTheDetections(seed: Int) async throws {
         let dir = try makeTemporaryDirectory()
-        let run = try simulate(seed: seed, faults: 2, directory: dir)
+        let run = try await simulate(seed: seed, faults: 2, directory: dir)
         let labels = try readLines(run.labels, as: SimLabel.self)
         #expect(labels.count == 2)
         let root = Fixtures.packageRoot()
@@ -152,7 +152,7 @@ struct SimulatorTests {
         c.deadLetterFile = nil
         let running = try await RunningGateway(c)
         // 5 ticks of 200 devices, published as fast as the simulator can, at QoS 1.
-        let (status, text) = try runTool("fieldwatch-sim", [
+        let (status, text) = try await runTool("fieldwatch-sim", [
             "--broker", broker.url, "--inventory", inventory, "--rate", "100", "--duration", "0.05", "--faults", "0", "--qos", "1",
             "--client-id", "fleet-sim",
         ])
@@ -169,29 +169,29 @@ struct SimulatorTests {
         try await running.stop()
     }
 
-    @Test func randomFaultsOfSeveralTypesAreDeterministic() throws {
-        func labels(_ dir: URL) throws -> String {
+    @Test func randomFaultsOfSeveralTypesAreDeterministic() async throws {
+        func labels(_ dir: URL) async throws -> String {
             let path = dir.appendingPathComponent("l.jsonl").path
-            let (status, text) = try runTool("fieldwatch-sim", [
+            let (status, text) = try await runTool("fieldwatch-sim", [
                 "--out", dir.appendingPathComponent("o.jsonl").path, "--labels", path, "--start", start, "--duration", "60",
                 "--faults", "6", "--fault-types", "stuck,sudden_failure,drift,spikes", "--seed", "4",
             ])
             #expect(status == 0, "\(text)")
             return try String(contentsOfFile: path, encoding: .utf8)
         }
-        let first = try labels(try makeTemporaryDirectory())
-        #expect(try labels(try makeTemporaryDirectory()) == first)
+        let first = try await labels(try makeTemporaryDirectory())
+        #expect(try await labels(try makeTemporaryDirectory()) == first)
         let kinds = Set(first.split(separator: "\n").compactMap { try? JSONDecoder().decode(SimLabel.self, from: Data($0.utf8)).scenario })
         #expect(kinds.isSubset(of: ["stuck", "sudden_failure", "drift", "spikes"]) && kinds.count >= 2)
-        let (status, text) = try runTool("fieldwatch-sim", ["--out", "/dev/null", "--duration", "1", "--fault-types", "melt"])
+        let (status, text) = try await runTool("fieldwatch-sim", ["--out", "/dev/null", "--duration", "1", "--fault-types", "melt"])
         #expect(status != 0 && text.contains("--fault-types: \"melt\" is not a scenario type"))
     }
 
-    @Test func drillMarksEveryMessageAndLabel() throws {
+    @Test func drillMarksEveryMessageAndLabel() async throws {
         let dir = try makeTemporaryDirectory()
         let out = dir.appendingPathComponent("drill.jsonl").path
         let labels = dir.appendingPathComponent("drill-labels.jsonl").path
-        let (status, text) = try runTool("fieldwatch-sim", [
+        let (status, text) = try await runTool("fieldwatch-sim", [
             "--out", out, "--labels", labels, "--start", start, "--duration", "30", "--rate", "1", "--faults", "1", "--drill",
         ])
         #expect(status == 0, "\(text)")
@@ -200,13 +200,13 @@ struct SimulatorTests {
         #expect(try String(contentsOfFile: labels, encoding: .utf8).contains("\"drill\":true"))
     }
 
-    @Test func replayIsExact() throws {
+    @Test func replayIsExact() async throws {
         let dir = try makeTemporaryDirectory()
         let csv = dir.appendingPathComponent("in.csv").path
         try "timestamp,value\n2015-02-26 21:42:53,104\n2015-02-26 21:47:53,100.25\n2015-02-26T21:52:53Z,-3e2\n"
             .write(toFile: csv, atomically: true, encoding: .utf8)
         let out = dir.appendingPathComponent("out.jsonl").path
-        let (status, text) = try runTool("fieldwatch-sim", ["replay", "--csv", csv, "--device", "pump-02", "--sensor", "bearing_temp", "--out", out])
+        let (status, text) = try await runTool("fieldwatch-sim", ["replay", "--csv", csv, "--device", "pump-02", "--sensor", "bearing_temp", "--out", out])
         #expect(status == 0, "\(text)")
         #expect(try readLines(out, as: SimLine.self).map(\.payload) == [
             #"{"ts":1424986973000,"metrics":{"bearing_temp":104}}"#,
@@ -219,13 +219,13 @@ struct SimulatorTests {
         let nab = Fixtures.packageRoot().appendingPathComponent("../shared/datasets/nab-dev/data/realTweets/Twitter_volume_AAPL.csv").standardized.path
         guard FileManager.default.fileExists(atPath: nab) else { return }
         let rows = try String(contentsOfFile: nab, encoding: .utf8).split(whereSeparator: \.isNewline).dropFirst()
-        let (nabStatus, _) = try runTool("fieldwatch-sim", ["replay", "--csv", nab, "--device", "pump-01", "--sensor", "motor_current", "--out", out])
+        let (nabStatus, _) = try await runTool("fieldwatch-sim", ["replay", "--csv", nab, "--device", "pump-01", "--sensor", "motor_current", "--out", out])
         #expect(nabStatus == 0)
         let replayed = try readLines(out, as: SimLine.self)
         #expect(replayed.count == rows.count)
         #expect(replayed.last?.payload.hasSuffix("\"motor_current\":\(rows.last!.split(separator: ",")[1])}}") == true)
 
-        let (badStatus, badText) = try runTool("fieldwatch-sim", ["replay", "--csv", csv, "--device", "pump-9", "--sensor", "x", "--out", out])
+        let (badStatus, badText) = try await runTool("fieldwatch-sim", ["replay", "--csv", csv, "--device", "pump-9", "--sensor", "x", "--out", out])
         #expect(badStatus != 0 && badText.contains("--device pump-9 is not in Simulator/demo-site.yaml"))
     }
 }
