@@ -38,6 +38,7 @@ public final class Gateway: Sendable {
         self.configuration = configuration
         self.logger = logger
         let policyText: String
+        let faq: FAQ
         do {
             profiles = try ProfileLoader.load(paths: [configuration.profiles])
             inventory = try Inventory.load(file: configuration.inventory, profiles: profiles)
@@ -47,6 +48,12 @@ public final class Gateway: Sendable {
             } else {
                 policyText = ServicePolicy.defaultYAML
                 policy = .default
+            }
+            if configuration.faqExplicit || FileManager.default.fileExists(atPath: configuration.faq) {
+                faq = try FAQ.load(file: configuration.faq)
+            } else {
+                faq = .empty
+                logger.warning("no FAQ at \(configuration.faq): the assistant answers from tickets only and hands other questions to a person")
             }
         } catch {
             throw ConfigurationError(problems: error.issues.map(\.description))
@@ -92,7 +99,7 @@ public final class Gateway: Sendable {
             let metrics = GatewayMetrics(pipeline: pipeline, client: client, series: series, desk: desk, store: store)
             api = APIServer(configuration: .init(host: listen.host, port: listen.port),
                             environment: APIEnvironment(workflow: workflow, inventory: inventory, profiles: profiles, series: series,
-                                                        metrics: { metrics.render() }),
+                                                        metrics: { metrics.render() }, faq: faq),
                             logger: logger)
         } else {
             api = nil

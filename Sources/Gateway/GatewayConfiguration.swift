@@ -32,6 +32,9 @@ public struct GatewayConfiguration: Sendable, Equatable {
     /// Publish service events to MQTT under fieldwatch/events/<site>/<ticket>.
     public var publishEvents = true
     public var escalationInterval: Duration = .seconds(15)
+    /// FAQ of the customer assistant; a missing default file means an empty FAQ.
+    public var faq = "./Assistant/faq.yaml"
+    public var faqExplicit = false
     /// HOST:PORT of the HTTP API and dashboard; nil turns it off.
     public var http: String? = "127.0.0.1:8080"
 
@@ -59,6 +62,7 @@ public struct GatewayConfiguration: Sendable, Equatable {
         ("webhooks", "FIELDWATCH_WEBHOOKS", "URLs that receive every service event as HTTP POST JSON (a YAML list; comma-separated in the environment)"),
         ("publish_events", "FIELDWATCH_PUBLISH_EVENTS", "publish service events to MQTT fieldwatch/events/<site>/<ticket> (default true)"),
         ("escalation_interval", "FIELDWATCH_ESCALATION_INTERVAL", "how often SLA deadlines are checked for escalation (default 15s)"),
+        ("faq", "FIELDWATCH_FAQ", "questions and answers for the customer assistant (default ./Assistant/faq.yaml)"),
         ("http", "FIELDWATCH_HTTP", "HOST:PORT of the HTTP API (default 127.0.0.1:8080; 0.0.0.0:8080 for every interface; \"off\" disables)"),
     ]
 
@@ -98,6 +102,7 @@ public struct GatewayConfiguration: Sendable, Equatable {
             if let v = r.bool("publish_events", "publish service events to MQTT") { c.publishEvents = v }
             if let v = r.duration("escalation_interval", "escalation check interval") { c.escalationInterval = v }
             if let v = text("http") { c.http = v == "off" ? nil : v }
+            if let v = text("faq") { c.faq = v; c.faqExplicit = true }
             if let v = text("log_level") {
                 if let level = Logger.Level(rawValue: v) { c.logLevel = level } else {
                     context.report(r.value("log_level"), "log_level", "\"\(v)\" is not a log level; use trace, debug, info, notice, warning, error or critical")
@@ -129,6 +134,7 @@ public struct GatewayConfiguration: Sendable, Equatable {
                 if key == "ring_capacity" { ringCapacity = n } else { mqttBuffer = n }
             case "policy": policy = value
             case "http": http = value == "off" ? nil : value
+            case "faq": faq = value; faqExplicit = true
             case "webhooks": webhooks = value.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
             case "publish_events":
                 guard let b = Bool(value.lowercased()) else { problems.append("\(env)=\(value): expected true or false"); continue }

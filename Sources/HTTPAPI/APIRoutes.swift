@@ -245,6 +245,24 @@ enum APIRoutes {
             let ticket = try env.workflow.regrade(ticketID: id, to: grade, actor: actor(token), reason: body.reason, at: env.now())
             return try stepOutcome(ticket, env, request, context)
         },
+        RouteSpec(method: .post, path: "/api/v1/assistant",
+                  summary: "Ask the customer assistant: answers from the caller's own tickets and the FAQ, names its sources, and hands the question to a person (through a ticket) when unsure.",
+                  operation: .ask, body: "AskRequest", response: "AssistantAnswer") { request, context, env in
+            let token = try context.caller()
+            try Access.require(.ask, token)
+            let body = try await request.body(AskRequest.self, context: context)
+            let visible = try env.store.tickets().filter { Access.canSee($0, token) }
+            var device: DeviceID?
+            if let id = body.device {
+                let customer = env.inventory.device(DeviceID(id)).flatMap { env.inventory.site($0.site) }?.customer
+                guard let customer, Access.canSee(siteCustomer: customer, token) else {
+                    throw APIError(.notFound, "not_found", "no device \"\(id)\" that this token may see; GET /api/v1/devices lists them")
+                }
+                device = DeviceID(id)
+            }
+            let answer = try Assistant(faq: env.faq, workflow: env.workflow).ask(body.question, visible: visible, device: device, actor: actor(token), at: env.now())
+            return try respond(answer, request, context)
+        },
         RouteSpec(method: .get, path: "/api/v1/kpis",
                   summary: "Service KPIs of the tickets the caller may see, opened in a month (definitions kpi-1), with the KPI table against the brief's targets.",
                   operation: .readTickets, query: [("month", "YYYY-MM (default: this month)"), ("timezone", "IANA zone of the month (default UTC)")],

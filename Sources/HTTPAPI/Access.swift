@@ -15,6 +15,7 @@ public enum Access {
         case decide
         case regrade
         case rate
+        case ask
         case verifyAudit
 
         public var description: String {
@@ -27,6 +28,7 @@ public enum Access {
             case .decide: "approve or reject a solution"
             case .regrade: "change a grade"
             case .rate: "rate a fixed fault"
+            case .ask: "ask the assistant"
             case .verifyAudit: "verify the audit chain"
             }
         }
@@ -39,7 +41,7 @@ public enum Access {
     /// The roles allowed each operation.
     public static func roles(for operation: Operation) -> Set<APIToken.Role> {
         switch operation {
-        case .readSites, .readTickets: everyone
+        case .readSites, .readTickets, .ask: everyone
         case .report: staff.union([.customer])
         case let .step(action):
             switch action {

@@ -102,6 +102,8 @@ enum OpenAPI {
                           "drill": "boolean"]),
         "TicketDetail": object(["ticket": "object", "allowed_actions": "array", "clocks": "array", "pauses": "array", "solutions": "array", "escalations": "array",
                                 "detections": "array", "timeline": "array"]),
+        "AskRequest": object(["question": "string", "device": "string?"], required: ["question"]),
+        "AssistantAnswer": object(["answer": "string", "sources": "array", "intent": "string", "handover_ticket": "integer?", "handover": "string?"]),
         "KPIs": object(["month": "string", "timezone": "string", "kpis": "object", "table": "array"]),
         "Me": object(["subject": "string", "role": "string", "organisation": "string?", "token_name": "string"]),
         "BoardItem": object(["ticket": "object", "clocks": "array", "next_clock": "string?", "next_deadline": "string?", "share_left": "number?",

@@ -16,10 +16,13 @@ public struct APIEnvironment: Sendable {
     public var now: @Sendable () -> Timestamp
     /// The Prometheus text for /metrics; nil when there is nothing to expose.
     public var metrics: (@Sendable () -> String)?
+    /// The FAQ the customer assistant searches.
+    public var faq: FAQ
 
     public init(workflow: TicketWorkflow, inventory: Inventory, profiles: [String: DeviceProfile], series: SeriesStore?,
-                now: @escaping @Sendable () -> Timestamp = { Timestamp.now() }, metrics: (@Sendable () -> String)? = nil) {
+                now: @escaping @Sendable () -> Timestamp = { Timestamp.now() }, metrics: (@Sendable () -> String)? = nil, faq: FAQ = .empty) {
         self.workflow = workflow
+        self.faq = faq
         self.metrics = metrics
         self.inventory = inventory
         self.profiles = profiles
@@ -189,6 +192,11 @@ struct ProposeRequest: Decodable, Sendable {
 struct DecisionRequest: Decodable, Sendable {
     var approve: Bool
     var reason: String?
+}
+
+struct AskRequest: Decodable, Sendable {
+    var question: String
+    var device: String?
 }
 
 struct RatingRequest: Decodable, Sendable {

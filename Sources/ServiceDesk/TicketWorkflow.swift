@@ -259,6 +259,16 @@ public final class TicketWorkflow: Sendable {
         }
     }
 
+    /// Adds a note to a ticket's timeline (audited and notified to whoever works it).
+    public func addNote(ticketID: Int64, actor: String, action: String, detail: [String: String], at: Timestamp) throws(ServiceDeskError) {
+        try write("add a note to ticket #\(ticketID)") { tx in
+            guard let ticket = try tx.ticket(id: ticketID) else { throw ServiceDeskError(.notFound, "no ticket #\(ticketID)") }
+            let auditID = try tx.appendAudit(at: at, actor: actor, action: action, ticketID: ticketID, detail: detail)
+            try tx.enqueue(key: "audit-\(auditID)", kind: action, topic: Self.topic(ticket),
+                           payload: Self.payload(ticket, event: action, actor: actor, at: at, extra: detail.merging(["audience": ticket.owner ?? "dispatch"]) { $1 }), at: at)
+        }
+    }
+
     /// Raises or lowers a ticket's grade by hand. Lowering needs a reason; the clocks follow
     /// the new grade's targets.
     @discardableResult

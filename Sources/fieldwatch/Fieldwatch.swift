@@ -22,7 +22,7 @@ struct Fieldwatch: AsyncParsableCommand {
               fieldwatch serve --inventory site.yaml          run the gateway
               fieldwatch tickets list                         see the tickets it opened
             """,
-        subcommands: [Serve.self, Tickets.self, Audit.self, Report.self, PolicyCommand.self, Tokens.self, ProfilesCommand.self, Replay.self, Eval.self]
+        subcommands: [Serve.self, Tickets.self, Audit.self, Report.self, AssistantCommand.self, PolicyCommand.self, Tokens.self, ProfilesCommand.self, Replay.self, Eval.self]
     )
 }
 

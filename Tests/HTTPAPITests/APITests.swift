@@ -34,7 +34,8 @@ final class APIFixture: @unchecked Sendable {
         store = try TicketStore(path: try makeTemporaryDirectory().appendingPathComponent("api.db").path)
         workflow = TicketWorkflow(store: store, rules: ServiceRules(policy: .default, directory: SiteDirectory(inventory: inventory, profiles: ["test-pump": profile])))
         server = APIServer(configuration: .init(host: "127.0.0.1", port: 0),
-                           environment: APIEnvironment(workflow: workflow, inventory: inventory, profiles: ["test-pump": profile], series: series))
+                           environment: APIEnvironment(workflow: workflow, inventory: inventory, profiles: ["test-pump": profile], series: series,
+                                                       faq: try FAQ.load(file: Fixtures.packageRoot().appendingPathComponent("Assistant/faq.yaml").path)))
         let server = server
         task = Task { try await server.run() }
         let up = await eventually(timeout: .seconds(20)) { server.boundPort != nil }
@@ -215,6 +216,21 @@ struct APITests {
         #expect(try await api.call("GET", "/api/v1/tickets", as: "engineer").array.map { $0["id"] as? Int } == [Int(acme.id)])
         #expect(try await api.call("GET", "/api/v1/tickets/\(harbour.id)", as: "engineer").status == 404)
         #expect(try await api.call("GET", "/api/v1/tickets?status=all", as: "dispatcher").array.count == 2)
+    }
+
+    @Test func theAssistantAnswersFromOwnTicketsAndTheFAQAndHandsOver() async throws {
+        let api = try await APIFixture()
+        let acme = try api.openTicket("pump-1", site: "site-a")
+        _ = try api.openTicket("pump-h", site: "site-h")
+        let status = try await api.call("POST", "/api/v1/assistant", as: "customer", body: #"{"question": "where is my ticket?"}"#)
+        #expect(status.status == 200 && status.object["intent"] as? String == "ticket_status", "\(status.text)")
+        #expect((status.object["sources"] as? [[String: Any]])?.map { $0["id"] as? String } == ["\(acme.id)"], "only the customer's own ticket")
+        let faq = try await api.call("POST", "/api/v1/assistant", as: "customer", body: #"{"question": "how do I reset the pump alarm"}"#)
+        #expect(faq.object["intent"] as? String == "faq" && (faq.object["sources"] as? [[String: Any]])?.first?["id"] as? String == "pump-alarm-reset")
+        let unsure = try await api.call("POST", "/api/v1/assistant", as: "customer", body: #"{"question": "can you quote a new chiller for floor 9"}"#)
+        #expect(unsure.object["handover"] as? String == "updated" && unsure.object["handover_ticket"] as? Int == Int(acme.id), "\(unsure.text)")
+        #expect(try await api.call("POST", "/api/v1/assistant", as: "customer", body: #"{"question": "x", "device": "pump-h"}"#).status == 404)
+        #expect(try await api.call("POST", "/api/v1/assistant", as: "customer", body: #"{"question": "  "}"#).status == 422)
     }
 
     @Test func telemetryComesFromTheRingBuffers() async throws {

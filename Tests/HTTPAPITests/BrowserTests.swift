@@ -100,6 +100,8 @@ struct BrowserTests {
         #expect(!board.contains("data-ticket=\"\(other.id)\""))
         let report = try await Self.load("http://127.0.0.1:\(api.port)/#/report?token=\(api.tokens["customer"]!)")
         #expect(report.contains("id=\"report-form\"") && report.contains("value=\"pump-1\"") && !report.contains("value=\"pump-h\""))
+        let ask = try await Self.load("http://127.0.0.1:\(api.port)/#/ask?token=\(api.tokens["customer"]!)")
+        #expect(ask.contains("id=\"ask-form\"") && ask.contains("where is my ticket?"))
         let signIn = try await Self.load("http://127.0.0.1:\(api.port)/")
         #expect(signIn.contains("id=\"signin\""))
     }

@@ -249,6 +249,30 @@ async function viewReport(main) {
   });
 }
 
+async function viewAsk(main) {
+  const devices = await api("/api/v1/devices");
+  main.innerHTML = `<h1>Ask</h1>
+    <p class="muted">Questions such as "where is my ticket?", "when will the engineer arrive?" or "how do I reset the pump alarm?".
+      Answers come from your tickets and our FAQ; when I am not sure, a person answers.</p>
+    <div id="conversation"></div>
+    <form class="stack" id="ask-form"><label>Your question <input name="question" required autocomplete="off"></label>
+      <label id="device-pick" hidden>Which equipment? <select name="device"><option value="">—</option>
+        ${devices.map((d) => `<option value="${esc(d.id)}">${esc(d.name || d.id)} (${esc(d.site)})</option>`).join("")}</select></label>
+      <button>Ask</button><p class="error" id="ask-error"></p></form>`;
+  $("#ask-form").addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const f = new FormData(event.target);
+    try {
+      const r = await api("/api/v1/assistant", { method: "POST", body: JSON.stringify({ question: f.get("question"), device: f.get("device") || undefined }) });
+      const sources = r.sources.map((s) => s.kind === "ticket" ? `<a href="#/ticket/${esc(s.id)}">ticket #${esc(s.id)}</a>` : `FAQ: ${esc(s.title)}`).join(", ");
+      $("#conversation").insertAdjacentHTML("beforeend", `<div class="answer" data-intent="${esc(r.intent)}"><p><strong>You:</strong> ${esc(f.get("question"))}</p>
+        <p class="notice">${esc(r.answer).replace(/\n/g, "<br>")}</p><p class="muted">Source: ${sources || "—"}</p></div>`);
+      $("#device-pick").hidden = r.handover !== "needs_device";
+      if (r.handover !== "needs_device") event.target.reset();
+    } catch (e) { $("#ask-error").textContent = e.message; }
+  });
+}
+
 function viewSignIn(main) {
   $("#nav").hidden = true;
   $("#who").textContent = "";
@@ -279,6 +303,7 @@ async function render() {
     else if (view === "sites") await viewSites(main);
     else if (view === "device") await viewDevice(main, decodeURIComponent(arg));
     else if (view === "report") await viewReport(main);
+    else if (view === "ask") await viewAsk(main);
     else await viewBoard(main);
   } catch (e) { main.innerHTML = `<p class="error">${esc(e.message)}</p>`; }
 }
