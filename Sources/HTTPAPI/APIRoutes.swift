@@ -202,11 +202,7 @@ enum APIRoutes {
         RouteSpec(method: .post, path: "/api/v1/tickets/{id}/solutions",
                   summary: "Propose the repair (diagnosis, work, parts, estimated cost); the policy decides whether it needs approval.",
                   operation: .propose, body: "ProposeRequest", response: "Solution") { request, context, env in
-            let token = try context.caller()
-            try Access.require(.propose, token)
-            let id = try ticketID(context)
-            _ = try visibleTicket(id, token, env)
-            let body = try await request.body(ProposeRequest.self, context: context)
+            let (token, id, body) = try await ticketCommand(.propose, ProposeRequest.self, request, context, env)
             let solution = try env.workflow.propose(ticketID: id, actor: actor(token), diagnosis: body.diagnosis, plannedWork: body.work,
                                                     parts: body.parts ?? "", estimatedCost: body.cost, at: env.now())
             return try respond(solution, request, context, status: .created)
@@ -214,33 +210,21 @@ enum APIRoutes {
         RouteSpec(method: .post, path: "/api/v1/tickets/{id}/solutions/decision",
                   summary: "Approve or reject the pending solution (not one's own); a rejection needs a reason.",
                   operation: .decide, body: "DecisionRequest", response: "Solution") { request, context, env in
-            let token = try context.caller()
-            try Access.require(.decide, token)
-            let id = try ticketID(context)
-            _ = try visibleTicket(id, token, env)
-            let body = try await request.body(DecisionRequest.self, context: context)
+            let (token, id, body) = try await ticketCommand(.decide, DecisionRequest.self, request, context, env)
             let solution = try env.workflow.decide(ticketID: id, approve: body.approve, actor: actor(token), note: body.reason, at: env.now())
             return try respond(solution, request, context)
         },
         RouteSpec(method: .post, path: "/api/v1/tickets/{id}/rating",
                   summary: "The customer's rating of a fixed fault, 1 to 5 (the latest counts); 2 or less opens a complaint ticket.",
                   operation: .rate, body: "RatingRequest", response: "RatingOutcome") { request, context, env in
-            let token = try context.caller()
-            try Access.require(.rate, token)
-            let id = try ticketID(context)
-            _ = try visibleTicket(id, token, env)
-            let body = try await request.body(RatingRequest.self, context: context)
+            let (token, id, body) = try await ticketCommand(.rate, RatingRequest.self, request, context, env)
             let outcome = try env.workflow.rate(ticketID: id, score: body.score, comment: body.comment ?? "", actor: actor(token), at: env.now())
             return try respond(RatingOutcome(ticket: TicketView(outcome.ticket), complaint: outcome.complaint.map(TicketView.init)), request, context,
                                status: .created)
         },
         RouteSpec(method: .post, path: "/api/v1/tickets/{id}/grade", summary: "Change the grade; lowering it needs a reason.",
                   operation: .regrade, body: "GradeRequest", response: "StepOutcome") { request, context, env in
-            let token = try context.caller()
-            try Access.require(.regrade, token)
-            let id = try ticketID(context)
-            _ = try visibleTicket(id, token, env)
-            let body = try await request.body(GradeRequest.self, context: context)
+            let (token, id, body) = try await ticketCommand(.regrade, GradeRequest.self, request, context, env)
             guard let grade = Grade(rawValue: body.grade) else { throw APIError(.unprocessableContent, "invalid", "grade \"\(body.grade)\": use urgent, general or minor") }
             let ticket = try env.workflow.regrade(ticketID: id, to: grade, actor: actor(token), reason: body.reason, at: env.now())
             return try stepOutcome(ticket, env, request, context)

@@ -263,6 +263,17 @@ func visibleTicket(_ id: Int64, _ token: APIToken, _ env: APIEnvironment) throws
     return ticket
 }
 
+/// The common start of a command on one ticket: the caller may do `operation`, may see the
+/// ticket, and sent a valid body.
+func ticketCommand<Body: Decodable>(_ operation: Access.Operation, _ type: Body.Type, _ request: Request, _ context: APIRequestContext,
+                                    _ env: APIEnvironment) async throws -> (APIToken, Int64, Body) {
+    let token = try context.caller()
+    try Access.require(operation, token)
+    let id = try ticketID(context)
+    _ = try visibleTicket(id, token, env)
+    return (token, id, try await request.body(type, context: context))
+}
+
 func time(_ text: String?, _ name: String, default fallback: Timestamp) throws -> Timestamp {
     guard let text else { return fallback }
     guard let t = Timestamp(rfc3339: text) else {

@@ -15,6 +15,25 @@ func runTool(_ name: String, _ arguments: [String], environment: [String: String
     }
 }
 
+/// Starts `fieldwatch serve` on the demo site against `broker` (stop it with SIGTERM or SIGKILL).
+func spawnServe(broker: MosquittoBroker, db: String, logPath: String, clientID: String, environment: [String: String] = [:]) throws -> pid_t {
+    try spawn(Fixtures.packageRoot().appendingPathComponent(".build/debug/fieldwatch").path, [
+        "serve", "--broker", broker.url, "--db", db, "--inventory", "Simulator/demo-site.yaml", "--profiles", "DeviceProfiles",
+        "--client-id", clientID, "--log-level", "notice",
+    ], logPath: logPath, environment: ["FIELDWATCH_DEAD_LETTER_FILE": "off", "FIELDWATCH_HTTP": "127.0.0.1:0"].merging(environment) { $1 })
+}
+
+/// One degradation fault from the simulator that the shipped pump profile turns into a ticket:
+/// a limit held for 10 s, from a fault starting at 1 s and past critical by 3 s.
+func simulateOneFault(broker: MosquittoBroker) async throws -> String {
+    let (status, text) = try await runTool("fieldwatch-sim", [
+        "--broker", broker.url, "--inventory", "Simulator/demo-site.yaml", "--seed", "3", "--rate", "20",
+        "--duration", "16", "--fault-onset", "1", "--fault-ramp", "2", "--faults", "1",
+    ])
+    #expect(status == 0, "\(text)")
+    return text
+}
+
 /// `runTool` for the synchronous conditions of `eventually` (short commands only).
 func runToolBlocking(_ name: String, _ arguments: [String], environment: [String: String] = [:]) throws -> (Int32, String) {
     let bin = Fixtures.packageRoot().appendingPathComponent(".build/debug/\(name)")
@@ -95,18 +114,10 @@ struct CommandLineTests {
         let dir = try makeTemporaryDirectory()
         let db = dir.appendingPathComponent("fw.db").path
         let logPath = dir.appendingPathComponent("serve.log").path
-        let serve = try spawn(Fixtures.packageRoot().appendingPathComponent(".build/debug/fieldwatch").path, [
-            "serve", "--broker", broker.url, "--db", db, "--inventory", "Simulator/demo-site.yaml", "--profiles", "DeviceProfiles",
-            "--client-id", "cli-test", "--log-level", "notice",
-        ], logPath: logPath, environment: ["FIELDWATCH_DEAD_LETTER_FILE": "off", "FIELDWATCH_HTTP": "127.0.0.1:0"])
+        let serve = try spawnServe(broker: broker, db: db, logPath: logPath, clientID: "cli-test")
         var stopped = false
         defer { if !stopped { kill(serve, SIGKILL); waitpid(serve, nil, 0) } }
-        // The shipped pump profile needs a limit held for 10 s: fault from 1 s, past critical by 3 s.
-        let (simStatus, simText) = try await runTool("fieldwatch-sim", [
-            "--broker", broker.url, "--inventory", "Simulator/demo-site.yaml", "--seed", "3", "--rate", "20",
-            "--duration", "16", "--fault-onset", "1", "--fault-ramp", "2", "--faults", "1",
-        ])
-        #expect(simStatus == 0, "\(simText)")
+        let simText = try await simulateOneFault(broker: broker)
         #expect(simText.contains("ground truth: degradation on sz-ps3/"))
         var listed: [[String: Any]] = []
         _ = await eventually(timeout: .seconds(30)) {

@@ -30,18 +30,11 @@ struct DeskCommandLineTests {
         try listener.connect()
         let inbox = Task { for await m in listener.messages { events.withLock { $0.append(String(decoding: m.payload, as: UTF8.self)) } } }
         defer { inbox.cancel() }
-        let serve = try spawn(Fixtures.packageRoot().appendingPathComponent(".build/debug/fieldwatch").path, [
-            "serve", "--broker", broker.url, "--db", db, "--inventory", "Simulator/demo-site.yaml", "--profiles", "DeviceProfiles",
-            "--client-id", "desk-cli-test", "--log-level", "notice",
-        ], logPath: logPath, environment: ["FIELDWATCH_DEAD_LETTER_FILE": "off", "FIELDWATCH_ESCALATION_INTERVAL": "1s",
-                                           "FIELDWATCH_HTTP": "127.0.0.1:\(httpPort)"])
+        let serve = try spawnServe(broker: broker, db: db, logPath: logPath, clientID: "desk-cli-test",
+                                   environment: ["FIELDWATCH_ESCALATION_INTERVAL": "1s", "FIELDWATCH_HTTP": "127.0.0.1:\(httpPort)"])
         var stopped = false
         defer { if !stopped { kill(serve, SIGKILL); waitpid(serve, nil, 0) } }
-        let (simStatus, simText) = try await runTool("fieldwatch-sim", [
-            "--broker", broker.url, "--inventory", "Simulator/demo-site.yaml", "--seed", "3", "--rate", "20",
-            "--duration", "16", "--fault-onset", "1", "--fault-ramp", "2", "--faults", "1",
-        ])
-        #expect(simStatus == 0, "\(simText)")
+        _ = try await simulateOneFault(broker: broker)
         let opened = await eventually(timeout: .seconds(30)) {
             FileManager.default.fileExists(atPath: db) && (try? runToolBlocking("fieldwatch", ["tickets", "show", "1", "--db", db]))?.0 == 0
         }
