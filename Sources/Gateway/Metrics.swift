@@ -28,6 +28,10 @@ final class GatewayMetrics: Sendable {
         self.store = store
     }
 
+    static func descriptor(_ name: String, _ help: String) -> MetricNameDescriptor {
+        MetricNameDescriptor(namespace: "fieldwatch", metricName: String(name.dropFirst("fieldwatch_".count)), unitName: "", helpText: help)
+    }
+
     /// Advances a counter to `value` (counters never go down; a smaller value is ignored).
     private func count(_ name: String, _ help: String, _ value: Int, labels: [(String, String)] = []) {
         let key = name + labels.map { "|\($0.0)=\($0.1)" }.joined()
@@ -36,12 +40,12 @@ final class GatewayMetrics: Sendable {
             if d > 0 { seen[key] = value }
             return d
         }
-        let counter = registry.makeCounter(name: name, labels: labels, help: help)
+        let counter = registry.makeCounter(descriptor: Self.descriptor(name, help), labels: labels)
         if delta > 0 { counter.increment(by: Int64(delta)) }
     }
 
     private func gauge(_ name: String, _ help: String, _ value: Double, labels: [(String, String)] = []) {
-        registry.makeGauge(name: name, labels: labels, help: help).set(to: value)
+        registry.makeGauge(descriptor: Self.descriptor(name, help), labels: labels).set(to: value)
     }
 
     func render() -> String {

@@ -28,7 +28,7 @@ struct AssistantCommand: ParsableCommand {
                 throw ExitCode(1)
             }
             // Without a customer, a throw-away database: nothing is read or written.
-            let path = customer == nil ? try FileManager.default.temporaryDirectory.appendingPathComponent("fieldwatch-ask-\(UUID().uuidString).db").path : db
+            let path = customer == nil ? FileManager.default.temporaryDirectory.appendingPathComponent("fieldwatch-ask-\(UUID().uuidString).db").path : db
             defer { if customer == nil { for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: path + suffix) } } }
             let store = try TicketStore(path: path)
             let visible = try customer.map { org in try store.tickets().filter { $0.customer == org } } ?? []
