@@ -77,7 +77,8 @@ enum APIRoutes {
         RouteSpec(method: .get, path: "/api/v1/devices/{id}/telemetry",
                   summary: "One sensor's samples from the in-memory ring buffer, with window statistics and limits.",
                   operation: .readSites,
-                  query: [("sensor", "sensor key (required)"), ("from", "RFC 3339 start (default: 1 h before `to`)"), ("to", "RFC 3339 end (default: now)")],
+                  query: [("sensor", "sensor key (required)"), ("from", "RFC 3339 start (default: 1 h before `to`)"), ("to", "RFC 3339 end (default: now)"),
+                          ("step", "roll the window up into buckets of this length, such as 1m (min, max, mean, count per bucket)")],
                   response: "Telemetry") { request, context, env in
             let token = try context.caller()
             try Access.require(.readSites, token)
@@ -101,11 +102,26 @@ enum APIRoutes {
             let key = SeriesKey(device: deviceID, sensor: sensor.key)
             let samples = env.series?.range(key, from: from, to: to) ?? []
             let values = samples.map(\.value)
+            var rollup: [BucketView]?
+            if let stepText = request.query("step") {
+                guard let step = parseDuration(stepText), step >= .seconds(1) else {
+                    throw APIError(.unprocessableContent, "invalid", "step \"\(stepText)\": give a duration of at least 1s, such as 30s, 1m or 1h")
+                }
+                let width = step.wholeMilliseconds
+                guard (to.milliseconds - from.milliseconds) / width <= 10_000 else {
+                    throw APIError(.unprocessableContent, "invalid", "step \(stepText) makes more than 10000 buckets in this window; use a longer step")
+                }
+                rollup = Dictionary(grouping: samples) { ($0.timestamp.milliseconds - from.milliseconds) / width }.sorted { $0.key < $1.key }.map { index, group in
+                    let v = group.map(\.value)
+                    return BucketView(ts: Timestamp(milliseconds: from.milliseconds + index * width).rfc3339, count: v.count, min: v.min()!, max: v.max()!,
+                                      mean: v.reduce(0, +) / Double(v.count))
+                }
+            }
             return try respond(TelemetryView(
                 device: deviceID.rawValue, sensor: sensorKey, unit: sensor.unit, from: from.rfc3339, to: to.rfc3339,
                 samples: samples.map { SampleView(ts: $0.timestamp.rfc3339, value: $0.value) }, count: samples.count, min: values.min(),
                 max: values.max(), mean: values.isEmpty ? nil : values.reduce(0, +) / Double(values.count),
-                warning: sensor.limits?.warning, critical: sensor.limits?.critical), request, context)
+                warning: sensor.limits?.warning, critical: sensor.limits?.critical, rollup: rollup), request, context)
         },
         RouteSpec(method: .get, path: "/api/v1/tickets", summary: "Tickets the caller may see, newest first.", operation: .readTickets,
                   query: [("status", "open (default), all, or one status"), ("grade", "urgent, general or minor"), ("site", "site id"),
@@ -261,7 +277,8 @@ enum APIRoutes {
                 throw APIError(.unprocessableContent, "invalid", "month \"\(month)\": expected YYYY-MM, such as 2026-11")
             }
             let records = try env.store.kpiRecords(from: period.from, to: period.to).filter { Access.canSee($0.ticket, token) }
-            let kpis = ServiceKPIs.compute(records, from: period.from, to: period.to, now: now)
+            let kpis = ServiceKPIs.compute(records, from: period.from, to: period.to, now: now,
+                                           component: { env.profiles[$0]?.fault($1)?.component })
             return try respond(KPIView(month: month, timezone: zoneName, kpis: kpis,
                                        table: MonthlyReport.rows(kpis).map { .init(kpi: $0.kpi, value: $0.value, target: $0.target, status: $0.status) }),
                                request, context)

@@ -99,6 +99,15 @@ struct DeviceView: Codable, Sendable {
     var sensors: [SensorView]
 }
 
+/// One rollup bucket: the samples whose time falls in [ts, ts + step).
+struct BucketView: Codable, Sendable {
+    var ts: String
+    var count: Int
+    var min: Double
+    var max: Double
+    var mean: Double
+}
+
 struct TelemetryView: Codable, Sendable {
     var device: String
     var sensor: String
@@ -112,6 +121,8 @@ struct TelemetryView: Codable, Sendable {
     var mean: Double?
     var warning: Double?
     var critical: Double?
+    /// With `?step=`: the window rolled up into buckets of that length (empty buckets left out).
+    var rollup: [BucketView]?
 }
 
 struct TicketDetailView: Encodable, Sendable {

@@ -82,6 +82,8 @@ public struct ServiceKPIs: Sendable, Equatable, Codable {
     public var falseAlarmsByProfile: [FalseAlarms]
     /// Most frequent faults per equipment model (profile) and fault code.
     public var topFaults: [Count]
+    /// Most frequent failing components per equipment model (from the profiles' fault catalogues), for R&D.
+    public var topComponents: [Count] = []
     public var bySite: [Count]
     /// Staff ranking: most tickets resolved, then best compliance.
     public var engineers: [Engineer]
@@ -103,7 +105,9 @@ public struct ServiceKPIs: Sendable, Equatable, Codable {
         ("complaint closure", "100 %"), ("on site", "≤ 24 h"),
     ]
 
-    public static func compute(_ records: [KPIRecord], from: Timestamp, to: Timestamp, now: Timestamp) -> ServiceKPIs {
+    /// - Parameter component: the component a profile's fault catalogue names for a fault, if any.
+    public static func compute(_ records: [KPIRecord], from: Timestamp, to: Timestamp, now: Timestamp,
+                               component: (_ profile: String, _ fault: FaultCode) -> String? = { _, _ in nil }) -> ServiceKPIs {
         func minutes(_ a: Timestamp, _ b: Timestamp) -> Double { Double(b.milliseconds - a.milliseconds) / 60_000 }
         func clock(_ r: KPIRecord, _ kind: ClockKind) -> ClockRecord? { r.clocks.first { $0.kind == kind.rawValue } }
         func counts(_ keys: [String]) -> [Count] {
@@ -145,7 +149,7 @@ public struct ServiceKPIs: Sendable, Equatable, Codable {
                             firstContactMedianMinutes: Distribution(rs.compactMap { r in clock(r, .firstContact)?.metAt.map { minutes(r.ticket.openedAt, $0) } })?.median,
                             slaCompliance: decidedCount == 0 ? nil : Double(outcomes.filter(\.met).count) / Double(decidedCount))
         }.sorted { ($0.resolved, $0.slaCompliance ?? 0, $1.name) > ($1.resolved, $1.slaCompliance ?? 0, $0.name) }
-        return ServiceKPIs(
+        var kpis = ServiceKPIs(
             from: from, to: to, tickets: records.count, bySource: counts(records.map(\.ticket.source.rawValue)),
             byGrade: counts(records.map(\.ticket.grade.rawValue)), resolved: mttr.count,
             firstContact: Distribution(firsts), timeToSite: Distribution(sites), mttrTicket: Distribution(mttr), mttrRepair: Distribution(repair),
@@ -158,5 +162,9 @@ public struct ServiceKPIs: Sendable, Equatable, Codable {
             csatResponseRate: fixed.isEmpty ? nil : Double(ratings.count) / Double(fixed.count),
             complaintClosure: complaints.isEmpty ? nil : Double(complaints.filter { $0.ticket.status == .closed }.count) / Double(complaints.count),
             complaints: complaints.count)
+        kpis.topComponents = Array(counts(records.compactMap { r in
+            r.ticket.profileID.flatMap { p in component(p, r.ticket.faultCode).map { "\(p) · \($0)" } }
+        }).prefix(10))
+        return kpis
     }
 }

@@ -129,6 +129,8 @@ public enum MonthlyReport {
             \(bars(k.byGrade, id: "by-grade"))
             <h2>Most frequent faults (equipment model · fault)</h2>
             \(bars(k.topFaults, id: "top-faults"))
+            <h2>Most frequent failing components (equipment model · component)</h2>
+            \(bars(k.topComponents, id: "top-components"))
             <h2>Tickets by site</h2>
             \(bars(k.bySite, id: "by-site"))
             <h2>False alarms (cancelled predictive tickets)</h2>

@@ -1,6 +1,7 @@
 import ArgumentParser
 import FieldwatchCore
 import Foundation
+import Profiles
 import ServiceDesk
 import Storage
 
@@ -24,12 +25,15 @@ struct Report: ParsableCommand {
         @Option(help: "HTML file to write.") var out: String
         @Option(help: "Also write the KPI table as CSV here.") var csv: String?
         @Option(help: "Time zone whose calendar month is reported (default UTC).") var timezone = "UTC"
+        @Option(help: "Directory of device profiles, for the failing components (default ./DeviceProfiles).") var profiles = "./DeviceProfiles"
 
         func run() throws {
             guard let zone = TimeZone(identifier: timezone) else { throw ValidationError("--timezone \(timezone): not an IANA time zone such as Asia/Shanghai") }
             guard let period = MonthlyReport.period(month, timeZone: zone) else { throw ValidationError("--month \(month): expected YYYY-MM, such as 2026-11") }
             let store = try location.open()
-            let kpis = ServiceKPIs.compute(try store.kpiRecords(from: period.from, to: period.to), from: period.from, to: period.to, now: .now())
+            let catalogue = (try? ProfileLoader.load(paths: [profiles])) ?? [:]
+            let kpis = ServiceKPIs.compute(try store.kpiRecords(from: period.from, to: period.to), from: period.from, to: period.to, now: .now(),
+                                           component: { catalogue[$0]?.fault($1)?.component })
             do {
                 try MonthlyReport.html(kpis, month: month, timeZone: timezone, generatedAt: .now()).write(toFile: out, atomically: true, encoding: .utf8)
                 if let csv { try MonthlyReport.csv(kpis).write(toFile: csv, atomically: true, encoding: .utf8) }

@@ -240,6 +240,13 @@ struct APITests {
         let reply = try await api.call("GET", "/api/v1/devices/pump-1/telemetry?sensor=bearing_temp", as: "engineer")
         #expect(reply.status == 200, "\(reply.text)")
         #expect(reply.object["count"] as? Int == 10 && reply.object["max"] as? Double == 69 && reply.object["critical"] as? Double == 95)
+        // Rolled up in 5 s buckets: 10 samples 1 s apart fill two or three buckets, with min/max/mean each.
+        let from = (now - .seconds(100)).rfc3339
+        let rolled = try await api.call("GET", "/api/v1/devices/pump-1/telemetry?sensor=bearing_temp&step=5s&from=\(from)", as: "engineer")
+        let buckets = try #require(rolled.object["rollup"] as? [[String: Any]], "\(rolled.text)")
+        #expect(buckets.map { $0["count"] as? Int ?? 0 }.reduce(0, +) == 10 && buckets.count == 2)
+        #expect(buckets.first?["min"] as? Double == 60 && buckets.first?["max"] as? Double == 64)
+        #expect(try await api.call("GET", "/api/v1/devices/pump-1/telemetry?sensor=bearing_temp&step=0s", as: "engineer").status == 422)
         let devices = try await api.call("GET", "/api/v1/devices?site=site-a", as: "dispatcher").array
         #expect(devices.count == 1 && devices[0]["status"] as? String == "ok")
         let unknown = try await api.call("GET", "/api/v1/devices/pump-1/telemetry?sensor=rpm", as: "engineer")

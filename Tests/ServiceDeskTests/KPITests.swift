@@ -50,6 +50,9 @@ struct KPITests {
         #expect(k.engineers.map(\.name) == ["li.wei", "zhao"])
         #expect(k.engineers.first?.slaCompliance == 1)
         #expect(k.firstTimeFixRate == nil && k.csatMean == nil && k.mtbfHours == nil, "not available is not zero")
+        // Failing components come from the profiles' fault catalogues.
+        let withParts = ServiceKPIs.compute(records, from: k.from, to: k.to, now: at(600), component: { _, fault in fault == "F2" ? nil : "bearing" })
+        #expect(withParts.topComponents == [.init(key: "pump · bearing", count: 2)])
     }
 }
 
