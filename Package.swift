@@ -98,6 +98,16 @@ let package = Package(
             exclude: ["demo-site.yaml", "README.md"]
         ),
         .target(name: "FieldwatchTesting", dependencies: ["FieldwatchCore"]),
+        // `make bench`: release build only; never part of `make test`.
+        .executableTarget(
+            name: "fieldwatch-bench",
+            dependencies: [
+                "Gateway", "MQTT", "Ingest", "TimeSeries", "Detection", "ServiceDesk", "Storage", "FieldwatchCore", "FieldwatchTesting",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            path: "Benchmarks"
+        ),
 
         .testTarget(name: "ProfilesTests", dependencies: ["Profiles", "FieldwatchTesting"]),
         .testTarget(name: "TimeSeriesTests", dependencies: ["TimeSeries"]),

@@ -104,7 +104,12 @@ public final class OutboxDelivery: Service, Sendable {
     }
 
     public func run() async throws {
-        if transports.isEmpty { return }
+        if transports.isEmpty {
+            // Nothing to deliver to, but a service that returns early stops the whole group:
+            // stay until the gateway shuts down. The outbox still fills, for a destination added later.
+            try? await gracefulShutdown()
+            return
+        }
         try register()
         logger.info("delivering notifications to \(transports.map(\.name).joined(separator: ", "))")
         // Undelivered messages stay in the outbox, so stopping mid-round loses nothing.

@@ -147,6 +147,21 @@ struct EndToEndTests {
         try await running.stop()
     }
 
+    /// With no notification destination and no HTTP API, every service still runs until shutdown
+    /// (a service that returned early used to stop the whole gateway at start).
+    @Test func aGatewayWithoutDestinationsOrHTTPKeepsRunning() async throws {
+        let site = try await Site()
+        var c = site.configuration
+        c.publishEvents = false
+        c.webhooks = []
+        c.http = nil
+        let running = try await RunningGateway(c)
+        try await Task.sleep(for: .milliseconds(500))
+        try await site.publish([99, 99, 99], start: Timestamp.now().milliseconds - 60_000)
+        #expect(await eventually { (try? site.store().tickets().count) == 1 })
+        try await running.stop()
+    }
+
     /// Different devices get different tickets; a second fault on the same device within the
     /// policy's correlation window (default 10 min) joins that device's ticket as a symptom.
     @Test func ticketsOfDifferentDevicesAreSeparateAndOneDevicesSymptomsGroup() async throws {

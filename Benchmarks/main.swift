@@ -1,0 +1,207 @@
+// fieldwatch-bench: `make bench`. Every figure is printed beside a reference measured in the
+// same run, because these machines are shared and absolute numbers move from run to run.
+import Detection
+import FieldwatchCore
+import FieldwatchTesting
+import Foundation
+import Gateway
+import Logging
+import MQTT
+import ServiceDesk
+import ServiceLifecycle
+import Storage
+import TimeSeries
+
+
+LoggingSystem.bootstrap { label in
+    var h = StreamLogHandler.standardError(label: label)
+    h.logLevel = .error
+    return h
+}
+
+struct Row {
+    var figure: String
+    var value: String
+    var reference: String
+    var ratio: String
+    var target: String
+}
+var rows: [Row] = []
+@MainActor func row(_ figure: String, _ value: String, _ reference: String, _ ratio: String, _ target: String) {
+    rows.append(Row(figure: figure, value: value, reference: reference, ratio: ratio, target: target))
+    print("  \(figure): \(value) | reference \(reference) | ratio \(ratio) | target \(target)")
+}
+func rate(_ n: Int, _ seconds: Double) -> Double { Double(n) / max(seconds, 1e-9) }
+func human(_ x: Double) -> String {
+    x >= 1e6 ? String(format: "%.1f M", x / 1e6) : x >= 1e3 ? String(format: "%.1f k", x / 1e3) : String(format: "%.0f", x)
+}
+func seconds(_ body: () throws -> Void) rethrows -> Double {
+    let start = DispatchTime.now().uptimeNanoseconds
+    try body()
+    return Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+}
+func rssBytes() -> Int {
+    guard let text = try? String(contentsOfFile: "/proc/self/statm", encoding: .utf8), let pages = Int(text.split(separator: " ")[1]) else { return 0 }
+    return pages * Int(sysconf(Int32(_SC_PAGESIZE)))
+}
+@inline(never) func blackHole<T>(_ x: T) { withExtendedLifetime(x) {} }
+
+let samples = Int(ProcessInfo.processInfo.environment["BENCH_SAMPLES"] ?? "") ?? 20_000_000
+let messages = Int(ProcessInfo.processInfo.environment["BENCH_MESSAGES"] ?? "") ?? 200_000
+print("fieldwatch-bench: \(ProcessInfo.processInfo.activeProcessorCount) cores; \(human(Double(samples))) samples for the core figures, \(human(Double(messages))) MQTT messages end to end")
+
+// MARK: ring append vs a plain [Double] append
+
+print("core, one thread:")
+var reference = [Double]()
+reference.reserveCapacity(1 << 20)
+let plainTime = seconds {
+    for i in 0..<samples {
+        if reference.count == 1 << 20 { reference.removeAll(keepingCapacity: true) }
+        reference.append(Double(i))
+    }
+}
+blackHole(reference)
+var ring = RingBuffer(capacity: 256)
+let ringTime = seconds {
+    for i in 0..<samples { _ = ring.append(Sample(timestamp: Timestamp(milliseconds: Int64(i)), value: Double(i & 1023))) }
+}
+blackHole(ring)
+let ringRate = rate(samples, ringTime)
+row("ring append, samples/s", human(ringRate), "[Double] append \(human(rate(samples, plainTime)))", String(format: "%.2f", ringRate / rate(samples, plainTime)), "≥ 50 M/s")
+
+// MARK: the default detector set (threshold with hysteresis + flatline) vs ring append alone
+
+var engine = DetectionEngine()
+let keys = (0..<1000).map { SeriesKey(device: DeviceID("d\($0)"), sensor: "bearing_temp") }
+for key in keys {
+    engine.register(key, threshold: .init(direction: .above, warning: 80, critical: 95, clear: 75, minDuration: .seconds(10)))
+    engine.register(key, flatline: .init())
+}
+var events = 0
+let detectorTime = seconds {
+    for i in 0..<samples {
+        // A slow sine with noise-like wiggle: crosses the warning limit now and then.
+        let v = 60 + 25 * sin(Double(i / keys.count) / 500) + Double(i % 7)
+        events += engine.observeAll(Sample(timestamp: Timestamp(milliseconds: Int64(i / keys.count) * 1000), value: v), for: keys[i % keys.count]).count
+    }
+}
+blackHole(events)
+let detectorRate = rate(samples, detectorTime)
+row("default detector set (threshold + flatline, 1,000 series), samples/s", human(detectorRate), "ring append \(human(ringRate))",
+    String(format: "%.3f", detectorRate / ringRate), "≥ 1 M/s")
+
+// MARK: memory: 10,000 series at the default ring capacity
+
+let before = rssBytes()
+let store = SeriesStore(configuration: .init(capacity: 256))
+for s in 0..<10_000 {
+    let key = SeriesKey(device: DeviceID("dev-\(s / 5)"), sensor: SensorKey("s\(s % 5)"))
+    for i in 0..<256 { _ = store.append(Sample(timestamp: Timestamp(milliseconds: Int64(i) * 1000), value: Double(i)), to: key) }
+}
+let grown = rssBytes() - before
+row("RSS of 10,000 full series (256 samples each)", String(format: "%.1f MB (%.1f B/sample)", Double(grown) / 1e6, Double(grown) / Double(10_000 * 256)),
+    "ring memory \(String(format: "%.1f MB", Double(store.bytesInUse) / 1e6))", "-", "≤ 64 MB")
+blackHole(store)
+
+// MARK: burst of 10,000 detections → dedup → committed
+
+let dir = try makeTemporaryDirectory(prefix: "bench")
+let ticketStore = try TicketStore(path: dir.appendingPathComponent("burst.db").path)
+let desk = TicketDesk(store: ticketStore, logger: Logger(label: "bench"))
+let t0 = Timestamp.now()
+for i in 0..<10_000 {
+    let at = t0 + .milliseconds(Int64(i))
+    desk.submit(Anomaly(site: "site-a", device: "pump-1", sensor: "bearing_temp", faultCode: "BEARING_OVERTEMP", transition: .raised, severity: .warning,
+                        detectedAt: at, conditionSince: at, value: 85, limit: 80, unit: "Cel", detector: "threshold", detectorVersion: 1,
+                        profileID: "test-pump", profileVersion: 3, summary: "bench", evidence: []))
+}
+let burstStart = DispatchTime.now().uptimeNanoseconds
+await desk.drain()
+let burstTime = Double(DispatchTime.now().uptimeNanoseconds - burstStart) / 1e9
+row("burst of 10,000 detections → one ticket, committed", String(format: "%.2f s (%@ detections/s)", burstTime, human(rate(10_000, burstTime))),
+    "-", "-", "report (\(try ticketStore.tickets().count) ticket, \(try ticketStore.tickets().first?.occurrences ?? 0) occurrences)")
+
+// MARK: end to end: a private broker, a libmosquitto publisher, mosquitto_sub vs the gateway
+
+print("end to end (broker, publisher and receiver share the cores):")
+let broker = try MosquittoBroker(extraConfiguration: "max_queued_messages 0\nmax_inflight_messages 0\n")
+let (profiles, inventory) = try Fixtures.writeSite(in: dir)
+func payload(_ i: Int) -> String {
+    #"{"ts":\#(1_764_240_000_000 + i * 10),"metrics":{"bearing_temp":\#(50 + i % 20).5,"discharge_pressure":5.\#(i % 10),"flow":1\#(i % 90)}}"#
+}
+func publish(qos: Int) async throws -> Double {
+    let publisher = try MQTTClient(configuration: MQTTConfiguration(host: "127.0.0.1", port: broker.port, clientID: "bench-pub-\(qos)", bufferCapacity: 16))
+    try publisher.connect()
+    guard await publisher.waitUntilConnected() else { throw FixtureError("publisher could not connect") }
+    let start = DispatchTime.now().uptimeNanoseconds
+    for i in 0..<messages {
+        try publisher.publish(topic: "fieldwatch/site-a/pump-\(i % 2 + 1)/telemetry", payload: payload(i), qos: qos)
+    }
+    _ = await publisher.waitUntilPublished(timeout: .seconds(120))
+    let elapsed = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+    publisher.disconnect()
+    return elapsed
+}
+
+/// mosquitto_sub receiving `messages` messages; returns msg/s from its first to its last.
+func mosquittoSub(qos: Int) async throws -> (Double, Double) {
+    let out = dir.appendingPathComponent("sub-\(qos).log").path
+    let sub = try spawn("/usr/bin/mosquitto_sub", ["-h", "127.0.0.1", "-p", "\(broker.port)", "-t", "fieldwatch/+/+/telemetry", "-q", "\(qos)",
+                                                    "-C", "\(messages)", "-i", "bench-sub-\(qos)"], logPath: out)
+    try await Task.sleep(for: .milliseconds(500))
+    let publishTime = try await publish(qos: qos)
+    let start = DispatchTime.now().uptimeNanoseconds
+    var status: Int32 = 0
+    while waitpid(sub, &status, WNOHANG) == 0 {
+        if Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9 > 120 { kill(sub, SIGKILL); break }
+        try await Task.sleep(for: .milliseconds(5))
+    }
+    let received = ((try? String(contentsOfFile: out, encoding: .utf8)) ?? "").split(separator: "\n").count
+    return (rate(received, publishTime + Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9), rate(messages, publishTime))
+}
+
+func gatewayRun(qos: Int) async throws -> (Double, Int) {
+    var c = GatewayConfiguration()
+    c.broker = broker.url
+    c.clientID = "bench-gw-\(qos)"
+    c.database = dir.appendingPathComponent("gw-\(qos).db").path
+    c.profiles = profiles
+    c.inventory = inventory
+    c.deadLetterFile = nil
+    c.http = nil
+    c.publishEvents = false
+    c.mqttBuffer = 1_000_000
+    let gateway = try Gateway(configuration: c, logger: Logger(label: "bench.gw"))
+    let group = gateway.makeServiceGroup(gracefulShutdownSignals: [])
+    let task = Task { try await group.run() }
+    guard await gateway.ingest.client.waitUntilConnected(timeout: .seconds(20)) else { throw FixtureError("gateway did not connect") }
+    try await Task.sleep(for: .milliseconds(500))
+    let start = DispatchTime.now().uptimeNanoseconds
+    _ = try await publish(qos: qos)
+    while gateway.pipeline.counters.messages < messages {
+        if Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9 > 120 { break }
+        try await Task.sleep(for: .milliseconds(5))
+    }
+    let elapsed = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+    let received = gateway.pipeline.counters.messages
+    await group.triggerGracefulShutdown()
+    try await task.value
+    return (rate(received, elapsed), gateway.ingest.client.counters.droppedOverflow)
+}
+
+for qos in [0, 1] {
+    let (subRate, publishRate) = try await mosquittoSub(qos: qos)
+    let (gwRate, drops) = try await gatewayRun(qos: qos)
+    row("ingest QoS \(qos), msg/s (~100 B, 3 metrics, all default detectors)", "\(human(gwRate))\(drops > 0 ? " (\(drops) dropped)" : "")",
+        "mosquitto_sub \(human(subRate)) (publisher \(human(publishRate)))", String(format: "%.2f", gwRate / subRate), "≥ 0.9")
+}
+broker.stop()
+
+print("\n| figure | value | reference, same run | ratio | target |\n|---|---:|---|---:|---|")
+for r in rows { print("| \(r.figure) | \(r.value) | \(r.reference) | \(r.ratio) | \(r.target) |") }
+print("""
+
+Not measured yet: telemetry → committed ticket latency p50/p99 under load, and RSS drift over a 10-minute run at full rate.
+Cores: the core figures use one thread; end to end, broker, publisher and receiver share all \(ProcessInfo.processInfo.activeProcessorCount) cores.
+""")
