@@ -144,6 +144,25 @@ func publish(qos: Int) async throws -> Double {
     return elapsed
 }
 
+/// Runs a program to its end on a Dispatch thread; returns its status and standard output.
+func runProcess(_ path: String, _ arguments: [String]) async throws -> (Int32, String) {
+    try await withCheckedThrowingContinuation { continuation in
+        DispatchQueue.global().async {
+            continuation.resume(with: Result {
+                let p = Process()
+                p.executableURL = URL(fileURLWithPath: path)
+                p.arguments = arguments
+                let out = Pipe()
+                p.standardOutput = out
+                try p.run()
+                let data = out.fileHandleForReading.readDataToEndOfFile()
+                p.waitUntilExit()
+                return (p.terminationStatus, String(decoding: data, as: UTF8.self))
+            })
+        }
+    }
+}
+
 /// mosquitto_sub receiving `messages` messages; returns msg/s from its first to its last.
 func mosquittoSub(qos: Int) async throws -> (Double, Double) {
     let out = dir.appendingPathComponent("sub-\(qos).log").path
@@ -161,11 +180,21 @@ func mosquittoSub(qos: Int) async throws -> (Double, Double) {
     return (rate(received, publishTime + Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9), rate(messages, publishTime))
 }
 
-func gatewayRun(qos: Int) async throws -> (Double, Int) {
+struct RunningGateway {
+    var gateway: Gateway
+    var group: ServiceGroup
+    var task: Task<Void, Error>
+    func stop() async throws {
+        await group.triggerGracefulShutdown()
+        try await task.value
+    }
+}
+
+func startGateway(clientID: String, waitForSubscription: Bool = true) async throws -> RunningGateway {
     var c = GatewayConfiguration()
     c.broker = broker.url
-    c.clientID = "bench-gw-\(qos)"
-    c.database = dir.appendingPathComponent("gw-\(qos).db").path
+    c.clientID = clientID
+    c.database = dir.appendingPathComponent("\(clientID).db").path
     c.profiles = profiles
     c.inventory = inventory
     c.deadLetterFile = nil
@@ -175,8 +204,16 @@ func gatewayRun(qos: Int) async throws -> (Double, Int) {
     let gateway = try Gateway(configuration: c, logger: Logger(label: "bench.gw"))
     let group = gateway.makeServiceGroup(gracefulShutdownSignals: [])
     let task = Task { try await group.run() }
-    guard await gateway.ingest.client.waitUntilConnected(timeout: .seconds(20)) else { throw FixtureError("gateway did not connect") }
-    try await Task.sleep(for: .milliseconds(500))
+    if waitForSubscription {
+        guard await gateway.ingest.client.waitUntilConnected(timeout: .seconds(20)) else { throw FixtureError("gateway did not connect") }
+        try await Task.sleep(for: .milliseconds(500))
+    }
+    return RunningGateway(gateway: gateway, group: group, task: task)
+}
+
+func gatewayRun(qos: Int) async throws -> (Double, Int) {
+    let running = try await startGateway(clientID: "bench-gw-\(qos)")
+    let gateway = running.gateway
     let start = DispatchTime.now().uptimeNanoseconds
     _ = try await publish(qos: qos)
     while gateway.pipeline.counters.messages < messages {
@@ -185,16 +222,44 @@ func gatewayRun(qos: Int) async throws -> (Double, Int) {
     }
     let elapsed = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
     let received = gateway.pipeline.counters.messages
-    await group.triggerGracefulShutdown()
-    try await task.value
+    try await running.stop()
     return (rate(received, elapsed), gateway.ingest.client.counters.droppedOverflow)
 }
 
-for qos in [0, 1] {
-    let (subRate, publishRate) = try await mosquittoSub(qos: qos)
-    let (gwRate, drops) = try await gatewayRun(qos: qos)
-    row("ingest QoS \(qos), msg/s (~100 B, 3 metrics, all default detectors)", "\(human(gwRate))\(drops > 0 ? " (\(drops) dropped)" : "")",
+// QoS 0, live: the publisher sends while the receiver listens (the broker does not queue QoS 0
+// for absent subscribers).
+do {
+    let (subRate, publishRate) = try await mosquittoSub(qos: 0)
+    let (gwRate, drops) = try await gatewayRun(qos: 0)
+    row("ingest QoS 0 live, msg/s (~100 B, 3 metrics, all default detectors)", "\(human(gwRate))\(drops > 0 ? " (\(drops) dropped)" : "")",
         "mosquitto_sub \(human(subRate)) (publisher \(human(publishRate)))", String(format: "%.2f", gwRate / subRate), "≥ 0.9")
+}
+
+// QoS 1, drain: both receivers' persistent sessions queue the same messages while they are
+// away, then each drains its queue alone, so the publisher's pace does not enter the figure.
+do {
+    let sessionSub = "bench-drain-sub"
+    _ = try await runProcess("/usr/bin/mosquitto_sub", ["-h", "127.0.0.1", "-p", "\(broker.port)", "-t", "fieldwatch/+/+/telemetry", "-q", "1", "-c",
+                                                         "-i", sessionSub, "-E"])
+    let gateway = try await startGateway(clientID: "bench-drain-gw")
+    try await gateway.stop()
+    _ = try await publish(qos: 1)
+    let subStart = DispatchTime.now().uptimeNanoseconds
+    let (_, output) = try await runProcess("/usr/bin/mosquitto_sub", ["-h", "127.0.0.1", "-p", "\(broker.port)", "-t", "fieldwatch/+/+/telemetry",
+                                                                       "-q", "1", "-c", "-i", sessionSub, "-C", "\(messages)", "-W", "120"])
+    let subTime = Double(DispatchTime.now().uptimeNanoseconds - subStart) / 1e9
+    let subReceived = output.split(separator: "\n").count
+    let drainStart = DispatchTime.now().uptimeNanoseconds
+    let again = try await startGateway(clientID: "bench-drain-gw", waitForSubscription: false)
+    while again.gateway.pipeline.counters.messages < messages, Double(DispatchTime.now().uptimeNanoseconds - drainStart) / 1e9 < 120 {
+        try await Task.sleep(for: .milliseconds(2))
+    }
+    let gwTime = Double(DispatchTime.now().uptimeNanoseconds - drainStart) / 1e9
+    let gwReceived = again.gateway.pipeline.counters.messages
+    try await again.stop()
+    let gwRate = rate(gwReceived, gwTime), subRate = rate(subReceived, subTime)
+    row("ingest QoS 1, draining \(human(Double(messages))) queued messages, msg/s", human(gwRate) + (gwReceived < messages ? " (\(gwReceived) received)" : ""),
+        "mosquitto_sub \(human(subRate))", String(format: "%.2f", gwRate / subRate), "≥ 0.9")
 }
 broker.stop()
 
