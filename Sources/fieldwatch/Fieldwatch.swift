@@ -18,9 +18,12 @@ struct Fieldwatch: AsyncParsableCommand {
             into predictive fault tickets stored in SQLite.
 
             Start here:
-              fieldwatch profiles validate DeviceProfiles     check your device profiles
-              fieldwatch serve --inventory site.yaml          run the gateway
-              fieldwatch tickets list                         see the tickets it opened
+              fieldwatch profiles validate DeviceProfiles   check your profiles
+              fieldwatch serve --inventory site.yaml        run the gateway
+              fieldwatch tokens create --name me --role admin --subject me
+              open http://127.0.0.1:8080 and sign in        the dashboard
+              fieldwatch tickets list                       the tickets it opened
+              fieldwatch tickets ack 1 --by me              take one: you own it
             """,
         subcommands: [Serve.self, Tickets.self, Audit.self, Report.self, AssistantCommand.self, PolicyCommand.self, Tokens.self, ProfilesCommand.self, Replay.self, Eval.self]
     )
