@@ -75,6 +75,8 @@ public struct DetectionRecord: Sendable, Equatable, Codable {
     public var profileVersion: Int
     public var summary: String
     public var evidence: [Sample]
+    /// When the desk's transaction that stored it began (the commit follows within it).
+    public var recordedAt: Timestamp
 }
 
 /// One entry of the audit trail.

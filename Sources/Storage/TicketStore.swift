@@ -102,7 +102,8 @@ public final class TicketStore: Sendable {
                     sensor: SensorKey(row["sensor"]), detectedAt: Timestamp(milliseconds: row["detected_at"]),
                     conditionSince: Timestamp(milliseconds: row["condition_since"]), value: row["value"], limit: row["limit_value"],
                     unit: row["unit"], detector: row["detector"], detectorVersion: row["detector_version"],
-                    profileID: row["profile_id"], profileVersion: row["profile_version"], summary: row["summary"], evidence: samples)
+                    profileID: row["profile_id"], profileVersion: row["profile_version"], summary: row["summary"], evidence: samples,
+                    recordedAt: Timestamp(milliseconds: row["recorded_at"]))
             }
         }
     }
