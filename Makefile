@@ -1,7 +1,7 @@
 # Fieldwatch — the two commands of the README, plus a few helpers.
 #   make demo   broker + gateway + simulator on this machine, tickets printed as they open
 #   make test   build and run every test (needs mosquitto; installed when run as root)
-#   make bench  release build, then the figures of the Performance section (never part of make test)
+#   make bench  release build, then the figures of the Performance section (~11 min; never part of make test)
 SWIFT ?= swift
 
 .PHONY: all deps build release test demo bench clean
