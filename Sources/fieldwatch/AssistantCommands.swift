@@ -39,11 +39,8 @@ struct AssistantCommand: ParsableCommand {
             }
             if json { print(try encodeJSON(answer)); return }
             print(answer.answer)
-            print("source: \(answer.sources.map { "\($0.kind):\($0.id)" }.joined(separator: ", ").nilIfEmptyText ?? "none") (\(answer.intent))")
+            let sources = answer.sources.map { "\($0.kind):\($0.id)" }.joined(separator: ", ")
+            print("source: \(sources.isEmpty ? "none" : sources) (\(answer.intent))")
         }
     }
-}
-
-extension String {
-    var nilIfEmptyText: String? { isEmpty ? nil : self }
 }
