@@ -2,92 +2,189 @@ import FieldwatchCore
 import Foundation
 
 /// The default anomaly score of a generic gauge, in [0, 1] per sample, streaming: a sample's
-/// score depends only on the samples before it.
+/// score depends only on the samples before it. Bounded state (about 70 numbers), O(1) per sample.
 ///
-/// Two exponentially weighted baselines, a fast one (recent level) and a slow one (what normal
-/// has looked like), each measure how many standard deviations the new value lies away; the
-/// score is the larger, scaled so that `zFull` deviations score 1. Outliers are clipped before they update a baseline, so one spike does
-/// not teach the detector that spikes are normal. After a high score, further high scores are
-/// damped for `holdoff` samples: one event should raise one alarm. Bounded state, O(1) per sample.
+/// It asks one question four ways: *is this the most surprising thing this sensor has done in
+/// a long while?*
+///
+/// 1. **Spike**: how far the value lies from an adaptive baseline, in standard deviations.
+/// 2. **Level shift**: the same for the mean of the last 10 samples, which sees a sustained
+///    step or a rise in spike density that single samples hide in their noise.
+/// 3. **Volatility**: the same for the mean absolute step of the last 10 samples, which sees a
+///    signal that starts to shake or falls silent without changing its level.
+/// 4. **Season**: the same for the distance from what this hour of the day usually reads, so a
+///    normal daily load cycle is not an anomaly and a normal-looking value at the wrong hour is.
+///
+/// Each baseline is robust: a new value is clipped to four standard deviations before it teaches
+/// the baseline, so one spike does not make spikes normal. Each feature's surprise is then
+/// compared with the largest surprise that feature has shown before (a record that fades over
+/// `recordMemory` samples): the ratio `r` is the score's core, reported as `r / (1 + r)`, so
+/// **0.5 means "as surprising as the worst seen so far"** in every sensor, whatever its units,
+/// noise or spikiness. That calibration is what lets one threshold serve every sensor.
+///
+/// One event should raise one alarm: within `holdoff` samples of a high score, a score that
+/// does not beat it is halved.
 public struct GaugeAnomalyScorer: Sendable {
-    public static let name = "gauge-surprise"
-    public static let version = 1
+    public static let name = "record-surprise"
+    public static let version = 2
 
     public struct Configuration: Sendable, Equatable {
-        public var fastSpan: Double = 60
-        public var slowSpan: Double = 600
-        public var warmup = 50
-        public var holdoff = 150
-        /// z-score that maps to an anomaly score of 1 (the score is z / zFull, capped).
-        public var zFull = 12.0
-        public var highScore = 0.5
+        /// Span (samples) of the adaptive baselines.
+        public var baselineSpan: Double = 1000
+        /// Samples a baseline must see before it scores.
+        public var baselineWarmup = 20
+        /// Values are clipped to this many standard deviations before they update a baseline.
+        public var clip = 4.0
+        /// Samples in the short windows of the level-shift and volatility features.
+        public var shortWindow = 10
+        /// How fast an hour-of-day slot follows what it sees (per visit).
+        public var seasonRate = 0.2
+        /// Samples over which a feature's record surprise fades by a factor e.
+        public var recordMemory = 20_000.0
+        /// Samples before records are trusted enough to score against.
+        public var recordWarmup = 100
+        /// Samples after a high score during which lower scores are halved.
+        public var holdoff = 100
 
         public init() {}
     }
 
+    /// An exponentially weighted mean and variance that starts as a plain running mean (so an
+    /// early estimate is not biased towards zero spread) and clips outliers once it is warm.
     struct Baseline: Sendable {
         let alpha: Double
+        let warmup: Int
+        let clip: Double
         var mean = 0.0
         var variance = 0.0
         var count = 0
+        /// Typical magnitude of the input, which sets the smallest spread considered (a flat
+        /// signal would otherwise divide by zero, and any change would be infinitely surprising).
+        var magnitude = 0.0
 
-        init(span: Double) { alpha = 2 / (span + 1) }
-
-        /// Distance from the baseline in standard deviations.
-        func surprise(_ x: Double, floor: Double) -> Double {
-            guard count > 1 else { return 0 }
-            return abs(x - mean) / max(variance.squareRoot(), floor)
+        init(span: Double, warmup: Int, clip: Double) {
+            alpha = 2 / (span + 1)
+            self.warmup = warmup
+            self.clip = clip
         }
 
-        mutating func update(_ x: Double, floor: Double) {
+        /// Distance of `x` from the baseline in standard deviations (0 while warming up), then
+        /// learns `x`.
+        mutating func surprise(_ x: Double) -> Double {
+            magnitude += (abs(x) - magnitude) / Double(min(count + 1, 1000))
+            let sd = max(variance.squareRoot(), max(magnitude * 1e-3, 1e-9))
+            let warm = count > warmup
+            let z = warm ? abs(x - mean) / sd : 0
+            learn(warm ? min(max(x, mean - clip * sd), mean + clip * sd) : x)
+            return z
+        }
+
+        private mutating func learn(_ x: Double) {
             count += 1
             if count == 1 {
                 mean = x
                 return
             }
-            // Until the baseline has seen its span, average over what it has seen (a plain
-            // running mean and variance), so an early estimate is not biased towards zero spread.
             let a = max(alpha, 1 / Double(count))
-            let sd = max(variance.squareRoot(), floor)
-            // Clip outliers once the spread is known, so one spike does not teach that spikes are normal.
-            let clipped = count > 10 ? min(max(x, mean - 4 * sd), mean + 4 * sd) : x
-            let delta = clipped - mean
+            let delta = x - mean
             mean += a * delta
             variance = (1 - a) * (variance + a * delta * delta)
         }
     }
 
+    /// The mean of the last `capacity` inputs (fewer at the start).
+    struct WindowMean: Sendable {
+        private var values: [Double]
+        private var next = 0
+        private var filled = 0
+        private var sum = 0.0
+
+        init(capacity: Int) { values = Array(repeating: 0, count: max(capacity, 1)) }
+
+        mutating func add(_ x: Double) -> Double {
+            if filled == values.count { sum -= values[next] } else { filled += 1 }
+            values[next] = x
+            sum += x
+            next = (next + 1) % values.count
+            return sum / Double(filled)
+        }
+    }
+
+    /// The largest surprise seen so far, fading slowly, and the ratio of a new one to it.
+    struct Record: Sendable {
+        var largest = 0.0
+
+        mutating func ratio(_ z: Double, fade: Double, scoring: Bool) -> Double {
+            let r = scoring && largest > 0 ? z / largest : 0
+            largest = max(largest * fade, z)
+            return r
+        }
+    }
+
     public let configuration: Configuration
-    private var fast: Baseline
-    private var slow: Baseline
+    private let fade: Double
     private var seen = 0
-    private var quietUntil = 0
-    /// Smallest spread considered, relative to the typical magnitude (avoids dividing by zero
-    /// on flat signals, where any change is then a surprise).
-    private var magnitude = 0.0
+    private var previous: Double?
+    // The four features: a baseline and a record each.
+    private var baselines: [Baseline]
+    private var records = [Record](repeating: Record(), count: 4)
+    private var levelWindow: WindowMean
+    private var stepWindow: WindowMean
+    /// What each hour of the day (UTC) usually reads; nil until first seen.
+    private var hourly = [Double?](repeating: nil, count: 24)
+    // Holdoff: the score to beat, until when.
+    private var peak = 0.0
+    private var peakUntil = -1
 
     public init(configuration: Configuration = .init()) {
         self.configuration = configuration
-        fast = Baseline(span: configuration.fastSpan)
-        slow = Baseline(span: configuration.slowSpan)
+        fade = exp(-1 / configuration.recordMemory)
+        baselines = Array(repeating: Baseline(span: configuration.baselineSpan, warmup: configuration.baselineWarmup,
+                                              clip: configuration.clip), count: 4)
+        levelWindow = WindowMean(capacity: configuration.shortWindow)
+        stepWindow = WindowMean(capacity: configuration.shortWindow)
     }
 
-    public mutating func score(_ x: Double) -> Double {
+    /// Scores one sample (in timestamp order). A non-finite value scores 0 and teaches nothing.
+    public mutating func score(_ sample: Sample) -> Double {
+        let x = sample.value
         guard x.isFinite else { return 0 }
-        seen += 1
-        magnitude += (abs(x) - magnitude) / Double(min(seen, 1000))
-        let floor = max(magnitude * 1e-3, 1e-9)
-        var s = min(1, max(fast.surprise(x, floor: floor), slow.surprise(x, floor: floor)) / configuration.zFull)
-        fast.update(x, floor: floor)
-        slow.update(x, floor: floor)
-        if seen <= configuration.warmup { return 0 }
-        if s >= configuration.highScore {
-            if seen < quietUntil {
-                s = min(s, 0.5)
-            } else {
-                quietUntil = seen + configuration.holdoff
-            }
+        let step = previous.map { abs(x - $0) } ?? 0
+        previous = x
+        let hour = Int((sample.timestamp.milliseconds / 3_600_000) % 24 + 24) % 24
+        let seasonal: Double
+        if let usual = hourly[hour] {
+            seasonal = x - usual
+            hourly[hour] = usual + configuration.seasonRate * (x - usual)
+        } else {
+            seasonal = 0
+            hourly[hour] = x
         }
-        return s
+        let scoring = seen >= configuration.recordWarmup
+        var ratio = 0.0
+        func feature(_ i: Int, _ value: Double) {
+            let z = baselines[i].surprise(value)
+            ratio = max(ratio, records[i].ratio(z, fade: fade, scoring: scoring))
+        }
+        feature(0, x)
+        feature(1, levelWindow.add(x))
+        feature(2, stepWindow.add(step))
+        feature(3, seasonal)
+        seen += 1
+        return holdoff(ratio / (1 + ratio))
+    }
+
+    /// Within `holdoff` samples of a score, one that does not beat it is halved; a new best
+    /// restarts the period.
+    private mutating func holdoff(_ s: Double) -> Double {
+        let index = seen
+        let inHoldoff = index <= peakUntil
+        let reported = inHoldoff && s <= peak ? s / 2 : s
+        if !inHoldoff { peak = 0 }
+        if s > peak && s > 0 {
+            peak = s
+            peakUntil = index + configuration.holdoff - 1
+        }
+        return reported
     }
 }

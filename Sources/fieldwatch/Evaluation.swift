@@ -23,7 +23,7 @@ func anomalyScores(_ series: TimeValueSeries, limits: LimitSpec?) -> [Double] {
     var scores: [Double] = []
     scores.reserveCapacity(series.values.count)
     for (ts, value) in zip(series.timestamps, series.values) {
-        var score = scorer.score(value)
+        var score = scorer.score(Sample(timestamp: ts, value: value))
         if threshold != nil {
             _ = threshold!.observe(Sample(timestamp: ts, value: value))
             switch threshold!.active {

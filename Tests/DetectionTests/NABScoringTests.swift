@@ -80,27 +80,74 @@ struct NABScoringTests {
 
 @Suite("GaugeAnomalyScorer")
 struct GaugeAnomalyScorerTests {
-    @Test func quietDuringWarmupAndOnASteadySignal() {
+    /// One sample every 5 minutes from 2026-03-02 00:00 UTC.
+    static func sample(_ i: Int, _ value: Double) -> Sample {
+        Sample(timestamp: Timestamp(milliseconds: 1_772_409_600_000 + Int64(i) * 300_000), value: value)
+    }
+
+    /// A repeatable jitter in [-1, 1] (no random generator, so a failure reproduces).
+    static func jitter(_ i: Int) -> Double { sin(Double(i) * 12.9898) * 0.5 + sin(Double(i) * 78.233) * 0.5 }
+
+    /// A daily cycle between 40 and 60 with a little noise.
+    static func daily(_ i: Int) -> Double { 50 + 10 * sin(2 * .pi * Double(i) / 288) + jitter(i) }
+
+    @Test func quietDuringWarmupAndBounded() {
         var s = GaugeAnomalyScorer()
-        let scores = (0..<500).map { s.score(10 + sin(Double($0) / 10) * 0.5) }
-        #expect(scores.prefix(50).allSatisfy { $0 == 0 })
-        #expect(scores.allSatisfy { $0 >= 0 && $0 <= 1 })
-        #expect(scores.max()! < 0.3)
+        let scores = (0..<3000).map { s.score(Self.sample($0, Self.daily($0))) }
+        #expect(scores.prefix(100).allSatisfy { $0 == 0 }, "no score before the records are warm")
+        #expect(scores.allSatisfy { $0 >= 0 && $0 < 1 })
+    }
+
+    @Test func aNormalDailyCycleIsNotAnAnomaly() {
+        var s = GaugeAnomalyScorer()
+        // Four days to learn, then six more of the same. Noise sometimes ties its own record
+        // (a score near 0.5); it never beats it by half (0.6).
+        let scores = (0..<(10 * 288)).map { s.score(Self.sample($0, Self.daily($0))) }
+        let late = scores[(4 * 288)...]
+        #expect(late.max()! < 0.6, "highest \(late.max()!)")
     }
 
     @Test func aLevelShiftScoresHighOnceThenIsDamped() {
         var s = GaugeAnomalyScorer()
         var scores: [Double] = []
-        for i in 0..<400 { scores.append(s.score(10 + Double(i % 5) * 0.1)) }
-        for i in 0..<10 { scores.append(s.score(30 + Double(i % 5) * 0.1)) }
-        #expect(scores[400] == 1)
-        #expect(scores[401...].allSatisfy { $0 <= 0.5 }, "one event, one alarm")
+        for i in 0..<1000 { scores.append(s.score(Self.sample(i, 10 + Self.jitter(i) * 0.2))) }
+        for i in 1000..<1050 { scores.append(s.score(Self.sample(i, 14 + Self.jitter(i) * 0.2))) }
+        #expect(scores[1000] > 0.9, "a step of 20 standard deviations is far beyond any record")
+        let high = scores[1000...].filter { $0 >= 0.5 }.count
+        #expect(high <= 3, "one event raises one alarm, not \(high)")
+    }
+
+    @Test func aValueNormalInLevelButAtTheWrongHourScores() {
+        var s = GaugeAnomalyScorer()
+        var scores: [Double] = []
+        for i in 0..<(5 * 288) { scores.append(s.score(Self.sample(i, Self.daily(i)))) }
+        // Day 6: the peak's level (60) held through the night, when the cycle is at its trough.
+        let night = (5 * 288 + 180)..<(5 * 288 + 230)
+        for i in night { scores.append(s.score(Self.sample(i, 59 + Self.jitter(i)))) }
+        #expect(scores[(5 * 288)...].max()! > 0.8, "the seasonal feature sees it: \(scores.suffix(50).max()!)")
+        #expect(scores.prefix(5 * 288).dropFirst(2 * 288).allSatisfy { $0 < 0.6 })
+    }
+
+    @Test func moreFrequentSpikesRaiseTheLevelFeature() {
+        var s = GaugeAnomalyScorer()
+        var scores: [Double] = []
+        // A spike every 50 samples is normal; then one every 3.
+        for i in 0..<2000 { scores.append(s.score(Self.sample(i, (i % 50 == 0 ? 5 : 1) + Self.jitter(i) * 0.05))) }
+        for i in 2000..<2060 { scores.append(s.score(Self.sample(i, (i % 3 == 0 ? 5 : 1) + Self.jitter(i) * 0.05))) }
+        #expect(scores[1000..<2000].allSatisfy { $0 < 0.6 }, "the usual spikes are learnt")
+        #expect(scores[2000...].max()! > 0.65)
     }
 
     @Test func nonFiniteInputScoresZeroAndDoesNotPoisonTheBaseline() {
-        var s = GaugeAnomalyScorer()
-        for i in 0..<100 { _ = s.score(Double(i % 3)) }
-        #expect(s.score(.nan) == 0 && s.score(.infinity) == 0)
-        #expect(s.score(1) < 0.2)
+        var fed = GaugeAnomalyScorer()
+        var clean = GaugeAnomalyScorer()
+        for i in 0..<500 {
+            _ = fed.score(Self.sample(i, 10 + Self.jitter(i)))
+            _ = clean.score(Self.sample(i, 10 + Self.jitter(i)))
+        }
+        #expect(fed.score(Self.sample(500, .nan)) == 0 && fed.score(Self.sample(501, .infinity)) == 0)
+        let after = (502..<600).map { fed.score(Self.sample($0, 10 + Self.jitter($0))) }
+        let expected = (502..<600).map { clean.score(Self.sample($0, 10 + Self.jitter($0))) }
+        #expect(after == expected, "the non-finite samples taught nothing")
     }
 }

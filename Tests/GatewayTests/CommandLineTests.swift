@@ -218,7 +218,7 @@ struct EvaluationCommandTests {
         #expect(Array(fullRows.prefix(261)) == prefixRows, "a row's score depends only on the rows up to it")
         #expect(fullRows[1].hasPrefix("2014-05-13 16:53:20,20.0,"))
         let spike = try #require(Double(fullRows[251].split(separator: ",")[2]))
-        #expect(spike == 1)
+        #expect(spike > 0.9, "a spike 60 times the noise is far beyond any record: \(spike)")
     }
 
     /// With --profile and --sensor the sensor's limits count: a bearing steady at 100 °C is
