@@ -6,6 +6,7 @@ public struct DetectionEngine: Sendable {
     struct SeriesDetectors: Sendable {
         var threshold: ThresholdDetector?
         var flatline: FlatlineDetector?
+        var forecast: TrendForecaster?
         var lastTimestamp: Timestamp?
         init() {}
         init(threshold: ThresholdDetector) { self.threshold = threshold }
@@ -15,6 +16,14 @@ public struct DetectionEngine: Sendable {
     public enum Source: String, Sendable {
         case threshold
         case flatline
+        case forecast
+    }
+
+    /// One detector's event, with the forecast behind it when the detector forecasts.
+    public struct Fired: Sendable {
+        public var source: Source
+        public var event: DetectorEvent
+        public var forecast: LimitForecast?
     }
 
     private var series: [SeriesKey: SeriesDetectors] = [:]
@@ -31,6 +40,11 @@ public struct DetectionEngine: Sendable {
         series[key, default: SeriesDetectors()].flatline = FlatlineDetector(configuration: flatline)
     }
 
+    /// Declares the trend forecast of a series' critical limit.
+    public mutating func register(_ key: SeriesKey, forecast: TrendForecaster.Configuration) {
+        series[key, default: SeriesDetectors()].forecast = TrendForecaster(configuration: forecast)
+    }
+
     public var registeredCount: Int { series.count }
 
     /// Feeds one sample to the series' detectors. Detectors see samples in timestamp order
@@ -41,15 +55,36 @@ public struct DetectionEngine: Sendable {
     }
 
     /// Feeds one sample to every detector of the series; returns each one's event, if any.
-    public mutating func observeAll(_ sample: Sample, for key: SeriesKey) -> [(source: Source, event: DetectorEvent)] {
+    public mutating func observeAll(_ sample: Sample, for key: SeriesKey) -> [Fired] {
         guard var entry = series[key] else { return [] }
         if let last = entry.lastTimestamp, sample.timestamp < last { return [] }
         entry.lastTimestamp = sample.timestamp
-        var events: [(source: Source, event: DetectorEvent)] = []
-        if let event = entry.threshold?.observe(sample) { events.append((.threshold, event)) }
-        if let event = entry.flatline?.observe(sample) { events.append((.flatline, event)) }
+        var events: [Fired] = []
+        if let event = entry.threshold?.observe(sample) { events.append(Fired(source: .threshold, event: event)) }
+        if let event = entry.flatline?.observe(sample) { events.append(Fired(source: .flatline, event: event)) }
+        if let event = entry.forecast?.observe(sample) {
+            // While the limit itself is crossed the threshold detector speaks: a forecast that
+            // fades then is no recovery.
+            if !(event.transition == .cleared && entry.threshold?.active != nil) {
+                events.append(Fired(source: .forecast, event: event, forecast: entry.forecast.flatMap(Self.limitForecast)))
+            }
+        }
         series[key] = entry
         return events
+    }
+
+    /// The forecaster's current forecast in absolute times.
+    static func limitForecast(_ f: TrendForecaster) -> LimitForecast? {
+        guard let latest = f.latest else { return nil }
+        return LimitForecast(
+            limit: f.configuration.limit, crossingAt: latest.predictedCrossing, earliest: latest.fittedAt + latest.earliest,
+            latest: latest.latest.map { latest.fittedAt + $0 }, slopePerHour: latest.slopePerHour, level: latest.level,
+            fittedAt: latest.fittedAt, windowStart: latest.windowStart, points: latest.points)
+    }
+
+    /// The current forecast of a series, if its forecaster has one.
+    public func forecast(for key: SeriesKey) -> LimitForecast? {
+        series[key]?.forecast.flatMap(Self.limitForecast)
     }
 
     /// The level currently raised on a series, if any (for status views and tests).

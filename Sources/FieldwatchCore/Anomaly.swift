@@ -33,13 +33,16 @@ public struct Anomaly: Sendable, Hashable {
     public var evidence: [Sample]
     /// Raised from drill telemetry: it opens a drill ticket, kept apart from real ones.
     public var drill: Bool
+    /// For a trend forecast: when the limit is predicted to be crossed.
+    public var forecast: LimitForecast?
 
     public init(
         site: SiteID, device: DeviceID, sensor: SensorKey, faultCode: FaultCode, transition: Transition,
         severity: Severity, detectedAt: Timestamp, conditionSince: Timestamp, value: Double, limit: Double,
         unit: String, detector: String, detectorVersion: Int, profileID: String, profileVersion: Int,
-        summary: String, evidence: [Sample], drill: Bool = false
+        summary: String, evidence: [Sample], drill: Bool = false, forecast: LimitForecast? = nil
     ) {
+        self.forecast = forecast
         self.site = site
         self.device = device
         self.sensor = sensor

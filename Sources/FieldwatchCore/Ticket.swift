@@ -83,6 +83,8 @@ public struct Ticket: Sendable, Hashable, Codable {
     public var cancelReason: String?
     /// For a complaint: the ticket it is about.
     public var complaintOf: Int64?
+    /// For a predictive ticket from a trend: the latest forecast of the limit crossing.
+    public var forecast: LimitForecast?
 
     public init(
         id: Int64, site: SiteID, device: DeviceID, sensor: SensorKey?, faultCode: FaultCode, source: TicketSource,
@@ -90,9 +92,10 @@ public struct Ticket: Sendable, Hashable, Codable {
         occurrences: Int, detector: String?, detectorVersion: Int?, profileID: String?, profileVersion: Int?,
         lastValue: Double?, limit: Double?, unit: String?, drill: Bool = false, owner: String? = nil, customer: String? = nil,
         tier: CustomerTier = .standard, criticality: Int? = nil, timeZone: String? = nil, paused: Bool = false, channel: String? = nil,
-        cancelReason: String? = nil, complaintOf: Int64? = nil
+        cancelReason: String? = nil, complaintOf: Int64? = nil, forecast: LimitForecast? = nil
     ) {
         self.complaintOf = complaintOf
+        self.forecast = forecast
         self.owner = owner
         self.customer = customer
         self.tier = tier

@@ -100,7 +100,7 @@ enum OpenAPI {
         "Ticket": object(["id": "integer", "site": "string", "device": "string", "sensor": "string?", "fault_code": "string", "source": "string",
                           "grade": "string", "status": "string", "title": "string", "opened_at": "string", "updated_at": "string",
                           "occurrences": "integer", "owner": "string?", "customer": "string?", "tier": "string", "paused": "boolean",
-                          "drill": "boolean"]),
+                          "drill": "boolean", "forecast": "object?"]),
         "TicketDetail": object(["ticket": "object", "allowed_actions": "array", "clocks": "array", "pauses": "array", "solutions": "array", "escalations": "array",
                                 "detections": "array", "timeline": "array"]),
         "AskRequest": object(["question": "string", "device": "string?"], required: ["question"]),

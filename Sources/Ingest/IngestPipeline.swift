@@ -121,6 +121,17 @@ public final class IngestPipeline: Sendable {
                         clear: limits.clear, minDuration: limits.minDuration)
                     engine.register(sensor.series, threshold: configuration)
                     engine.register(sensor.drillSeries, threshold: configuration)
+                case .forecast:
+                    guard let limits = spec.limits, let limit = limits.critical ?? limits.warning, let sensor = sensors[spec.key.rawValue] else { continue }
+                    var configuration = TrendForecaster.Configuration(direction: limits.direction, limit: limit)
+                    if let horizon = detector.parameters["horizon"] { configuration.horizon = .milliseconds(Int64(horizon * 1000)) }
+                    if let window = detector.parameters["window"] { configuration.window = .milliseconds(Int64(window * 1000)) }
+                    if let confidence = detector.parameters["confidence"] { configuration.confidence = confidence }
+                    // Each fitted point is already the mean of its bucket (mean time, mean value),
+                    // which smooths without the lag an exponential average would add to a ramp.
+                    configuration.smoothing = 1
+                    engine.register(sensor.series, forecast: configuration)
+                    engine.register(sensor.drillSeries, forecast: configuration)
                 case .flatline:
                     guard let sensor = sensors[spec.key.rawValue] else { continue }
                     let defaults = FlatlineDetector.Configuration()
@@ -227,8 +238,8 @@ public final class IngestPipeline: Sendable {
                 if watched { d.lastArrival[series] = arrival }
                 return d.engine.observeAll(sample, for: series)
             }
-            for (source, event) in events {
-                let anomaly = makeAnomaly(event, source: source, context: context, sensor: sensor, drill: payload.drill)
+            for fired in events {
+                let anomaly = makeAnomaly(fired, context: context, sensor: sensor, drill: payload.drill)
                 outcome.anomalies.append(anomaly)
                 sink(anomaly)
             }
@@ -336,7 +347,8 @@ public final class IngestPipeline: Sendable {
     /// Fault code of a stuck sensor (a sensor-health fault, kept apart from machine faults).
     public static let stuckSensorFault = FaultCode.sensorStuck
 
-    private func makeAnomaly(_ event: DetectorEvent, source: DetectionEngine.Source, context: DeviceContext, sensor: SensorContext, drill: Bool) -> Anomaly {
+    private func makeAnomaly(_ fired: DetectionEngine.Fired, context: DeviceContext, sensor: SensorContext, drill: Bool) -> Anomaly {
+        let (event, source) = (fired.event, fired.source)
         let spec = sensor.spec
         let limits = spec.limits
         let side = limits?.direction == .below ? "below" : "above"
@@ -349,6 +361,13 @@ public final class IngestPipeline: Sendable {
             summary = "\(spec.name) stuck at \(fmt(event.value)) \(spec.unit) for \(held) s: a sensor fault, not a machine reading"
         case (.flatline, .cleared):
             summary = "\(spec.name) reading moves again (\(fmt(event.value)) \(spec.unit)) after \(held) s stuck"
+        case (.forecast, .raised):
+            let f = fired.forecast
+            let trend = f.map { "\($0.slopePerHour >= 0 ? "rising" : "falling") \(fmt(abs($0.slopePerHour))) \(spec.unit)/h" } ?? "trending"
+            summary = "\(spec.name) \(trend) towards its critical limit \(fmt(event.limit)) \(spec.unit): predicted to reach it "
+                + (f.map { "\($0.leadDescription) (now \(fmt($0.level)) \(spec.unit))" } ?? "within the horizon")
+        case (.forecast, .cleared):
+            summary = "\(spec.name) no longer trends towards its critical limit \(fmt(event.limit)) \(spec.unit) (now \(fmt(event.value)) \(spec.unit))"
         case (_, .raised):
             summary = "\(spec.name) \(fmt(event.value)) \(spec.unit) \(side) \(event.severity) limit \(fmt(event.limit)) \(spec.unit) for \(held) s"
         case (_, .cleared):
@@ -358,11 +377,14 @@ public final class IngestPipeline: Sendable {
             faultCode = Self.stuckSensorFault
             detector = (FlatlineDetector.name, FlatlineDetector.version)
         }
+        if source == .forecast { detector = (TrendForecaster.name, TrendForecaster.version) }
         // Name the fault first when the profile's catalogue knows it: "Bearing overheating: ...".
         if let fault = context.profile.fault(faultCode) {
             summary = "\(fault.name): \(summary)"
         }
-        let evidence = store.range(sensor.key(drill: drill), from: event.since - configuration.evidenceBefore, to: event.at)
+        // A forecast's evidence is the window its trend was fitted on.
+        let from = fired.forecast.map { min($0.windowStart, event.since) } ?? event.since - configuration.evidenceBefore
+        let evidence = store.range(sensor.key(drill: drill), from: from, to: event.at)
         return Anomaly(
             site: context.device.site, device: context.device.id, sensor: spec.key,
             faultCode: faultCode,
@@ -370,7 +392,7 @@ public final class IngestPipeline: Sendable {
             value: event.value, limit: event.limit, unit: spec.unit,
             detector: detector.0, detectorVersion: detector.1,
             profileID: context.profile.id, profileVersion: context.profile.version,
-            summary: summary, evidence: evidence, drill: drill)
+            summary: summary, evidence: evidence, drill: drill, forecast: fired.forecast)
     }
 
     private func reject(_ reason: RejectReason, _ detail: String, _ message: MQTTMessage, _ outcome: inout Outcome) {

@@ -49,11 +49,12 @@ public struct DeviceProfile: Sendable, Equatable {
     }
 
     /// The detectors that run: those declared, plus each sensor's per-kind default when no
-    /// detector names that sensor (a gauge or counter with limits gets a threshold detector).
+    /// detector names that sensor (a gauge or counter with limits gets a threshold detector and
+    /// a trend forecast of its critical limit).
     public var effectiveDetectors: [DetectorSpec] {
         let named = Set(detectors.map(\.sensor))
         let defaults = sensors.filter { !named.contains($0.key) && $0.limits != nil }
-            .map { DetectorSpec(sensor: $0.key, type: .threshold) }
+            .flatMap { [DetectorSpec(sensor: $0.key, type: .threshold), DetectorSpec(sensor: $0.key, type: .forecast)] }
         return detectors + defaults
     }
 }
@@ -66,11 +67,19 @@ public struct DetectorSpec: Sendable, Equatable {
         case threshold
         /// Sensor health: the reading has not changed at all for too long (stuck sensor).
         case flatline
+        /// A robust trend of the reading predicts when it will cross its critical limit; a
+        /// predicted crossing within the horizon opens a predictive ticket before any limit is hit.
+        case forecast
 
         /// Parameters the type accepts, with what each means.
         public var parameters: [String: String] {
             switch self {
             case .threshold: [:]
+            case .forecast: [
+                "horizon": "seconds ahead a predicted crossing of the critical limit raises a forecast (default 86400)",
+                "window": "seconds of history the trend is fitted on (default 21600)",
+                "confidence": "coverage of the crossing-time band, between 0.5 and 0.99 (default 0.9)",
+            ]
             case .flatline: [
                 "min_samples": "identical samples in a row before it fires (default 30)",
                 "min_duration": "seconds the value must stay identical (default 300)",

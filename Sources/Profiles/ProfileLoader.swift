@@ -170,9 +170,19 @@ public enum ProfileLoader {
                            "no sensor \"\(sensorKey)\" in this profile\(didYouMean(sensorKey, keys)); detectors watch one of: \(keys.joined(separator: ", "))")
             return nil
         }
-        if type == .threshold && sensor.limits == nil {
+        if (type == .threshold || type == .forecast) && sensor.limits == nil {
             context.report(r.value("type"), "\(path).type",
-                           "a threshold detector needs limits, and sensor \"\(sensorKey)\" has none; add `limits:` to the sensor or remove the detector")
+                           "a \(type) detector needs limits, and sensor \"\(sensorKey)\" has none; add `limits:` to the sensor or remove the detector")
+            return nil
+        }
+        if type == .forecast, let confidence = parameters["confidence"], !(0.5...0.99).contains(confidence) {
+            context.report(r.value("parameters"), "\(path).parameters.confidence",
+                           "\(confidence) is not between 0.5 and 0.99; it is the share of likely crossing times the band covers")
+            return nil
+        }
+        if type == .forecast, let (name, value) = ["horizon", "window"].compactMap({ n in parameters[n].map { (n, $0) } }).first(where: { $0.1 < 60 }) {
+            context.report(r.value("parameters"), "\(path).parameters.\(name)",
+                           "\(value) s is too short; a trend needs at least 60 s (typically hours) to mean anything")
             return nil
         }
         return DetectorSpec(sensor: sensor.key, type: type, parameters: parameters)

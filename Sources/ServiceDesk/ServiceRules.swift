@@ -49,7 +49,8 @@ public struct ServiceRules: Sendable, Equatable {
     }
 
     /// Recomputes every SLA clock of a ticket from the policy, its pauses and the goals met
-    /// so far, and stores them. `met` overrides when a clock's goal was reached (nil clears it).
+    /// so far, and stores them. A ticket with a forecast must be on site and resolved before
+    /// the forecast's earliest crossing when that is sooner than the contract's targets. `met` overrides when a clock's goal was reached (nil clears it).
     @discardableResult
     func refreshClocks(_ ticket: Ticket, in tx: TicketTransaction, met: [ClockKind: Timestamp?] = [:]) throws -> [ClockRecord] {
         let existing = Dictionary(try tx.clocks(ticketID: ticket.id).map { ($0.kind, $0) }, uniquingKeysWith: { a, _ in a })
@@ -72,7 +73,12 @@ public struct ServiceRules: Sendable, Equatable {
                 state = .running
             }
             let target = targets.target(kind)
-            let deadline = SLA.deadline(start: ticket.openedAt, target: target, calendar: calendar, pauses: kind.isPausable ? pauses : [])
+            var deadline = SLA.deadline(start: ticket.openedAt, target: target, calendar: calendar, pauses: kind.isPausable ? pauses : [])
+            // A predicted failure sets its own deadline: the engineer must be there, and the
+            // fix done, before the earliest predicted crossing if that comes before the contract's.
+            if kind != .firstContact, let earliest = ticket.forecast?.earliest, earliest > ticket.openedAt {
+                deadline = min(deadline ?? earliest, earliest)
+            }
             let record = ClockRecord(ticketID: ticket.id, kind: kind.rawValue, startedAt: ticket.openedAt, targetMilliseconds: target.wholeMilliseconds,
                                      calendar: targets.calendar, deadline: deadline, metAt: metAt, state: state)
             try tx.saveClock(record)

@@ -183,6 +183,7 @@ public final class TicketDesk: Service, Sendable {
             "value": "\(a.value)", "limit": "\(a.limit)", "detected_at": a.detectedAt.rfc3339,
             "profile": "\(a.profileID)@\(a.profileVersion)", "summary": a.summary, "device": a.device.rawValue,
         ].merging(a.drill ? ["drill": "true"] : [:]) { $1 }
+            .merging(a.forecast.map(Self.auditDetail) ?? [:]) { $1 }
         switch a.transition {
         case .raised:
             let facts = rules.facts(severity: a.severity, site: a.site, device: a.device)
@@ -214,7 +215,8 @@ public final class TicketDesk: Service, Sendable {
                 site: a.site, device: a.device, sensor: a.sensor, faultCode: a.faultCode, source: .predictive, grade: grade,
                 title: a.summary, openedAt: a.detectedAt, detector: a.detector, detectorVersion: a.detectorVersion,
                 profileID: a.profileID, profileVersion: a.profileVersion, lastValue: a.value, limit: a.limit, unit: a.unit,
-                drill: a.drill, customer: site?.customer, tier: facts.tier, criticality: facts.criticality, timeZone: site?.timeZone))
+                drill: a.drill, customer: site?.customer, tier: facts.tier, criticality: facts.criticality, timeZone: site?.timeZone,
+                forecast: a.forecast))
             try tx.insertDetection(a, ticketID: ticket.id, recordedAt: recordedAt)
             try rules.refreshClocks(ticket, in: tx)
             let auditID = try tx.appendAudit(at: recordedAt, actor: actor, action: "ticket.opened", ticketID: ticket.id,
@@ -239,6 +241,15 @@ public final class TicketDesk: Service, Sendable {
         }
     }
 
+    /// A forecast in an audit record: the crossing, its band and the trend.
+    static func auditDetail(_ f: LimitForecast) -> [String: String] {
+        [
+            "forecast_crossing_at": f.crossingAt.rfc3339, "forecast_earliest": f.earliest.rfc3339,
+            "forecast_latest": f.latest?.rfc3339 ?? "never", "forecast_slope_per_hour": "\(f.slopePerHour)",
+            "forecast_window_start": f.windowStart.rfc3339, "forecast_points": "\(f.points)",
+        ]
+    }
+
     /// One more detection on an open ticket: its own fault again, or a symptom it absorbs.
     static func addOccurrence(_ a: Anomaly, to ticket: Ticket, grade: Grade, action: String, detail: [String: String], in tx: TicketTransaction,
                               recordedAt: Timestamp, rules: ServiceRules) throws -> Effect {
@@ -247,7 +258,7 @@ public final class TicketDesk: Service, Sendable {
         let newGrade = max(ticket.grade, grade)
         let raised = newGrade > ticket.grade
         try tx.addOccurrence(ticketID: ticket.id, grade: newGrade, title: raised ? a.summary : ticket.title,
-                             lastValue: a.value, limit: a.limit, at: a.detectedAt)
+                             lastValue: a.value, limit: a.limit, at: a.detectedAt, forecast: a.forecast)
         try tx.insertDetection(a, ticketID: ticket.id, recordedAt: recordedAt)
         try tx.appendAudit(at: recordedAt, actor: actor, action: action, ticketID: ticket.id, detail: detail)
         if raised {
@@ -257,7 +268,9 @@ public final class TicketDesk: Service, Sendable {
         ticket.occurrences += 1
         ticket.grade = newGrade
         ticket.lastValue = a.value
-        if raised { try rules.refreshClocks(ticket, in: tx) }
+        let refined = a.forecast != nil && a.forecast != ticket.forecast
+        if let forecast = a.forecast { ticket.forecast = forecast }
+        if raised || refined { try rules.refreshClocks(ticket, in: tx) }
         return .occurrenceAdded(ticket, gradeRaised: raised)
     }
 

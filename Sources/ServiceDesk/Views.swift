@@ -5,6 +5,37 @@ import Storage
 // The JSON shapes of desk records, shared by the command line's --json and the HTTP API:
 // snake_case keys, RFC 3339 times.
 
+/// A trend forecast of a limit crossing.
+public struct ForecastView: Codable, Sendable, Equatable {
+    public var limit: Double
+    public var crossing_at: String
+    public var earliest: String
+    /// nil: the slow end of the band never reaches the limit.
+    public var latest: String?
+    public var hours_to_limit: Double
+    public var slope_per_hour: Double
+    public var level: Double
+    public var fitted_at: String
+    public var window_start: String
+    public var points: Int
+    /// "in 14 h (10 h – 20 h)".
+    public var lead: String
+
+    public init(_ f: LimitForecast) {
+        limit = f.limit
+        crossing_at = f.crossingAt.rfc3339
+        earliest = f.earliest.rfc3339
+        latest = f.latest?.rfc3339
+        hours_to_limit = (f.timeToLimit.secondsDouble / 36).rounded() / 100
+        slope_per_hour = f.slopePerHour
+        level = f.level
+        fitted_at = f.fittedAt.rfc3339
+        window_start = f.windowStart.rfc3339
+        points = f.points
+        lead = f.leadDescription
+    }
+}
+
 /// A ticket.
 public struct TicketView: Codable, Sendable, Equatable {
     public var id: Int64
@@ -35,8 +66,10 @@ public struct TicketView: Codable, Sendable, Equatable {
     public var paused: Bool
     public var channel: String?
     public var cancel_reason: String?
+    public var forecast: ForecastView?
 
     public init(_ t: Ticket) {
+        forecast = t.forecast.map(ForecastView.init)
         owner = t.owner
         customer = t.customer
         tier = t.tier.rawValue

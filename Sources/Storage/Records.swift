@@ -24,15 +24,17 @@ public struct NewTicket: Sendable, Equatable {
     public var timeZone: String?
     public var channel: String?
     public var complaintOf: Int64?
+    public var forecast: LimitForecast?
 
     public init(
         site: SiteID, device: DeviceID, sensor: SensorKey?, faultCode: FaultCode, source: TicketSource, grade: Grade,
         title: String, openedAt: Timestamp, detector: String? = nil, detectorVersion: Int? = nil, profileID: String? = nil,
         profileVersion: Int? = nil, lastValue: Double? = nil, limit: Double? = nil, unit: String? = nil, drill: Bool = false,
         customer: String? = nil, tier: CustomerTier = .standard, criticality: Int? = nil, timeZone: String? = nil, channel: String? = nil,
-        complaintOf: Int64? = nil
+        complaintOf: Int64? = nil, forecast: LimitForecast? = nil
     ) {
         self.complaintOf = complaintOf
+        self.forecast = forecast
         self.customer = customer
         self.tier = tier
         self.criticality = criticality
@@ -77,6 +79,8 @@ public struct DetectionRecord: Sendable, Equatable, Codable {
     public var evidence: [Sample]
     /// When the desk's transaction that stored it began (the commit follows within it).
     public var recordedAt: Timestamp
+    /// The forecast a trend detection carried.
+    public var forecast: LimitForecast?
 }
 
 /// One entry of the audit trail.

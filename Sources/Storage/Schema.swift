@@ -246,6 +246,14 @@ enum Schema {
                 ALTER TABLE ticket ADD COLUMN complaint_of INTEGER REFERENCES ticket(id);
                 """)
         }
+        migrator.registerMigration("v7-forecasts") { db in
+            try db.execute(sql: """
+                -- A trend forecast (LimitForecast as JSON): the ticket's latest, and the one each
+                -- forecast detection carried, so the ticket's history shows how it was refined.
+                ALTER TABLE ticket ADD COLUMN forecast TEXT;
+                ALTER TABLE detection ADD COLUMN forecast TEXT;
+                """)
+        }
         return migrator
     }
 }

@@ -103,7 +103,7 @@ public final class TicketStore: Sendable {
                     conditionSince: Timestamp(milliseconds: row["condition_since"]), value: row["value"], limit: row["limit_value"],
                     unit: row["unit"], detector: row["detector"], detectorVersion: row["detector_version"],
                     profileID: row["profile_id"], profileVersion: row["profile_version"], summary: row["summary"], evidence: samples,
-                    recordedAt: Timestamp(milliseconds: row["recorded_at"]))
+                    recordedAt: Timestamp(milliseconds: row["recorded_at"]), forecast: TicketTransaction.forecast(row["forecast"]))
             }
         }
     }
@@ -179,12 +179,13 @@ public struct TicketTransaction {
         try db.execute(sql: """
             INSERT INTO ticket (site_id, device_id, sensor, fault_code, source, grade, status, title, opened_at, updated_at,
                                 occurrences, detector, detector_version, profile_id, profile_version, last_value, limit_value, unit, drill,
-                                customer, tier, criticality, time_zone, channel, complaint_of)
-            VALUES (?, ?, ?, ?, ?, ?, 'new', ?, ?, ?, 1, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                                customer, tier, criticality, time_zone, channel, complaint_of, forecast)
+            VALUES (?, ?, ?, ?, ?, ?, 'new', ?, ?, ?, 1, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
             """, arguments: [
                 t.site.rawValue, t.device.rawValue, t.sensor?.rawValue, t.faultCode.rawValue, t.source.rawValue, t.grade.rawValue,
                 t.title, t.openedAt.milliseconds, t.openedAt.milliseconds, t.detector, t.detectorVersion, t.profileID,
                 t.profileVersion, t.lastValue, t.limit, t.unit, t.drill, t.customer, t.tier.rawValue, t.criticality, t.timeZone, t.channel, t.complaintOf,
+                try Self.json(t.forecast),
             ])
         let id = db.lastInsertedRowID
         return Ticket(id: id, site: t.site, device: t.device, sensor: t.sensor, faultCode: t.faultCode, source: t.source,
@@ -192,16 +193,30 @@ public struct TicketTransaction {
                       detector: t.detector, detectorVersion: t.detectorVersion, profileID: t.profileID,
                       profileVersion: t.profileVersion, lastValue: t.lastValue, limit: t.limit, unit: t.unit, drill: t.drill,
                       customer: t.customer, tier: t.tier, criticality: t.criticality, timeZone: t.timeZone, channel: t.channel,
-                      complaintOf: t.complaintOf)
+                      complaintOf: t.complaintOf, forecast: t.forecast)
     }
 
-    /// Records one more occurrence on a ticket: new grade, title and last reading.
-    public func addOccurrence(ticketID: Int64, grade: Grade, title: String, lastValue: Double, limit: Double, at: Timestamp) throws {
+    /// Records one more occurrence on a ticket: new grade, title and last reading, and a
+    /// refined forecast when the occurrence brings one (otherwise the ticket keeps its own).
+    public func addOccurrence(ticketID: Int64, grade: Grade, title: String, lastValue: Double, limit: Double, at: Timestamp,
+                              forecast: LimitForecast? = nil) throws {
         try db.execute(sql: """
             UPDATE ticket SET occurrences = occurrences + 1, grade = ?, title = ?, last_value = ?, limit_value = ?,
-                              updated_at = MAX(updated_at, ?)
+                              updated_at = MAX(updated_at, ?), forecast = COALESCE(?, forecast)
             WHERE id = ?
-            """, arguments: [grade.rawValue, title, lastValue, limit, at.milliseconds, ticketID])
+            """, arguments: [grade.rawValue, title, lastValue, limit, at.milliseconds, try Self.json(forecast), ticketID])
+    }
+
+    /// A forecast as stored: JSON with sorted keys, times in epoch milliseconds.
+    static func json(_ forecast: LimitForecast?) throws -> String? {
+        guard let forecast else { return nil }
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        return String(decoding: try encoder.encode(forecast), as: UTF8.self)
+    }
+
+    static func forecast(_ text: String?) -> LimitForecast? {
+        text.flatMap { try? JSONDecoder().decode(LimitForecast.self, from: Data($0.utf8)) }
     }
 
     /// Stores a detection and its evidence samples; returns the detection id.
@@ -209,12 +224,12 @@ public struct TicketTransaction {
     public func insertDetection(_ a: Anomaly, ticketID: Int64, recordedAt: Timestamp) throws -> Int64 {
         try db.execute(sql: """
             INSERT INTO detection (ticket_id, transition, severity, sensor, detected_at, condition_since, value, limit_value,
-                                   unit, detector, detector_version, profile_id, profile_version, summary, recorded_at)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                                   unit, detector, detector_version, profile_id, profile_version, summary, recorded_at, forecast)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
             """, arguments: [
                 ticketID, a.transition.rawValue, a.severity.description, a.sensor.rawValue, a.detectedAt.milliseconds,
                 min(a.conditionSince.milliseconds, a.detectedAt.milliseconds), a.value, a.limit, a.unit, a.detector,
-                a.detectorVersion, a.profileID, a.profileVersion, a.summary, recordedAt.milliseconds,
+                a.detectorVersion, a.profileID, a.profileVersion, a.summary, recordedAt.milliseconds, try Self.json(a.forecast),
             ])
         let id = db.lastInsertedRowID
         let statement = try db.cachedStatement(sql: "INSERT INTO evidence_sample (detection_id, ts, value) VALUES (?, ?, ?)")
@@ -252,6 +267,7 @@ public struct TicketTransaction {
             profileID: row["profile_id"], profileVersion: row["profile_version"], lastValue: row["last_value"],
             limit: row["limit_value"], unit: row["unit"], drill: row["drill"], owner: row["owner"], customer: row["customer"],
             tier: CustomerTier(rawValue: row["tier"] ?? "standard") ?? .standard, criticality: row["criticality"], timeZone: row["time_zone"],
-            paused: row["paused"], channel: row["channel"], cancelReason: row["cancel_reason"], complaintOf: row["complaint_of"])
+            paused: row["paused"], channel: row["channel"], cancelReason: row["cancel_reason"], complaintOf: row["complaint_of"],
+            forecast: forecast(row["forecast"]))
     }
 }

@@ -186,6 +186,11 @@ struct Tickets: ParsableCommand {
             print("  device \(ticket.device) at site \(ticket.site); opened \(ticket.openedAt.rfc3339); \(ticket.occurrences) occurrence(s)")
             print("  customer \(ticket.customer ?? "?") (\(ticket.tier.rawValue)); owner \(ticket.owner ?? "none yet: `fieldwatch tickets ack \(ticket.id) --by NAME`")")
             if let reason = ticket.cancelReason { print("  cancelled: \(reason)") }
+            if let f = ticket.forecast {
+                print("  forecast: reaches \(f.limit) \(ticket.unit ?? "") \(f.leadDescription), at \(f.crossingAt.rfc3339) (earliest \(f.earliest.rfc3339), "
+                      + "latest \(f.latest?.rfc3339 ?? "never")); trend \(String(format: "%.3g", f.slopePerHour)) \(ticket.unit ?? "")/h "
+                      + "fitted on \(f.points) points since \(f.windowStart.rfc3339)")
+            }
             print("clocks:")
             for line in describeClocks(clocks, timeZone: ticket.timeZone, now: now) { print("  " + line) }
             if !pauses.isEmpty {

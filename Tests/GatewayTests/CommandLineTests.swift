@@ -86,11 +86,13 @@ struct CommandLineTests {
         let (status, text) = try await runTool("fieldwatch", ["profiles", "show", "screw-air-compressor"])
         #expect(status == 0)
         for line in [
-            "screw-air-compressor v1: Screw air compressor (compressor, criticality 3/5)",
+            "screw-air-compressor v2: Screw air compressor (compressor, criticality 3/5)",
             "discharge_temp     Cel   gauge    -20..150    85       10s     30s    above: warning 105, critical 115, clear 100, hold 30s -> DISCHARGE_OVERTEMP",
             "run_hours          h     counter  0..1000000  -        10m     30m    -",
             "  discharge_temp: threshold",
+            "  discharge_temp: forecast (confidence 0.9, horizon 86400, window 21600)",
             "  delivery_pressure: threshold (default for a gauge with limits)",
+            "  delivery_pressure: forecast (default for a gauge with limits)",
             "  OIL_FILTER_CLOGGED  minor  Oil filter clogged (oil filter)",
             "      needs:    skills mechanical; parts OIL-FILTER-1613-6105 x1; repair ~1h",
         ] {

@@ -154,6 +154,48 @@ struct IngestPipelineTests {
         #expect(f.pipeline.counters.anomaliesRaised == 1)
     }
 
+    /// A bearing warming 3 °C an hour from 60 °C will reach its 95 °C critical limit after
+    /// 11 h 40 min: the default forecast raises a predictive anomaly for it hours before any
+    /// limit is crossed, with the crossing time, its band and the fitted window as evidence.
+    @Test func aRisingTrendRaisesAForecastLongBeforeTheLimit() throws {
+        let f = try PipelineFixture()
+        let t0: Int64 = 1_764_230_000_000
+        let crossing = Timestamp(milliseconds: t0 + Int64(35.0 / 3 * 3_600_000))
+        var raised: [Anomaly] = []
+        for i in 0..<(3 * 360) {  // three hours, one reading every 10 s
+            let hours = Double(i) / 360
+            let value = 60 + 3 * hours + (sin(Double(i) * 12.9898) + sin(Double(i) * 78.233)) * 1.5
+            raised += f.send(#"{"ts": \#(t0 + Int64(i) * 10_000), "metrics": {"bearing_temp": \#(value)}}"#).anomalies
+        }
+        #expect(raised.count == 1, "\(raised.map(\.summary))")
+        let a = try #require(raised.first)
+        let forecast = try #require(a.forecast)
+        #expect(a.transition == .raised && a.severity == .warning && a.detector == "trend-forecast")
+        #expect(a.faultCode == "BEARING_OVERTEMP", "a forecast reports the fault of the limit it predicts")
+        #expect(a.detectedAt < Timestamp(milliseconds: t0 + 3 * 3_600_000) && a.value < 80, "raised before even the warning limit")
+        #expect(forecast.limit == 95)
+        let error = abs((forecast.crossingAt - crossing).secondsDouble)
+        #expect(error < 0.1 * (crossing - a.detectedAt).secondsDouble, "predicted \(forecast.crossingAt.rfc3339), true \(crossing.rfc3339)")
+        #expect(forecast.earliest <= forecast.crossingAt && forecast.crossingAt <= (forecast.latest ?? forecast.crossingAt))
+        #expect(forecast.earliest <= crossing && crossing <= (forecast.latest ?? crossing),
+                "the band holds the true crossing: \(forecast.earliest.rfc3339) \(forecast.crossingAt.rfc3339) \(forecast.latest?.rfc3339 ?? "-") vs \(crossing.rfc3339), fitted \(forecast.fittedAt.rfc3339) level \(forecast.level) slope \(forecast.slopePerHour) points \(forecast.points)")
+        #expect(abs(forecast.slopePerHour - 3) < 0.3)
+        // The evidence is the fitted window as far as the ring holds it (this fixture's ring keeps 64 samples).
+        #expect(a.evidence.count == 64 && a.evidence.allSatisfy { $0.timestamp >= forecast.windowStart && $0.timestamp <= a.detectedAt })
+        #expect(a.summary.hasPrefix("Bearing overheating: Bearing temperature rising ") && a.summary.contains("Cel/h towards its critical limit 95 Cel: predicted to reach it in "), "\(a.summary)")
+    }
+
+    @Test func aSteadyNoisySensorNeverForecasts() throws {
+        let f = try PipelineFixture()
+        let t0: Int64 = 1_764_230_000_000
+        var anomalies: [Anomaly] = []
+        for i in 0..<(12 * 360) {  // twelve hours of noise around 60 °C
+            let value = 60 + sin(Double(i) * 12.9898) * 2 + sin(Double(i) * 0.002) * 1.5
+            anomalies += f.send(#"{"ts": \#(t0 + Int64(i) * 10_000), "metrics": {"bearing_temp": \#(value)}}"#).anomalies
+        }
+        #expect(anomalies.isEmpty, "\(anomalies.map(\.summary))")
+    }
+
     @Test func routeParsesOnlyTheContractTopic() throws {
         let f = try PipelineFixture()
         #expect(f.pipeline.route("fieldwatch/s/d/telemetry").map { "\($0.0)/\($0.1)" } == "s/d")

@@ -67,7 +67,7 @@ struct CatalogueValidationTests {
         let text = catalogueBase.replacingOccurrences(of: "detectors:\n  - sensor: vibration_rms\n    type: threshold\n", with: "")
         let p = try ProfileLoader.parse(text, file: "fan.yaml")
         #expect(p.detectors.isEmpty)
-        #expect(p.effectiveDetectors == [DetectorSpec(sensor: "vibration_rms", type: .threshold)])
+        #expect(p.effectiveDetectors == [DetectorSpec(sensor: "vibration_rms", type: .threshold), DetectorSpec(sensor: "vibration_rms", type: .forecast)])
     }
 
     static let mistakes: [Mistake] = [
@@ -75,8 +75,14 @@ struct CatalogueValidationTests {
                 expected: ["fan.yaml:20:13: detectors[0].sensor: no sensor \"vibration\" in this profile (did you mean \"vibration_rms\"?); detectors watch one of: vibration_rms, hours"]),
         Mistake(name: "threshold detector on a sensor without limits", from: "  - sensor: vibration_rms\n    type", to: "  - sensor: hours\n    type",
                 expected: ["fan.yaml:21:11: detectors[0].type: a threshold detector needs limits, and sensor \"hours\" has none; add `limits:` to the sensor or remove the detector"]),
+        Mistake(name: "forecast detector on a sensor without limits", from: "  - sensor: vibration_rms\n    type: threshold", to: "  - sensor: hours\n    type: forecast",
+                expected: ["fan.yaml:21:11: detectors[0].type: a forecast detector needs limits, and sensor \"hours\" has none; add `limits:` to the sensor or remove the detector"]),
+        Mistake(name: "forecast confidence out of range", from: "    type: threshold", to: "    type: forecast\n    parameters: {confidence: 1.5}",
+                expected: ["fan.yaml:22:17: detectors[0].parameters.confidence: 1.5 is not between 0.5 and 0.99; it is the share of likely crossing times the band covers"]),
+        Mistake(name: "forecast window too short", from: "    type: threshold", to: "    type: forecast\n    parameters: {window: 30, horizon: 3600}",
+                expected: ["fan.yaml:22:17: detectors[0].parameters.window: 30.0 s is too short; a trend needs at least 60 s (typically hours) to mean anything"]),
         Mistake(name: "unknown detector type", from: "type: threshold", to: "type: thresold",
-                expected: ["fan.yaml:21:11: detectors[0].type: \"thresold\" is not allowed; use one of threshold, flatline (did you mean \"threshold\"?)"]),
+                expected: ["fan.yaml:21:11: detectors[0].type: \"thresold\" is not allowed; use one of threshold, flatline, forecast (did you mean \"threshold\"?)"]),
         Mistake(name: "limit names a fault missing from the catalogue", from: "fault: FAN_VIBRATION_HIGH }", to: "fault: FAN_VIBRATION }",
                 expected: ["fan.yaml:13:69: sensors[0].limits.fault: fault \"FAN_VIBRATION\" is not in this profile's faults (did you mean \"FAN_VIBRATION_HIGH\"?); add it under faults: or fix the code"]),
         Mistake(name: "unknown skill", from: "skills: [mechanical]", to: "skills: [mechanic]",

@@ -188,3 +188,76 @@ struct DrillTicketTests {
         #expect(try apply(store, [drill]).first.map { if case .opened = $0 { true } else { false } } == true)
     }
 }
+
+@Suite("Forecast tickets")
+struct ForecastTicketTests {
+    static let t0: Int64 = 1_764_240_000_000
+    static let hour: Int64 = 3_600_000
+
+    /// A forecast anomaly: BEARING_OVERTEMP predicted `hoursAhead` from now, band ±20 %.
+    static func forecastAnomaly(at ms: Int64 = t0, hoursAhead: Double, severity: Severity = .warning, value: Double = 70) -> Anomaly {
+        var a = anomaly(severity: severity, at: ms, value: value)
+        let ahead = Int64(hoursAhead * Double(hour))
+        a.detector = "trend-forecast"
+        a.limit = 95
+        a.forecast = LimitForecast(
+            limit: 95, crossingAt: Timestamp(milliseconds: ms + ahead), earliest: Timestamp(milliseconds: ms + ahead * 8 / 10),
+            latest: Timestamp(milliseconds: ms + ahead * 12 / 10), slopePerHour: (95 - value) / hoursAhead, level: value,
+            fittedAt: Timestamp(milliseconds: ms), windowStart: Timestamp(milliseconds: ms - 6 * hour), points: 48)
+        a.summary = "Bearing temperature rising towards 95 Cel"
+        return a
+    }
+
+    @Test func aForecastOpensAPredictiveTicketThatKeepsItsForecastAcrossAReopen() throws {
+        let dir = try makeTemporaryDirectory()
+        let path = dir.appendingPathComponent("fieldwatch.db").path
+        let a = Self.forecastAnomaly(hoursAhead: 20)
+        do {
+            let store = try TicketStore(path: path)
+            let effects = try apply(store, [a])
+            guard case let .opened(t) = effects.first else { Issue.record("\(effects)"); return }
+            #expect(t.forecast == a.forecast && t.source == .predictive && t.grade == .general)
+        }
+        let reopened = try TicketStore(path: path)
+        let t = try #require(try reopened.tickets().first)
+        #expect(t.forecast == a.forecast, "the forecast is stored with the ticket")
+        #expect(try reopened.detections(ticketID: t.id).first?.forecast == a.forecast, "and with the detection that carried it")
+        let audit = try reopened.auditRecords(ticketID: t.id)
+        #expect(audit.first?.detail.contains("\"forecast_crossing_at\":\"\(a.forecast!.crossingAt.rfc3339)\"") == true)
+    }
+
+    /// General tickets are due on an office calendar (days away); a bearing predicted to fail
+    /// in 20 h (earliest 16 h) must be fixed before that.
+    @Test func theEarliestPredictedCrossingCapsTheOnSiteAndResolutionDeadlines() throws {
+        let store = try temporaryStore()
+        let a = Self.forecastAnomaly(hoursAhead: 20)
+        _ = try apply(store, [a])
+        let t = try #require(try store.tickets().first)
+        let clocks = Dictionary(uniqueKeysWithValues: try store.clocks(ticketID: t.id).map { ($0.kind, $0) })
+        let earliest = a.forecast!.earliest
+        #expect(clocks["resolution"]?.deadline == earliest && clocks["on_site"]?.deadline == earliest)
+        #expect(try #require(clocks["first_contact"]?.deadline) < earliest, "first contact keeps the contract's target")
+        // The same ticket without a forecast would be due much later.
+        let plain = try temporaryStore()
+        _ = try apply(plain, [anomaly(severity: .warning, at: Self.t0, value: 85)])
+        let plainResolution = try #require(try plain.clocks(ticketID: 1).first { $0.kind == "resolution" }?.deadline)
+        #expect(plainResolution > earliest)
+    }
+
+    @Test func laterEvidenceRefinesTheForecastAndTheCrossingRaisesTheGradeOnTheSameTicket() throws {
+        let store = try temporaryStore()
+        _ = try apply(store, [Self.forecastAnomaly(hoursAhead: 20)])
+        // The trend steepens: the crossing is now 4 h away (critical forecast).
+        let sooner = Self.forecastAnomaly(at: Self.t0 + 2 * Self.hour, hoursAhead: 4, severity: .critical, value: 88)
+        let effects = try apply(store, [sooner])
+        guard case let .occurrenceAdded(t, raised) = effects.first else { Issue.record("\(effects)"); return }
+        #expect(raised && t.grade == .urgent && t.forecast == sooner.forecast)
+        let resolution = try #require(try store.clocks(ticketID: t.id).first { $0.kind == "resolution" }?.deadline)
+        #expect(resolution == sooner.forecast!.earliest, "the deadline follows the refined forecast")
+        // Then the threshold fires: same ticket, the forecast is kept for the record.
+        _ = try apply(store, [anomaly(severity: .critical, at: Self.t0 + 6 * Self.hour)])
+        let tickets = try store.tickets()
+        #expect(tickets.count == 1 && tickets[0].occurrences == 3 && tickets[0].forecast == sooner.forecast)
+        #expect(try store.detections(ticketID: t.id).map { $0.forecast != nil } == [true, true, false])
+    }
+}

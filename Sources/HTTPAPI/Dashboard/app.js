@@ -131,7 +131,7 @@ async function viewBoard(main) {
       const clock = i.clocks.find((c) => c.kind === i.next_clock);
       return `<a class="card ticket ${escalated ? "escalated" : ""}" href="#/ticket/${t.id}" data-ticket="${t.id}">
         <span class="pill ${t.grade}">${t.grade}</span>
-        <span class="title">#${t.id} ${esc(t.title)}</span>
+        <span class="title">#${t.id} ${esc(t.title)}${t.forecast ? ` <span class="pill forecast">limit ${esc(t.forecast.lead)}</span>` : ""}</span>
         <span>${i.next_deadline ? `${esc(i.next_clock.replace("_", " "))}: ${countdown(i.next_deadline, clock?.target)}` : `<span class="muted">${esc(t.status)}</span>`}</span>
         <span class="meta">${esc(t.fault_code)} · ${esc(t.device)} at ${esc(t.site)} · ${esc(t.status)}${t.paused ? " (paused)" : ""} · owner ${esc(t.owner || "none yet")}
           ${i.escalation ? `<span class="pill esc">escalated: ${esc(i.escalation)}</span>` : ""}</span></a>`;
@@ -150,6 +150,9 @@ async function viewTicket(main, id) {
     <h1><span class="pill ${t.grade}">${t.grade}</span> #${t.id} ${esc(t.title)}</h1>
     <p>${esc(t.fault_code)} on <a href="#/device/${esc(t.device)}">${esc(t.device)}</a> at ${esc(t.site)} · ${esc(t.source.replace("_", " "))}
        · status <strong id="status">${esc(t.status)}</strong>${t.paused ? " (paused)" : ""} · owner ${esc(t.owner || "none yet")} · ${t.occurrences} occurrence(s)</p>
+    ${t.forecast ? `<p id="forecast" class="forecast">Predicted to reach ${t.forecast.limit} ${esc(t.unit || "")} ${esc(t.forecast.lead)}:
+       ${when(t.forecast.crossing_at, t.time_zone)} (earliest ${when(t.forecast.earliest, t.time_zone)}${t.forecast.latest ? `, latest ${when(t.forecast.latest, t.time_zone)}` : ""});
+       trend ${t.forecast.slope_per_hour.toPrecision(3)} ${esc(t.unit || "")}/h fitted on ${t.forecast.points} points since ${when(t.forecast.window_start, t.time_zone)}.</p>` : ""}
     <h2>SLA clocks</h2>
     <table id="clocks"><tr><th>clock</th><th>target</th><th>deadline</th><th>state</th></tr>${d.clocks.map((c) => `
       <tr><td>${esc(c.kind.replace("_", " "))}</td><td>${esc(c.target)} (${esc(c.calendar)})</td><td>${when(c.deadline, t.time_zone)}</td>
