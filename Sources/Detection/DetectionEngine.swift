@@ -7,6 +7,9 @@ public struct DetectionEngine: Sendable {
         var threshold: ThresholdDetector?
         var flatline: FlatlineDetector?
         var forecast: TrendForecaster?
+        var rateOfChange: RateOfChangeDetector?
+        var changePoint: ChangePointDetector?
+        var anomaly: AnomalyDetector?
         var lastTimestamp: Timestamp?
         init() {}
         init(threshold: ThresholdDetector) { self.threshold = threshold }
@@ -17,6 +20,21 @@ public struct DetectionEngine: Sendable {
         case threshold
         case flatline
         case forecast
+        case rateOfChange
+        case changePoint
+        case anomaly
+
+        /// Name and version of the detector logic, as recorded with its tickets.
+        public var detector: (name: String, version: Int) {
+            switch self {
+            case .threshold: (ThresholdDetector.name, ThresholdDetector.version)
+            case .flatline: (FlatlineDetector.name, FlatlineDetector.version)
+            case .forecast: (TrendForecaster.name, TrendForecaster.version)
+            case .rateOfChange: (RateOfChangeDetector.name, RateOfChangeDetector.version)
+            case .changePoint: (ChangePointDetector.name, ChangePointDetector.version)
+            case .anomaly: (AnomalyDetector.name, AnomalyDetector.version)
+            }
+        }
     }
 
     /// One detector's event, with the forecast behind it when the detector forecasts.
@@ -45,6 +63,21 @@ public struct DetectionEngine: Sendable {
         series[key, default: SeriesDetectors()].forecast = TrendForecaster(configuration: forecast)
     }
 
+    /// Declares the rate-of-change detector of a series.
+    public mutating func register(_ key: SeriesKey, rateOfChange: RateOfChangeDetector.Configuration) {
+        series[key, default: SeriesDetectors()].rateOfChange = RateOfChangeDetector(configuration: rateOfChange)
+    }
+
+    /// Declares the change-point (CUSUM) detector of a series.
+    public mutating func register(_ key: SeriesKey, changePoint: ChangePointDetector.Configuration) {
+        series[key, default: SeriesDetectors()].changePoint = ChangePointDetector(configuration: changePoint)
+    }
+
+    /// Declares the anomaly (adaptive baseline) detector of a series.
+    public mutating func register(_ key: SeriesKey, anomaly: AnomalyDetector.Configuration) {
+        series[key, default: SeriesDetectors()].anomaly = AnomalyDetector(configuration: anomaly)
+    }
+
     public var registeredCount: Int { series.count }
 
     /// Feeds one sample to the series' detectors. Detectors see samples in timestamp order
@@ -69,6 +102,9 @@ public struct DetectionEngine: Sendable {
                 events.append(Fired(source: .forecast, event: event, forecast: entry.forecast.flatMap(Self.limitForecast)))
             }
         }
+        if let event = entry.rateOfChange?.observe(sample) { events.append(Fired(source: .rateOfChange, event: event)) }
+        if let event = entry.changePoint?.observe(sample) { events.append(Fired(source: .changePoint, event: event)) }
+        if let event = entry.anomaly?.observe(sample) { events.append(Fired(source: .anomaly, event: event)) }
         series[key] = entry
         return events
     }

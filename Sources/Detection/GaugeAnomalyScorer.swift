@@ -24,11 +24,11 @@ import Foundation
 ///
 /// One event should raise one alarm: within `holdoff` samples of a high score, a score that
 /// does not beat it is halved.
-public struct GaugeAnomalyScorer: Sendable {
+public struct GaugeAnomalyScorer: Sendable, Codable {
     public static let name = "record-surprise"
     public static let version = 2
 
-    public struct Configuration: Sendable, Equatable {
+    public struct Configuration: Sendable, Equatable, Codable {
         /// Span (samples) of the adaptive baselines.
         public var baselineSpan: Double = 1000
         /// Samples a baseline must see before it scores.
@@ -51,7 +51,7 @@ public struct GaugeAnomalyScorer: Sendable {
 
     /// An exponentially weighted mean and variance that starts as a plain running mean (so an
     /// early estimate is not biased towards zero spread) and clips outliers once it is warm.
-    struct Baseline: Sendable {
+    struct Baseline: Sendable, Codable {
         let alpha: Double
         let warmup: Int
         let clip: Double
@@ -93,7 +93,7 @@ public struct GaugeAnomalyScorer: Sendable {
     }
 
     /// The mean of the last `capacity` inputs (fewer at the start).
-    struct WindowMean: Sendable {
+    struct WindowMean: Sendable, Codable {
         private var values: [Double]
         private var next = 0
         private var filled = 0
@@ -111,7 +111,7 @@ public struct GaugeAnomalyScorer: Sendable {
     }
 
     /// The largest surprise seen so far, fading slowly, and the ratio of a new one to it.
-    struct Record: Sendable {
+    struct Record: Sendable, Codable {
         var largest = 0.0
 
         mutating func ratio(_ z: Double, fade: Double, scoring: Bool) -> Double {

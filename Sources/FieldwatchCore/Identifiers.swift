@@ -65,6 +65,12 @@ extension FaultCode {
     public static let siteOffline = FaultCode("SITE_OFFLINE")
     /// A customer reported a fault without naming one from the catalogue.
     public static let customerReported = FaultCode("CUSTOMER_REPORTED")
+    /// A reading moving faster than its profile allows (rate_of_change detector).
+    public static let rateOfChange = FaultCode("RATE_OF_CHANGE")
+    /// A sustained level shift within the limits (change_point detector).
+    public static let levelShift = FaultCode("LEVEL_SHIFT")
+    /// Unusual behaviour against the sensor's learnt normal (anomaly detector).
+    public static let anomaly = FaultCode("ANOMALY")
 
     /// No contact with a device; a site-offline ticket absorbs these.
     public var isLossOfContact: Bool { self == .sensorStale || self == .deviceOffline }

@@ -57,6 +57,8 @@ public final class IngestPipeline: Sendable {
         /// Drill telemetry has its own ring and detector state, so a drill never disturbs the
         /// real series of the same sensor (nor the other way round).
         let drillSeries: SeriesKey
+        /// The fault each behaviour detector of the sensor reports (limit detectors report the limit's).
+        var faults: [DetectionEngine.Source: FaultCode] = [:]
 
         func key(drill: Bool) -> SeriesKey { drill ? drillSeries : series }
     }
@@ -132,6 +134,35 @@ public final class IngestPipeline: Sendable {
                     configuration.smoothing = 1
                     engine.register(sensor.series, forecast: configuration)
                     engine.register(sensor.drillSeries, forecast: configuration)
+                case .rateOfChange, .changePoint, .anomaly:
+                    guard let sensor = sensors[spec.key.rawValue] else { continue }
+                    let p = detector.parameters
+                    func seconds(_ name: String, _ fallback: Duration) -> Duration { p[name].map { .milliseconds(Int64($0 * 1000)) } ?? fallback }
+                    let source: DetectionEngine.Source
+                    switch detector.type {
+                    case .rateOfChange:
+                        source = .rateOfChange
+                        let c = RateOfChangeDetector.Configuration(
+                            maxRisePerMinute: p["max_rise"], maxFallPerMinute: p["max_fall"], window: seconds("window", .seconds(60)),
+                            minDuration: seconds("min_duration", .zero), quietPeriod: seconds("quiet", .seconds(300)))
+                        engine.register(sensor.series, rateOfChange: c)
+                        engine.register(sensor.drillSeries, rateOfChange: c)
+                    case .changePoint:
+                        source = .changePoint
+                        let d = ChangePointDetector.Configuration()
+                        let c = ChangePointDetector.Configuration(
+                            drift: p["drift"] ?? d.drift, threshold: p["threshold"] ?? d.threshold, baselineSpan: p["span"] ?? d.baselineSpan,
+                            warmup: d.warmup, quietPeriod: seconds("quiet", d.quietPeriod))
+                        engine.register(sensor.series, changePoint: c)
+                        engine.register(sensor.drillSeries, changePoint: c)
+                    default:
+                        source = .anomaly
+                        let d = AnomalyDetector.Configuration()
+                        let c = AnomalyDetector.Configuration(threshold: p["threshold"] ?? d.threshold, quietPeriod: seconds("quiet", d.quietPeriod))
+                        engine.register(sensor.series, anomaly: c)
+                        engine.register(sensor.drillSeries, anomaly: c)
+                    }
+                    sensors[spec.key.rawValue]?.faults[source] = detector.reportedFault
                 case .flatline:
                     guard let sensor = sensors[spec.key.rawValue] else { continue }
                     let defaults = FlatlineDetector.Configuration()
@@ -354,8 +385,8 @@ public final class IngestPipeline: Sendable {
         let side = limits?.direction == .below ? "below" : "above"
         let held = Int((event.at - event.since).secondsDouble.rounded())
         var summary: String
-        var faultCode = limits?.faultCode ?? FaultCode("\(spec.key.rawValue.uppercased())_LIMIT")
-        var detector = (ThresholdDetector.name, ThresholdDetector.version)
+        var faultCode = sensor.faults[source] ?? limits?.faultCode ?? FaultCode("\(spec.key.rawValue.uppercased())_LIMIT")
+        let detector = source.detector
         switch (source, event.transition) {
         case (.flatline, .raised):
             summary = "\(spec.name) stuck at \(fmt(event.value)) \(spec.unit) for \(held) s: a sensor fault, not a machine reading"
@@ -368,16 +399,27 @@ public final class IngestPipeline: Sendable {
                 + (f.map { "\($0.leadDescription) (now \(fmt($0.level)) \(spec.unit))" } ?? "within the horizon")
         case (.forecast, .cleared):
             summary = "\(spec.name) no longer trends towards its critical limit \(fmt(event.limit)) \(spec.unit) (now \(fmt(event.value)) \(spec.unit))"
+        case (.rateOfChange, .raised):
+            summary = "\(spec.name) \(event.value >= 0 ? "rising" : "falling") \(fmt(abs(event.value))) \(spec.unit)/min, "
+                + "faster than the \(fmt(abs(event.limit))) \(spec.unit)/min it may"
+        case (.rateOfChange, .cleared):
+            summary = "\(spec.name) changes at a normal rate again (\(fmt(event.value)) \(spec.unit)/min)"
+        case (.changePoint, .raised):
+            summary = "\(spec.name) level shifted \(event.value >= event.limit ? "up" : "down") from about \(fmt(event.limit)) \(spec.unit) "
+                + "to \(fmt(event.value)) \(spec.unit) and stays there, within its limits"
+        case (.changePoint, .cleared):
+            summary = "\(spec.name) level steady again at about \(fmt(event.limit)) \(spec.unit)"
+        case (.anomaly, .raised):
+            summary = "\(spec.name) \(fmt(event.value)) \(spec.unit) is unusual for this sensor (anomaly score \(fmt(event.limit)); "
+                + "0.5 is as unusual as the worst seen so far)"
+        case (.anomaly, .cleared):
+            summary = "\(spec.name) behaves as usual again (\(fmt(event.value)) \(spec.unit))"
         case (_, .raised):
             summary = "\(spec.name) \(fmt(event.value)) \(spec.unit) \(side) \(event.severity) limit \(fmt(event.limit)) \(spec.unit) for \(held) s"
         case (_, .cleared):
             summary = "\(spec.name) back to \(fmt(event.value)) \(spec.unit), past the clear level \(fmt(event.limit)) \(spec.unit) for \(held) s"
         }
-        if source == .flatline {
-            faultCode = Self.stuckSensorFault
-            detector = (FlatlineDetector.name, FlatlineDetector.version)
-        }
-        if source == .forecast { detector = (TrendForecaster.name, TrendForecaster.version) }
+        if source == .flatline { faultCode = Self.stuckSensorFault }
         // Name the fault first when the profile's catalogue knows it: "Bearing overheating: ...".
         if let fault = context.profile.fault(faultCode) {
             summary = "\(fault.name): \(summary)"

@@ -70,6 +70,23 @@ public struct DetectorSpec: Sendable, Equatable {
         /// A robust trend of the reading predicts when it will cross its critical limit; a
         /// predicted crossing within the horizon opens a predictive ticket before any limit is hit.
         case forecast
+        /// The reading moves faster than it should (unit per minute), whatever its level.
+        case rateOfChange = "rate_of_change"
+        /// A sustained shift of the level within the limits (two-sided CUSUM).
+        case changePoint = "change_point"
+        /// Unusual behaviour against the sensor's own learnt normal (spikes, level, volatility,
+        /// hour-of-day pattern).
+        case anomaly
+
+        /// The fault a detector of this type reports when the profile names none.
+        public var defaultFault: FaultCode? {
+            switch self {
+            case .rateOfChange: .rateOfChange
+            case .changePoint: .levelShift
+            case .anomaly: .anomaly
+            case .threshold, .forecast, .flatline: nil
+            }
+        }
 
         /// Parameters the type accepts, with what each means.
         public var parameters: [String: String] {
@@ -79,6 +96,23 @@ public struct DetectorSpec: Sendable, Equatable {
                 "horizon": "seconds ahead a predicted crossing of the critical limit raises a forecast (default 86400)",
                 "window": "seconds of history the trend is fitted on (default 21600)",
                 "confidence": "coverage of the crossing-time band, between 0.5 and 0.99 (default 0.9)",
+            ]
+            case .rateOfChange: [
+                "max_rise": "largest normal rise, unit per minute (give it, max_fall, or both)",
+                "max_fall": "largest normal fall, unit per minute, as a positive number",
+                "window": "seconds averaged on each side of a rate (default 60; longer for noisy sensors)",
+                "min_duration": "seconds the rate must stay beyond its limit (default 0)",
+                "quiet": "seconds within the limits before it clears (default 300)",
+            ]
+            case .changePoint: [
+                "drift": "shift per sample, in standard deviations, that the sums ignore (default 0.5)",
+                "threshold": "sum, in standard deviations, that raises (default 12)",
+                "span": "samples the baseline learns over (default 2000)",
+                "quiet": "seconds the sums must stay low before it clears (default 1800)",
+            ]
+            case .anomaly: [
+                "threshold": "score from 0.5 to 1 that raises; 0.5 is as surprising as the worst seen so far (default 0.75)",
+                "quiet": "seconds without a surprise before it clears (default 3600)",
             ]
             case .flatline: [
                 "min_samples": "identical samples in a row before it fires (default 30)",
@@ -92,12 +126,19 @@ public struct DetectorSpec: Sendable, Equatable {
     public var sensor: SensorKey
     public var type: Kind
     public var parameters: [String: Double]
+    /// The fault it reports, when the type reports its own (rate_of_change, change_point,
+    /// anomaly); nil takes the type's default.
+    public var fault: FaultCode?
 
-    public init(sensor: SensorKey, type: Kind, parameters: [String: Double] = [:]) {
+    public init(sensor: SensorKey, type: Kind, parameters: [String: Double] = [:], fault: FaultCode? = nil) {
         self.sensor = sensor
         self.type = type
         self.parameters = parameters
+        self.fault = fault
     }
+
+    /// The fault this detector's own events report (limit detectors report the limit's).
+    public var reportedFault: FaultCode? { fault ?? type.defaultFault }
 }
 
 /// One entry of a profile's fault catalogue: what the fault is and what fixing it takes.

@@ -135,7 +135,14 @@ public enum ProfileLoader {
         var detectors: [DetectorSpec] = []
         if let nodes = r.sequence("detectors", required: false, "detectors (sensor, type, parameters)") {
             for (i, n) in nodes.enumerated() {
-                if let d = readDetector(n, path: "detectors[\(i)]", sensors: sensors, context: context) { detectors.append(d) }
+                guard let d = readDetector(n, path: "detectors[\(i)]", sensors: sensors, context: context) else { continue }
+                detectors.append(d)
+                // A fault named by a detector is one of the catalogue's, like a limit's.
+                let codes = faults.map(\.code.rawValue)
+                if let code = d.fault, !faults.isEmpty, !codes.contains(code.rawValue) {
+                    context.report(n.mapping?["fault"] ?? n, "detectors[\(i)].fault",
+                                   "fault \"\(code)\" is not in this profile's faults\(didYouMean(code.rawValue, codes)); add it under faults: or fix the code")
+                }
             }
         }
         r.finish()
@@ -149,6 +156,7 @@ public enum ProfileLoader {
         guard var r = MappingReader(node, path: path, context: context, what: "a detector") else { return nil }
         let sensorKey = r.string("sensor", "the key of the sensor the detector watches")
         let type = r.enumeration("type", DetectorSpec.Kind.self)
+        let fault = r.string("fault", required: false, "the fault code it reports (rate_of_change, change_point and anomaly only)")
         var parameters: [String: Double] = [:]
         if let paramsNode = r.value("parameters"), var p = MappingReader(paramsNode, path: "\(path).parameters", context: context, what: "detector parameters") {
             for (name, meaning) in (type?.parameters ?? [:]).sorted(by: { $0.key < $1.key }) {
@@ -175,6 +183,21 @@ public enum ProfileLoader {
                            "a \(type) detector needs limits, and sensor \"\(sensorKey)\" has none; add `limits:` to the sensor or remove the detector")
             return nil
         }
+        if fault != nil && type.defaultFault == nil {
+            context.report(r.value("fault"), "\(path).fault",
+                           "a \(type) detector reports the fault of the sensor's limits; remove `fault:` or set it on the sensor's limits")
+            return nil
+        }
+        if type == .rateOfChange && parameters["max_rise"] == nil && parameters["max_fall"] == nil {
+            context.report(r.value("type"), "\(path).parameters",
+                           "a rate_of_change detector needs max_rise, max_fall or both (unit per minute) in its parameters")
+            return nil
+        }
+        if type == .anomaly, let threshold = parameters["threshold"], !(0.5...1).contains(threshold) {
+            context.report(r.value("parameters"), "\(path).parameters.threshold",
+                           "\(threshold) is not between 0.5 and 1; 0.5 means as surprising as the worst seen so far")
+            return nil
+        }
         if type == .forecast, let confidence = parameters["confidence"], !(0.5...0.99).contains(confidence) {
             context.report(r.value("parameters"), "\(path).parameters.confidence",
                            "\(confidence) is not between 0.5 and 0.99; it is the share of likely crossing times the band covers")
@@ -185,7 +208,7 @@ public enum ProfileLoader {
                            "\(value) s is too short; a trend needs at least 60 s (typically hours) to mean anything")
             return nil
         }
-        return DetectorSpec(sensor: sensor.key, type: type, parameters: parameters)
+        return DetectorSpec(sensor: sensor.key, type: type, parameters: parameters, fault: fault.map { FaultCode($0) })
     }
 
     static func readFault(_ node: Node, path: String, context: YAMLContext) -> FaultSpec? {

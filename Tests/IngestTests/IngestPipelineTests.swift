@@ -196,6 +196,36 @@ struct IngestPipelineTests {
         #expect(anomalies.isEmpty, "\(anomalies.map(\.summary))")
     }
 
+    /// Behaviour detectors declared in a profile report their own faults: a named one from the
+    /// catalogue, or the type's default.
+    @Test func behaviourDetectorsRaiseTheirOwnFaults() throws {
+        let profile = Fixtures.pumpProfile + """
+
+            detectors:
+              - {sensor: bearing_temp, type: threshold}
+              - {sensor: bearing_temp, type: rate_of_change, fault: BEARING_OVERTEMP, parameters: {max_rise: 3, window: 60}}
+              - {sensor: flow, type: change_point}
+            """
+        let f = try PipelineFixture(profile: profile)
+        let t0: Int64 = 1_764_230_000_000
+        var raised: [Anomaly] = []
+        for i in 0..<600 {
+            // Bearing: steady at 40 °C, then climbing 4.8 °C a minute for 40 rows (to 72 °C, below any limit).
+            let temp = 40 + Double(min(max(i - 500, 0), 40)) * 0.8 + sin(Double(i) * 12.9898) * 0.3
+            // Flow: 200 m³/h, then 10 % more from row 300, within any limit.
+            let flow = (i >= 300 ? 220.0 : 200.0) + sin(Double(i) * 78.233) * 5
+            raised += f.send(#"{"ts": \#(t0 + Int64(i) * 10_000), "metrics": {"bearing_temp": \#(temp), "flow": \#(flow)}}"#).anomalies
+        }
+        let rate = try #require(raised.first { $0.detector == "rate-of-change" })
+        #expect(rate.faultCode == "BEARING_OVERTEMP" && rate.value > 3 && rate.value < 6 && rate.limit == 3)
+        #expect(rate.summary.hasPrefix("Bearing overheating: Bearing temperature rising "), "\(rate.summary)")
+        let shift = try #require(raised.first { $0.detector == "cusum" })
+        #expect(shift.faultCode == .levelShift && shift.sensor == "flow" && abs(shift.limit - 200) < 3)
+        #expect(shift.detectedAt > Timestamp(milliseconds: t0 + 300 * 10_000) && shift.detectedAt < Timestamp(milliseconds: t0 + 330 * 10_000))
+        #expect(raised.map(\.transition) == [.raised, .raised, .cleared], "\(raised.map(\.summary))")
+        #expect(raised.last?.detector == "rate-of-change", "the rise stopped: five quiet minutes later it clears")
+    }
+
     @Test func routeParsesOnlyTheContractTopic() throws {
         let f = try PipelineFixture()
         #expect(f.pipeline.route("fieldwatch/s/d/telemetry").map { "\($0.0)/\($0.1)" } == "s/d")

@@ -1,0 +1,113 @@
+import FieldwatchCore
+import Foundation
+import Testing
+@testable import Detection
+
+/// One reading every 10 s from a fixed start.
+private func at(_ i: Int) -> Timestamp { Timestamp(milliseconds: 1_772_409_600_000 + Int64(i) * 10_000) }
+/// Repeatable noise in [-1, 1].
+private func noise(_ i: Int) -> Double { (sin(Double(i) * 12.9898) + sin(Double(i) * 78.233)) / 2 }
+
+private func run<D>(_ detector: inout D, _ values: [Double], from start: Int = 0,
+                    _ observe: (inout D, Sample) -> DetectorEvent?) -> [(index: Int, event: DetectorEvent)] {
+    var events: [(Int, DetectorEvent)] = []
+    for (k, v) in values.enumerated() {
+        if let e = observe(&detector, Sample(timestamp: at(start + k), value: v)) { events.append((start + k, e)) }
+    }
+    return events
+}
+
+@Suite("Rate of change")
+struct RateOfChangeDetectorTests {
+    static let config = RateOfChangeDetector.Configuration(maxRisePerMinute: 2, maxFallPerMinute: 1, window: .seconds(60),
+                                                           quietPeriod: .seconds(300))
+
+    @Test func aFastRiseRaisesOnceAndClearsAfterTheQuietPeriod() {
+        var d = RateOfChangeDetector(configuration: Self.config)
+        // 30 min steady, 5 min rising 4 units/min, then steady at the new level for 30 min.
+        var values = (0..<180).map { 50 + noise($0) * 0.5 }
+        values += (0..<30).map { 50 + Double($0 + 1) * 4.0 / 6 + noise($0) * 0.5 }
+        values += (0..<180).map { 70 + noise($0) * 0.5 }
+        let events = run(&d, values) { $0.observe($1) }
+        #expect(events.map(\.event.transition) == [.raised, .cleared], "\(events)")
+        let raise = events[0]
+        #expect(raise.index > 180 && raise.index <= 180 + 18, "within about two windows of the start of the rise")
+        #expect(raise.event.value > 2 && raise.event.limit == 2)
+        #expect(events[1].index >= 210 + 30, "clears only after five quiet minutes")
+    }
+
+    @Test func noiseAndSlowDriftNeverRaise() {
+        // Noisy sensors need longer windows: 5 min of ±3 noise averages to ±0.1 per minute.
+        var d = RateOfChangeDetector(configuration: .init(maxRisePerMinute: 2, maxFallPerMinute: 1, window: .seconds(300)))
+        // A drift of 0.5 units/min (a quarter of the limit) under noise of ±3.
+        let values = (0..<2000).map { 50 + Double($0) * 0.5 / 6 + noise($0) * 3 }
+        #expect(run(&d, values) { $0.observe($1) }.isEmpty)
+        #expect(d.score > 0.1 && d.score < 0.5, "the score shows the drift against the limit: \(d.score)")
+    }
+
+    @Test func aFallIsJudgedAgainstItsOwnLimit() {
+        var d = RateOfChangeDetector(configuration: Self.config)
+        var values = (0..<60).map { _ in 6.0 }
+        values += (0..<30).map { 6 - Double($0 + 1) * 1.5 / 6 }  // falling 1.5/min: beyond the 1/min fall limit
+        let events = run(&d, values) { $0.observe($1) }
+        #expect(events.count == 1 && events[0].event.value < -1 && events[0].event.limit == -1)
+    }
+
+    @Test func aSensorWithoutAFallLimitIgnoresFalls() {
+        var d = RateOfChangeDetector(configuration: .init(maxRisePerMinute: 2, maxFallPerMinute: nil))
+        let values = (0..<60).map { 100 - Double($0) * 10 }
+        #expect(run(&d, values) { $0.observe($1) }.isEmpty)
+    }
+}
+
+@Suite("CUSUM change point")
+struct ChangePointDetectorTests {
+    @Test func aSmallSustainedShiftIsFoundThoughNoSampleStandsOut() {
+        var d = ChangePointDetector()
+        // Noise of ±1 (sd ≈ 0.5); then the level rises by 1 (about two standard deviations).
+        var values = (0..<1000).map { 48 + noise($0) }
+        values += (1000..<1300).map { 49 + noise($0) }
+        let events = run(&d, values) { $0.observe($1) }
+        #expect(events.count == 1, "\(events)")
+        let e = events[0]
+        #expect(e.event.transition == .raised && e.index > 1000 && e.index < 1060, "found within a minute or ten: row \(e.index)")
+        #expect(e.event.since >= at(995) && e.event.since <= e.event.at, "dated from when the sum began to grow")
+        #expect(abs(e.event.limit - 48) < 0.2, "the level it shifted from")
+        #expect(values.prefix(1000).allSatisfy { abs($0 - 48) <= 1 }, "no single sample left the noise band")
+    }
+
+    @Test func itClearsOnceTheNewLevelIsTheBaseline() {
+        var d = ChangePointDetector(configuration: .init(quietPeriod: .seconds(600)))
+        var values = (0..<500).map { 10 + noise($0) }
+        values += (500..<8000).map { 12 + noise($0) }
+        let events = run(&d, values) { $0.observe($1) }
+        #expect(events.map(\.event.transition) == [.raised, .cleared], "\(events.map { ($0.index, $0.event.transition) })")
+    }
+
+    @Test func stationaryNoiseStaysQuietForDays() {
+        var d = ChangePointDetector()
+        let values = (0..<50_000).map { 20 + noise($0) * 2 }
+        #expect(run(&d, values) { $0.observe($1) }.isEmpty)
+        #expect(d.score < 1)
+    }
+}
+
+@Suite("Anomaly detector")
+struct AnomalyDetectorTests {
+    @Test func aSurpriseRaisesOnceAndClearsAfterAQuietHour() {
+        var d = AnomalyDetector()
+        var values = (0..<1000).map { 30 + noise($0) }
+        values += [60]  // thirty times the noise
+        values += (1001..<1500).map { 30 + noise($0) }
+        let events = run(&d, values) { $0.observe($1) }
+        #expect(events.map(\.event.transition) == [.raised, .cleared])
+        #expect(events[0].index == 1000 && events[0].event.limit >= 0.75)
+        #expect(events[1].index >= 1000 + 360, "an hour of quiet at one reading every 10 s")
+    }
+
+    @Test func normalNoiseNeverRaises() {
+        var d = AnomalyDetector()
+        let values = (0..<20_000).map { 30 + noise($0) + sin(Double($0) / 8640 * 2 * .pi) * 5 }
+        #expect(run(&d, values) { $0.observe($1) }.isEmpty)
+    }
+}
