@@ -23,6 +23,8 @@ public struct DetectionEngine: Sendable {
         case rateOfChange
         case changePoint
         case anomaly
+        /// A multi-sensor rule of the device.
+        case rule
 
         /// Name and version of the detector logic, as recorded with its tickets.
         public var detector: (name: String, version: Int) {
@@ -33,6 +35,7 @@ public struct DetectionEngine: Sendable {
             case .rateOfChange: (RateOfChangeDetector.name, RateOfChangeDetector.version)
             case .changePoint: (ChangePointDetector.name, ChangePointDetector.version)
             case .anomaly: (AnomalyDetector.name, AnomalyDetector.version)
+            case .rule: (MultiSensorRule.name, MultiSensorRule.version)
             }
         }
     }
@@ -42,9 +45,22 @@ public struct DetectionEngine: Sendable {
         public var source: Source
         public var event: DetectorEvent
         public var forecast: LimitForecast?
+        /// For a multi-sensor rule: its fault, its sensors and how far each moved.
+        public var rule: RuleFiring?
+    }
+
+    /// What a multi-sensor rule saw when it fired.
+    public struct RuleFiring: Sendable {
+        public var fault: FaultCode
+        public var sensors: [SensorKey]
+        /// Each sensor's change over the window, in its unit.
+        public var changes: [Double?]
+        public var window: Duration
     }
 
     private var series: [SeriesKey: SeriesDetectors] = [:]
+    /// Multi-sensor rules by device: they see every sample of the sensors they combine.
+    private var rules: [DeviceID: [MultiSensorRule]] = [:]
 
     public init() {}
 
@@ -78,6 +94,13 @@ public struct DetectionEngine: Sendable {
         series[key, default: SeriesDetectors()].anomaly = AnomalyDetector(configuration: anomaly)
     }
 
+    /// Declares a multi-sensor rule of a device.
+    public mutating func register(device: DeviceID, rule: MultiSensorRule.Configuration) {
+        rules[device, default: []].append(MultiSensorRule(configuration: rule))
+        // Every sensor the rule combines is watched, even one without detectors of its own.
+        for sensor in rule.sensors { series[SeriesKey(device: device, sensor: sensor), default: SeriesDetectors()].lastTimestamp = nil }
+    }
+
     public var registeredCount: Int { series.count }
 
     /// Feeds one sample to the series' detectors. Detectors see samples in timestamp order
@@ -106,6 +129,15 @@ public struct DetectionEngine: Sendable {
         if let event = entry.changePoint?.observe(sample) { events.append(Fired(source: .changePoint, event: event)) }
         if let event = entry.anomaly?.observe(sample) { events.append(Fired(source: .anomaly, event: event)) }
         series[key] = entry
+        if !rules.isEmpty, var deviceRules = rules[key.device] {
+            for i in deviceRules.indices {
+                guard let sensor = deviceRules[i].index(of: key.sensor), let event = deviceRules[i].observe(sensor: sensor, sample) else { continue }
+                let c = deviceRules[i].configuration
+                events.append(Fired(source: .rule, event: event,
+                                    rule: RuleFiring(fault: c.fault, sensors: c.sensors, changes: deviceRules[i].changes, window: c.window)))
+            }
+            rules[key.device] = deviceRules
+        }
         return events
     }
 

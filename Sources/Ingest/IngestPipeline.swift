@@ -174,6 +174,15 @@ public final class IngestPipeline: Sendable {
                     engine.register(sensor.drillSeries, flatline: configuration)
                 }
             }
+            for rule in profile.rules {
+                let specs = rule.sensors.compactMap { profile.sensor($0) }
+                guard specs.count == rule.sensors.count else { continue }
+                let configuration = MultiSensorRule.Configuration(
+                    fault: rule.fault, sensors: rule.sensors, minChange: specs.map { rule.minChange * $0.scale },
+                    movement: rule.movement == .rising ? .rising : .falling, window: rule.window, quietPeriod: rule.quiet)
+                engine.register(device: device.id, rule: configuration)
+                if let drill = sensors.values.first?.drillSeries.device { engine.register(device: drill, rule: configuration) }
+            }
             contexts[device.id] = DeviceContext(device: device, profile: profile, sensors: sensors)
         }
         self.devices = contexts
@@ -412,6 +421,17 @@ public final class IngestPipeline: Sendable {
         case (.anomaly, .raised):
             summary = "\(spec.name) \(fmt(event.value)) \(spec.unit) is unusual for this sensor (anomaly score \(fmt(event.limit)); "
                 + "0.5 is as unusual as the worst seen so far)"
+        case (.rule, .raised):
+            let rule = fired.rule
+            let names = rule?.sensors.map { context.profile.sensor($0)?.name ?? $0.rawValue } ?? []
+            let moves = zip(rule?.sensors ?? [], rule?.changes ?? []).map { key, change in
+                "\(change.map { ($0 >= 0 ? "+" : "") + fmt($0) } ?? "?") \(context.profile.sensor(key)?.unit ?? "")"
+            }
+            let hours = fmt((rule?.window.secondsDouble ?? 0) / 3600)
+            let way = (rule?.changes.compactMap { $0 }.first ?? 0) >= 0 ? "rising" : "falling"
+            summary = "\(names.joined(separator: " and ")) \(way) together over \(hours) h (\(moves.joined(separator: ", ")))"
+        case (.rule, .cleared):
+            summary = "\(fired.rule?.sensors.map(\.rawValue).joined(separator: " and ") ?? "the rule's sensors") no longer move together"
         case (.anomaly, .cleared):
             summary = "\(spec.name) behaves as usual again (\(fmt(event.value)) \(spec.unit))"
         case (_, .raised):
@@ -420,6 +440,7 @@ public final class IngestPipeline: Sendable {
             summary = "\(spec.name) back to \(fmt(event.value)) \(spec.unit), past the clear level \(fmt(event.limit)) \(spec.unit) for \(held) s"
         }
         if source == .flatline { faultCode = Self.stuckSensorFault }
+        if let rule = fired.rule { faultCode = rule.fault }
         // Name the fault first when the profile's catalogue knows it: "Bearing overheating: ...".
         if let fault = context.profile.fault(faultCode) {
             summary = "\(fault.name): \(summary)"

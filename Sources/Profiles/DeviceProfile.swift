@@ -20,13 +20,17 @@ public struct DeviceProfile: Sendable, Equatable {
     public var detectors: [DetectorSpec]
     /// What can go wrong with this equipment and how it is fixed.
     public var faults: [FaultSpec]
+    /// Multi-sensor rules: several sensors moving together name a fault none shows alone.
+    public var rules: [RuleSpec]
     /// The file the profile was read from (for messages).
     public var sourceFile: String
 
     public init(
         id: String, version: Int, name: String, manufacturer: String? = nil, model: String? = nil, category: String,
-        criticality: Int, sensors: [SensorSpec], detectors: [DetectorSpec] = [], faults: [FaultSpec] = [], sourceFile: String
+        criticality: Int, sensors: [SensorSpec], detectors: [DetectorSpec] = [], faults: [FaultSpec] = [], rules: [RuleSpec] = [],
+        sourceFile: String
     ) {
+        self.rules = rules
         self.id = id
         self.version = version
         self.name = name
@@ -139,6 +143,49 @@ public struct DetectorSpec: Sendable, Equatable {
 
     /// The fault this detector's own events report (limit detectors report the limit's).
     public var reportedFault: FaultCode? { fault ?? type.defaultFault }
+}
+
+/// A multi-sensor rule: every listed sensor moves its way by at least `minChange` of its scale
+/// within `window` → `fault` (vibration and bearing temperature rising together → bearing wear).
+public struct RuleSpec: Sendable, Equatable {
+    public enum Movement: String, Sendable, CaseIterable {
+        case rising
+        case falling
+    }
+
+    public var fault: FaultCode
+    public var sensors: [SensorKey]
+    public var movement: Movement
+    /// Share of each sensor's scale (nominal to first limit, else its range) that counts as moving.
+    public var minChange: Double
+    public var window: Duration
+    public var quiet: Duration
+
+    public static let defaultMinChange = 0.1
+    public static let defaultWindow: Duration = .seconds(7200)
+    public static let defaultQuiet: Duration = .seconds(1800)
+
+    public init(fault: FaultCode, sensors: [SensorKey], movement: Movement = .rising, minChange: Double = defaultMinChange,
+                window: Duration = defaultWindow, quiet: Duration = defaultQuiet) {
+        self.fault = fault
+        self.sensors = sensors
+        self.movement = movement
+        self.minChange = minChange
+        self.window = window
+        self.quiet = quiet
+    }
+}
+
+extension SensorSpec {
+    /// The sensor's natural scale for "how much did it move": nominal to its first limit when
+    /// both are known, else its physical range.
+    public var scale: Double {
+        if let nominal, let limits {
+            let distance = abs(limits.firstLimit - nominal)
+            if distance > 0 { return distance }
+        }
+        return validRange.upperBound - validRange.lowerBound
+    }
 }
 
 /// One entry of a profile's fault catalogue: what the fault is and what fixing it takes.

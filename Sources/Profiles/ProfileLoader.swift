@@ -145,11 +145,57 @@ public enum ProfileLoader {
                 }
             }
         }
+        var rules: [RuleSpec] = []
+        if let nodes = r.sequence("rules", required: false, "multi-sensor rules (fault, sensors, movement, min_change, window, quiet)") {
+            for (i, n) in nodes.enumerated() {
+                if let rule = readRule(n, path: "rules[\(i)]", sensors: sensors, faults: faults, context: context) { rules.append(rule) }
+            }
+        }
         r.finish()
         guard let id, let version, let name, let category else { return nil }
         return DeviceProfile(id: id, version: version, name: name, manufacturer: manufacturer, model: model,
                              category: category, criticality: criticality, sensors: sensors, detectors: detectors,
-                             faults: faults, sourceFile: context.file)
+                             faults: faults, rules: rules, sourceFile: context.file)
+    }
+
+    static func readRule(_ node: Node, path: String, sensors: [SensorSpec], faults: [FaultSpec], context: YAMLContext) -> RuleSpec? {
+        guard var r = MappingReader(node, path: path, context: context, what: "a multi-sensor rule") else { return nil }
+        let fault = r.string("fault", "the fault code the rule reports")
+        let keys = r.stringList("sensors", "the sensors that must move together (two or more)")
+        let movement = r.enumeration("movement", RuleSpec.Movement.self, required: false) ?? .rising
+        let minChange = r.number("min_change", required: false, "share of each sensor's scale that counts as moving (default 0.1)")
+        let window = r.duration("window", "how far back the movement is measured (default 2h)")
+        let quiet = r.duration("quiet", "how long a sensor must stay still before the rule clears (default 30m)")
+        r.finish()
+        guard let fault, let keys else { return nil }
+        var ok = true
+        if keys.count < 2 {
+            context.report(r.value("sensors"), "\(path).sensors", "a rule needs two or more sensors; one sensor is a detector's job")
+            ok = false
+        }
+        let known = sensors.map(\.key.rawValue)
+        for (i, key) in keys.enumerated() where !known.contains(key) {
+            context.report(r.value("sensors"), "\(path).sensors[\(i)]",
+                           "no sensor \"\(key)\" in this profile\(didYouMean(key, known)); rules combine some of: \(known.joined(separator: ", "))")
+            ok = false
+        }
+        if Set(keys).count != keys.count {
+            context.report(r.value("sensors"), "\(path).sensors", "a sensor is listed twice; list each once")
+            ok = false
+        }
+        if let minChange, !(minChange > 0 && minChange <= 1) {
+            context.report(r.value("min_change"), "\(path).min_change", "\(minChange) is not above 0 and at most 1; it is a share of each sensor's scale")
+            ok = false
+        }
+        let codes = faults.map(\.code.rawValue)
+        if !faults.isEmpty && !codes.contains(fault) {
+            context.report(r.value("fault"), "\(path).fault",
+                           "fault \"\(fault)\" is not in this profile's faults\(didYouMean(fault, codes)); add it under faults: or fix the code")
+            ok = false
+        }
+        guard ok else { return nil }
+        return RuleSpec(fault: FaultCode(fault), sensors: keys.map { SensorKey($0) }, movement: movement,
+                        minChange: minChange ?? RuleSpec.defaultMinChange, window: window ?? RuleSpec.defaultWindow, quiet: quiet ?? RuleSpec.defaultQuiet)
     }
 
     static func readDetector(_ node: Node, path: String, sensors: [SensorSpec], context: YAMLContext) -> DetectorSpec? {

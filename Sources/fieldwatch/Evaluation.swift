@@ -268,10 +268,20 @@ extension Eval {
                 var leads: [Double] = []
                 var shares: [Double] = []
                 for label in group {
-                    let key = "\(label.device)/\(label.fault_code)"
-                    guard let onset = Timestamp(rfc3339: label.onset), let at = firstRaise[key], at >= onset else { continue }
+                    // The label's own fault, or for a machine fault any machine fault of the
+                    // device (a bearing-wear rule or a forecast of the other sensor notices the
+                    // same degradation); sensor-health and link faults only match themselves.
+                    let labelFault = FaultCode(label.fault_code)
+                    let keys = firstRaise.keys.filter { key in
+                        guard key.hasPrefix("\(label.device)/") else { return false }
+                        let fault = FaultCode(String(key.dropFirst(label.device.count + 1)))
+                        return fault == labelFault || (!labelFault.isSensorOrLinkHealth && !fault.isSensorOrLinkHealth)
+                    }
+                    guard let onset = Timestamp(rfc3339: label.onset) else { continue }
+                    let hits = keys.filter { firstRaise[$0]! >= onset }
+                    guard let at = hits.map({ firstRaise[$0]! }).min() else { continue }
                     detected += 1
-                    matched.insert(key)
+                    matched.formUnion(hits)
                     if let failure = label.failure.flatMap({ Timestamp(rfc3339: $0) }) {
                         let lead = (failure - at).secondsDouble
                         leads.append(lead)

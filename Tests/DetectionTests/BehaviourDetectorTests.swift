@@ -111,3 +111,52 @@ struct AnomalyDetectorTests {
         #expect(run(&d, values) { $0.observe($1) }.isEmpty)
     }
 }
+
+@Suite("Multi-sensor rule")
+struct MultiSensorRuleTests {
+    static let config = MultiSensorRule.Configuration(fault: "BEARING_WEAR", sensors: ["vibration_rms", "bearing_temp"], minChange: [0.12, 2.5],
+                                                      window: .seconds(7200), buckets: 12, quietPeriod: .seconds(1800))
+
+    /// Feeds both sensors every 10 s for `hours`, from `start` (in rows).
+    static func feed(_ rule: inout MultiSensorRule, hours: Double, from start: Int = 0,
+                     vibration: (Double) -> Double, temperature: (Double) -> Double) -> [(hour: Double, event: DetectorEvent)] {
+        var events: [(Double, DetectorEvent)] = []
+        for i in start..<(start + Int(hours * 360)) {
+            let h = Double(i) / 360
+            if let e = rule.observe(sensor: 0, Sample(timestamp: at(i), value: vibration(h) + noise(i) * 0.05)) { events.append((h, e)) }
+            if let e = rule.observe(sensor: 1, Sample(timestamp: at(i), value: temperature(h) + noise(i + 7) * 0.5)) { events.append((h, e)) }
+        }
+        return events
+    }
+
+    @Test func bothRisingTogetherRaisesOnceAndStillnessClears() {
+        var rule = MultiSensorRule(configuration: Self.config)
+        // 3 h steady, then both rise for 3 h (vibration +0.1 mm/s per hour, temperature +2 °C per hour), then steady.
+        let events = Self.feed(&rule, hours: 12, vibration: { h in 1.6 + 0.1 * min(max(h - 3, 0), 3) },
+                               temperature: { h in 55 + 2 * min(max(h - 3, 0), 3) })
+        #expect(events.map(\.event.transition) == [.raised, .cleared], "\(events.map { ($0.hour, $0.event.transition) })")
+        #expect(events[0].hour > 4 && events[0].hour < 5.5, "both have covered their share within the window: \(events[0].hour) h")
+        #expect(events[1].hour > 6.5, "clears only once the rise has stopped for the quiet period")
+        #expect(rule.changes.allSatisfy { $0 != nil })
+    }
+
+    @Test func oneSensorAloneNeverRaises() {
+        var rule = MultiSensorRule(configuration: Self.config)
+        // Temperature climbs (a hot day), vibration stays put.
+        let hot = Self.feed(&rule, hours: 12, vibration: { _ in 1.6 }, temperature: { h in 55 + 2 * min(h, 8) })
+        #expect(hot.isEmpty)
+        var other = MultiSensorRule(configuration: Self.config)
+        let shaky = Self.feed(&other, hours: 12, vibration: { h in 1.6 + 0.1 * min(h, 8) }, temperature: { _ in 55 })
+        #expect(shaky.isEmpty)
+    }
+
+    @Test func fallingRulesWatchFalls() {
+        var config = Self.config
+        config.movement = .falling
+        var rule = MultiSensorRule(configuration: config)
+        let events = Self.feed(&rule, hours: 8, vibration: { h in 2 - 0.1 * min(max(h - 2, 0), 3) }, temperature: { h in 60 - 2 * min(max(h - 2, 0), 3) })
+        #expect(events.first?.event.transition == .raised)
+        var rising = MultiSensorRule(configuration: Self.config)
+        #expect(Self.feed(&rising, hours: 8, vibration: { h in 2 - 0.1 * min(max(h - 2, 0), 3) }, temperature: { h in 60 - 2 * min(max(h - 2, 0), 3) }).isEmpty)
+    }
+}

@@ -226,6 +226,31 @@ struct IngestPipelineTests {
         #expect(raised.last?.detector == "rate-of-change", "the rise stopped: five quiet minutes later it clears")
     }
 
+    @Test func aProfileRuleSeesTwoSensorsRisingTogether() throws {
+        let profile = Fixtures.pumpProfile.replacingOccurrences(of: "    range: { min: 0, max: 500 }\n", with: "    range: { min: 0, max: 500 }\n    nominal: 200\n") + """
+
+            rules:
+              - {fault: BEARING_OVERTEMP, sensors: [bearing_temp, flow], min_change: 0.1, window: 1h}
+            """
+        let f = try PipelineFixture(profile: profile)
+        let t0: Int64 = 1_764_230_000_000
+        var anomalies: [Anomaly] = []
+        for i in 0..<(4 * 360) {
+            let h = Double(i) / 360
+            // From hour 1 to 3 the bearing warms 4 °C an hour (a tenth of its scale, 25 °C to its warning, is 2.5 °C)
+            // and the flow climbs 80 m³/h an hour (a tenth of its scale, the 500 m³/h range, is 50).
+            let temp = 55 + 4 * min(max(h - 1, 0), 2)
+            let flow = 200 + 80 * min(max(h - 1, 0), 2)
+            anomalies += f.send(#"{"ts": \#(t0 + Int64(i) * 10_000), "metrics": {"bearing_temp": \#(temp), "flow": \#(flow)}}"#).anomalies
+        }
+        let rule = try #require(anomalies.first { $0.detector == "multi-sensor-rule" }, "\(anomalies.map(\.summary))")
+        #expect(rule.faultCode == "BEARING_OVERTEMP" && rule.transition == .raised)
+        #expect(rule.summary.hasPrefix("Bearing overheating: Bearing temperature and Flow rising together over 1 h (+"), "\(rule.summary)")
+        let hour = (rule.detectedAt - Timestamp(milliseconds: t0)).secondsDouble / 3600
+        #expect(hour > 1.5 && hour < 2.6, "each has covered a tenth of its scale within the hour: \(hour)")
+        #expect(anomalies.filter { $0.detector == "multi-sensor-rule" && $0.transition == .raised }.count == 1)
+    }
+
     @Test func routeParsesOnlyTheContractTopic() throws {
         let f = try PipelineFixture()
         #expect(f.pipeline.route("fieldwatch/s/d/telemetry").map { "\($0.0)/\($0.1)" } == "s/d")
