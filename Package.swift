@@ -129,7 +129,7 @@ let package = Package(
         .testTarget(
             name: "GatewayTests",
             dependencies: [
-                "Gateway", "MQTT", "Storage", "Profiles", "Ingest", "TimeSeries", "FieldwatchTesting",
+                "Gateway", "MQTT", "Storage", "ServiceDesk", "Profiles", "Ingest", "TimeSeries", "FieldwatchTesting",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),

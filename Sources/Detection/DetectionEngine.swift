@@ -1,4 +1,5 @@
 import FieldwatchCore
+import Foundation
 
 /// Runs the detectors declared for each series. Value type, owned by one ingest pipeline;
 /// bounded state (one detector per registered series), O(1) per sample.
@@ -158,5 +159,73 @@ public struct DetectionEngine: Sendable {
     /// The level currently raised on a series, if any (for status views and tests).
     public func activeSeverity(for key: SeriesKey) -> Severity? {
         series[key]?.threshold?.active
+    }
+}
+
+// MARK: - Checkpoints
+
+extension DetectionEngine {
+    /// What `restore(from:)` did.
+    public struct RestoreReport: Sendable, Equatable {
+        /// Detectors that took up their saved state.
+        public var restored = 0
+        /// Saved detectors whose configuration (or detector version) differs from the current
+        /// one, or whose kind the series no longer runs: they start fresh.
+        public var discarded = 0
+        /// Saved series that are not registered now (device or sensor removed).
+        public var unknownSeries = 0
+
+        public init(restored: Int = 0, discarded: Int = 0, unknownSeries: Int = 0) {
+            self.restored = restored
+            self.discarded = discarded
+            self.unknownSeries = unknownSeries
+        }
+    }
+
+    /// The saved state of every series that has seen a sample, as JSON (`format` 1). Series
+    /// that never saw one hold only fresh detectors and are left out. Pure: encodes in memory.
+    public func checkpoint() throws -> Data {
+        let saved = series.compactMap { key, detectors in detectors.lastTimestamp == nil ? nil : DetectorCheckpoint.SavedSeries(key, detectors) }
+            .sorted { ($0.device, $0.sensor) < ($1.device, $1.sensor) }
+        do {
+            return try DetectorCheckpoint.encoder.encode(DetectorCheckpoint.Envelope(format: DetectorCheckpoint.format, series: saved))
+        } catch {
+            throw CheckpointError("cannot encode the detector state (\(error))")
+        }
+    }
+
+    /// Puts saved detector state in place of the fresh state of the series registered now.
+    /// Decodes the whole checkpoint before changing anything: on a throw the engine is as it was.
+    public mutating func restore(from data: Data) throws -> RestoreReport {
+        let envelope = try DetectorCheckpoint.decode(data)
+        var report = RestoreReport()
+        for saved in envelope.series {
+            let key = SeriesKey(device: saved.device, sensor: saved.sensor)
+            guard var entry = series[key] else {
+                report.unknownSeries += 1
+                continue
+            }
+            // One line per detector kind of `SeriesDetectors`.
+            Self.adopt(saved.threshold, into: &entry.threshold, &report)
+            Self.adopt(saved.flatline, into: &entry.flatline, &report)
+            Self.adopt(saved.forecast, into: &entry.forecast, &report)
+            // Samples older than the last one seen before the restart are late, as they would have been without it.
+            if let last = saved.lastTimestamp { entry.lastTimestamp = max(entry.lastTimestamp ?? last, last) }
+            series[key] = entry
+        }
+        return report
+    }
+
+    /// Replaces `current` with the saved detector when both exist, the saved one was written by
+    /// this version of the detector, and their configurations are equal; anything else saved is
+    /// discarded (the fresh detector stays).
+    static func adopt<D: CheckpointedDetector>(_ saved: DetectorCheckpoint.SavedDetector<D>?, into current: inout D?, _ report: inout RestoreReport) {
+        guard let saved else { return }
+        guard let fresh = current, let detector = saved.detector, detector.configuration == fresh.configuration else {
+            report.discarded += 1
+            return
+        }
+        current = detector
+        report.restored += 1
     }
 }

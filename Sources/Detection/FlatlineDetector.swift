@@ -51,3 +51,10 @@ public struct FlatlineDetector: Sendable {
         return DetectorEvent(transition: .cleared, severity: .warning, at: sample.timestamp, since: since, value: sample.value, limit: sample.value)
     }
 }
+
+// MARK: - Checkpoints
+
+extension FlatlineDetector.Configuration: Codable {}
+
+/// Everything the detector holds is state worth saving; the conformance is synthesised.
+extension FlatlineDetector: CheckpointedDetector {}

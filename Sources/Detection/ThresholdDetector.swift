@@ -101,3 +101,28 @@ public struct ThresholdDetector: Sendable {
         now.milliseconds - since.milliseconds >= minDurationMs
     }
 }
+
+// MARK: - Checkpoints
+
+extension ThresholdDetector.Configuration: Codable {}
+
+/// Saves the configuration and the timers; `minDurationMs` is derived, so it is recomputed
+/// from the configuration rather than trusted from the checkpoint.
+extension ThresholdDetector: CheckpointedDetector {
+    enum CodingKeys: String, CodingKey {
+        case configuration
+        case active
+        case beyondWarningSince
+        case beyondCriticalSince
+        case safeSince
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.init(configuration: try c.decode(Configuration.self, forKey: .configuration))
+        active = try c.decodeIfPresent(Severity.self, forKey: .active)
+        beyondWarningSince = try c.decodeIfPresent(Timestamp.self, forKey: .beyondWarningSince)
+        beyondCriticalSince = try c.decodeIfPresent(Timestamp.self, forKey: .beyondCriticalSince)
+        safeSince = try c.decodeIfPresent(Timestamp.self, forKey: .safeSince)
+    }
+}

@@ -164,7 +164,7 @@ public struct TrendForecaster: Sendable {
 
     /// The samples of the bucket being filled. Times are summed relative to the bucket's
     /// start so the sum stays exact in a `Double`.
-    private struct OpenBucket: Sendable {
+    private struct OpenBucket: Sendable, Codable {
         let index: Int64
         let startMs: Int64
         var count = 0
@@ -179,13 +179,7 @@ public struct TrendForecaster: Sendable {
 
     public init(configuration: Configuration) {
         let c = configuration
-        precondition(c.limit.isFinite, "trend forecaster: limit must be a finite number, got \(c.limit)")
-        precondition(c.points >= 3, "trend forecaster: points must be at least 3 to fit a trend, got \(c.points)")
-        precondition((3...c.points).contains(c.minPoints), "trend forecaster: minPoints must be between 3 and points (\(c.points)), got \(c.minPoints)")
-        precondition(c.window.wholeMilliseconds >= Int64(c.points), "trend forecaster: window \(c.window) is shorter than one millisecond per point")
-        precondition(c.horizon > .zero, "trend forecaster: horizon must be positive, got \(c.horizon)")
-        precondition(c.confidence > 0 && c.confidence < 1, "trend forecaster: confidence must lie strictly between 0 and 1, got \(c.confidence)")
-        precondition(c.smoothing >= 1, "trend forecaster: smoothing is an EWMA span in samples, at least 1 (off), got \(c.smoothing)")
+        if let problem = Self.problem(with: c) { preconditionFailure("trend forecaster: \(problem)") }
         self.configuration = configuration
         alpha = 2 / (c.smoothing + 1)
         z = Self.normalQuantile(0.5 + c.confidence / 2)
@@ -194,6 +188,19 @@ public struct TrendForecaster: Sendable {
         minOnMs = c.minOnDuration.wholeMilliseconds
         quietMs = c.quietPeriod.wholeMilliseconds
         ring = RingBuffer(capacity: c.points, lateTolerance: .zero)
+    }
+
+    /// Why a configuration cannot run (nil when it can): `init` traps on it, a checkpoint that
+    /// holds one fails to decode.
+    static func problem(with c: Configuration) -> String? {
+        if !c.limit.isFinite { return "limit must be a finite number, got \(c.limit)" }
+        if c.points < 3 { return "points must be at least 3 to fit a trend, got \(c.points)" }
+        if !(3...c.points).contains(c.minPoints) { return "minPoints must be between 3 and points (\(c.points)), got \(c.minPoints)" }
+        if c.window.wholeMilliseconds < Int64(c.points) { return "window \(c.window) is shorter than one millisecond per point" }
+        if c.horizon <= .zero { return "horizon must be positive, got \(c.horizon)" }
+        if !(c.confidence > 0 && c.confidence < 1) { return "confidence must lie strictly between 0 and 1, got \(c.confidence)" }
+        if !(c.smoothing >= 1) { return "smoothing is an EWMA span in samples, at least 1 (off), got \(c.smoothing)" }
+        return nil
     }
 
     /// Feeds one sample and returns an event when the state changes. Non-finite values and
@@ -345,6 +352,60 @@ public struct TrendForecaster: Sendable {
         let magnitude = t - (2.515517 + 0.802853 * t + 0.010328 * t * t)
             / (1 + 1.432788 * t + 0.189269 * t * t + 0.001308 * t * t * t)
         return p < 0.5 ? -magnitude : magnitude
+    }
+}
+
+// MARK: - Checkpoints
+
+extension TrendForecaster.Configuration: Codable {}
+extension TrendForecaster.Forecast: Codable {}
+
+/// Saves the configuration, the forecast and raise state, the smoothing, the open bucket and
+/// the fitted points. The constants derived from the configuration (`alpha`, `z`, the
+/// millisecond spans) are recomputed, not trusted from the checkpoint; a configuration that
+/// `init` would refuse, or a ring that does not match it, fails to decode instead of trapping.
+extension TrendForecaster: CheckpointedDetector {
+    enum CodingKeys: String, CodingKey {
+        case configuration
+        case latest
+        case active
+        case score
+        case lastTimestamp
+        case smoothed
+        case bucket
+        case ring
+        case withinHorizonSince
+        case withinQuarterSince
+        case quietSince
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        let configuration = try c.decode(Configuration.self, forKey: .configuration)
+        if let problem = Self.problem(with: configuration) {
+            throw DecodingError.dataCorruptedError(forKey: .configuration, in: c, debugDescription: problem)
+        }
+        let ring = try c.decode(RingBuffer.self, forKey: .ring)
+        guard ring.capacity == configuration.points, ring.lateToleranceMilliseconds == 0 else {
+            throw DecodingError.dataCorruptedError(
+                forKey: .ring, in: c,
+                debugDescription: "a ring of \(ring.capacity) points (late tolerance \(ring.lateToleranceMilliseconds) ms) does not belong to a forecaster of \(configuration.points) points")
+        }
+        let bucket = try c.decodeIfPresent(OpenBucket.self, forKey: .bucket)
+        if let bucket, bucket.count < 1 {
+            throw DecodingError.dataCorruptedError(forKey: .bucket, in: c, debugDescription: "the open bucket has no samples")
+        }
+        self.init(configuration: configuration)
+        self.ring = ring
+        self.bucket = bucket
+        latest = try c.decodeIfPresent(Forecast.self, forKey: .latest)
+        active = try c.decodeIfPresent(Severity.self, forKey: .active)
+        score = try c.decode(Double.self, forKey: .score)
+        lastTimestamp = try c.decodeIfPresent(Timestamp.self, forKey: .lastTimestamp)
+        smoothed = try c.decodeIfPresent(Double.self, forKey: .smoothed)
+        withinHorizonSince = try c.decodeIfPresent(Timestamp.self, forKey: .withinHorizonSince)
+        withinQuarterSince = try c.decodeIfPresent(Timestamp.self, forKey: .withinQuarterSince)
+        quietSince = try c.decodeIfPresent(Timestamp.self, forKey: .quietSince)
     }
 }
 

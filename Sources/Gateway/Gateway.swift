@@ -29,6 +29,11 @@ public final class Gateway: Sendable {
     public let policy: ServicePolicy
     public let pipeline: IngestPipeline
     public let ingest: IngestService
+    /// Saves the detectors' state every `checkpoint_interval` and on shutdown.
+    public let checkpoints: DetectorCheckpointService
+    /// What start-up restored from the saved detector state; nil when there was none or it
+    /// could not be read (the detectors then start fresh).
+    public let detectorRestore: DetectionEngine.RestoreReport?
     private let logger: Logger
 
     /// Validates everything and builds the components; throws `ConfigurationError` listing
@@ -90,13 +95,16 @@ public final class Gateway: Sendable {
             deadLetters: DeadLetterFile(path: configuration.deadLetterFile),
             configuration: .init(maxFutureSkew: configuration.maxFutureSkew, evidenceBefore: configuration.evidenceWindow),
             logger: logger, sink: { desk.submit($0) })
+        // Before any message flows: ingest starts only when the service group runs.
+        detectorRestore = Self.restoreDetectors(into: pipeline, from: store, logger: logger)
+        checkpoints = DetectorCheckpointService(pipeline: pipeline, desk: desk, store: store, interval: configuration.checkpointInterval, logger: logger)
         let client = try MQTTClient(configuration: configuration.mqtt, logger: logger)
         ingest = IngestService(client: client, pipeline: pipeline, statsInterval: configuration.statsInterval, logger: logger)
         var transports: [any NotificationTransport] = configuration.webhooks.compactMap { URL(string: $0).map { WebhookTransport(url: $0) } }
         if configuration.publishEvents { transports.append(MQTTEventTransport(client: client)) }
         outbox = OutboxDelivery(store: store, transports: transports, logger: logger)
         if let listen = configuration.http.flatMap(GatewayConfiguration.parseListen) {
-            let metrics = GatewayMetrics(pipeline: pipeline, client: client, series: series, desk: desk, store: store)
+            let metrics = GatewayMetrics(pipeline: pipeline, client: client, series: series, desk: desk, store: store, checkpoints: checkpoints)
             api = APIServer(configuration: .init(host: listen.host, port: listen.port),
                             environment: APIEnvironment(workflow: workflow, inventory: inventory, profiles: profiles, series: series,
                                                         metrics: { metrics.render() }, faq: faq),
@@ -107,11 +115,12 @@ public final class Gateway: Sendable {
     }
 
     /// The services in dependency order: the desk starts first and stops last, so it drains
-    /// every anomaly that ingest produced before shutting down.
+    /// every anomaly that ingest produced before shutting down. Services stop in reverse order:
+    /// ingest first, then the detector checkpoints, whose final save so holds every sample.
     public func makeServiceGroup(gracefulShutdownSignals: [UnixSignal] = [.sigterm, .sigint]) -> ServiceGroup {
         ServiceGroup(configuration: .init(
             services: [.init(service: desk), .init(service: escalation), .init(service: outbox)] + (api.map { [.init(service: $0)] } ?? [])
-                + [.init(service: ingest)],
+                + [.init(service: checkpoints), .init(service: ingest)],
             gracefulShutdownSignals: gracefulShutdownSignals,
             logger: logger))
     }

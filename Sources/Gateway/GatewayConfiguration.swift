@@ -32,6 +32,8 @@ public struct GatewayConfiguration: Sendable, Equatable {
     /// Publish service events to MQTT under fieldwatch/events/<site>/<ticket>.
     public var publishEvents = true
     public var escalationInterval: Duration = .seconds(15)
+    /// How often the detectors' state is saved to the database (and once more on shutdown).
+    public var checkpointInterval: Duration = .seconds(60)
     /// FAQ of the customer assistant; a missing default file means an empty FAQ.
     public var faq = "./Assistant/faq.yaml"
     public var faqExplicit = false
@@ -62,6 +64,7 @@ public struct GatewayConfiguration: Sendable, Equatable {
         ("webhooks", "FIELDWATCH_WEBHOOKS", "URLs that receive every service event as HTTP POST JSON (a YAML list; comma-separated in the environment)"),
         ("publish_events", "FIELDWATCH_PUBLISH_EVENTS", "publish service events to MQTT fieldwatch/events/<site>/<ticket> (default true)"),
         ("escalation_interval", "FIELDWATCH_ESCALATION_INTERVAL", "how often SLA deadlines are checked for escalation (default 15s)"),
+        ("checkpoint_interval", "FIELDWATCH_CHECKPOINT_INTERVAL", "how often detector state (duration timers, flatline runs, fitted trends) is saved so a restart resumes it; also saved on shutdown, so a kill -9 loses at most this much (default 60s)"),
         ("faq", "FIELDWATCH_FAQ", "questions and answers for the customer assistant (default ./Assistant/faq.yaml)"),
         ("http", "FIELDWATCH_HTTP", "HOST:PORT of the HTTP API (default 127.0.0.1:8080; 0.0.0.0:8080 for every interface; \"off\" disables)"),
     ]
@@ -101,6 +104,7 @@ public struct GatewayConfiguration: Sendable, Equatable {
             if let v = r.stringList("webhooks", "webhook URLs") { c.webhooks = v }
             if let v = r.bool("publish_events", "publish service events to MQTT") { c.publishEvents = v }
             if let v = r.duration("escalation_interval", "escalation check interval") { c.escalationInterval = v }
+            if let v = r.duration("checkpoint_interval", "detector checkpoint interval") { c.checkpointInterval = v }
             if let v = text("http") { c.http = v == "off" ? nil : v }
             if let v = text("faq") { c.faq = v; c.faqExplicit = true }
             if let v = text("log_level") {
@@ -139,13 +143,14 @@ public struct GatewayConfiguration: Sendable, Equatable {
             case "publish_events":
                 guard let b = Bool(value.lowercased()) else { problems.append("\(env)=\(value): expected true or false"); continue }
                 publishEvents = b
-            case "late_tolerance", "max_future_skew", "evidence_window", "stats_interval", "escalation_interval":
+            case "late_tolerance", "max_future_skew", "evidence_window", "stats_interval", "escalation_interval", "checkpoint_interval":
                 guard let d = parseDuration(value), d >= .zero else { problems.append("\(env)=\(value): expected a duration such as 30s, 5m or 2h"); continue }
                 switch key {
                 case "late_tolerance": lateTolerance = d
                 case "max_future_skew": maxFutureSkew = d
                 case "evidence_window": evidenceWindow = d
                 case "escalation_interval": escalationInterval = d
+                case "checkpoint_interval": checkpointInterval = d
                 default: statsInterval = d
                 }
             case "log_level":
@@ -186,6 +191,9 @@ public struct GatewayConfiguration: Sendable, Equatable {
         }
         if escalationInterval < .seconds(1) || escalationInterval > .seconds(300) {
             problems.append("escalation_interval: must be between 1s and 5m; escalations fire at most this late")
+        }
+        if checkpointInterval < .seconds(1) || checkpointInterval > .seconds(3600) {
+            problems.append("checkpoint_interval: must be between 1s and 1h; a kill -9 loses up to this much detector state")
         }
         if !problems.isEmpty { throw ConfigurationError(problems: problems) }
     }

@@ -19,13 +19,15 @@ final class GatewayMetrics: Sendable {
     private let series: SeriesStore
     private let desk: TicketDesk
     private let store: TicketStore
+    private let checkpoints: DetectorCheckpointService
 
-    init(pipeline: IngestPipeline, client: MQTTClient, series: SeriesStore, desk: TicketDesk, store: TicketStore) {
+    init(pipeline: IngestPipeline, client: MQTTClient, series: SeriesStore, desk: TicketDesk, store: TicketStore, checkpoints: DetectorCheckpointService) {
         self.pipeline = pipeline
         self.client = client
         self.series = series
         self.desk = desk
         self.store = store
+        self.checkpoints = checkpoints
     }
 
     static func descriptor(_ name: String, _ help: String) -> MetricNameDescriptor {
@@ -72,6 +74,14 @@ final class GatewayMetrics: Sendable {
             }
             gauge("fieldwatch_sla_breached_open", "SLA clocks running past their deadline.", Double(g.breachedRunning))
             count("fieldwatch_sla_breaches_total", "SLA breaches escalated to a supervisor.", g.breachesEscalated)
+        }
+        let k = checkpoints.counters
+        count("fieldwatch_detector_checkpoints_total", "Detector state checkpoints saved.", k.saved)
+        count("fieldwatch_detector_checkpoint_failures_total", "Detector checkpoints that failed or were put off (tried again next interval).", k.failures)
+        if let duration = k.lastDuration, let bytes = k.lastBytes, let at = k.lastSavedAt {
+            gauge("fieldwatch_detector_checkpoint_duration_seconds", "Time the last detector checkpoint took (snapshot, encode, write).", duration.secondsDouble)
+            gauge("fieldwatch_detector_checkpoint_bytes", "Size of the last detector checkpoint.", Double(bytes))
+            gauge("fieldwatch_detector_checkpoint_last_saved_timestamp_seconds", "When the last detector checkpoint was saved (Unix time).", Double(at.milliseconds) / 1000)
         }
         if let backlog = try? store.outboxBacklog() {
             gauge("fieldwatch_outbox_backlog", "Notifications not yet delivered to every destination.", Double(backlog))

@@ -11,7 +11,8 @@ import TimeSeries
 ///
 /// Synchronous and bounded; nothing here touches SQLite or the network. Anomalies leave
 /// through `sink`, which must return at once (the gateway puts them on the service desk's
-/// queue).
+/// queue) and must not call back into the pipeline: a detector's events are handed to it
+/// while the detection lock is held.
 public final class IngestPipeline: Sendable {
     public struct Configuration: Sendable {
         /// How far in the future a `ts` may be (device clock skew) before the message is refused.
@@ -198,6 +199,21 @@ public final class IngestPipeline: Sendable {
 
     public var counters: Counters { state.withLock { $0.counters } }
 
+    /// The detectors' state as a checkpoint (see `DetectionEngine.checkpoint()`). The engine is
+    /// copied under the lock, which is a struct copy that shares storage until ingest next
+    /// writes, and encoded outside it, so ingest never waits for the encoding. Every event the
+    /// copied detectors fired has already been handed to the sink.
+    public func detectorCheckpoint() throws -> Data {
+        let engine = detection.withLock { $0.engine }
+        return try engine.checkpoint()
+    }
+
+    /// Puts saved detector state in place of the fresh state (see `DetectionEngine.restore(from:)`).
+    /// Meant for start-up, before messages flow: decoding holds the detection lock.
+    public func restoreDetectors(from data: Data) throws -> DetectionEngine.RestoreReport {
+        try detection.withLock { try $0.engine.restore(from: data) }
+    }
+
     /// Ingests one message. Never throws and never traps on any input.
     @discardableResult
     public func handle(_ message: MQTTMessage) -> Outcome {
@@ -274,15 +290,18 @@ public final class IngestPipeline: Sendable {
             }
             outcome.accepted += 1
             let watched = !payload.drill && sensor.spec.staleAfter != nil
-            let events = detection.withLock { d in
+            let anomalies = detection.withLock { d -> [Anomaly] in
                 if watched { d.lastArrival[series] = arrival }
-                return d.engine.observeAll(sample, for: series)
+                let events = d.engine.observeAll(sample, for: series)
+                if events.isEmpty { return [] }
+                // Handed over before the lock is released (events are rare: transitions only), so
+                // a detector checkpoint never holds a detector that fired an event the sink has
+                // not been given yet.
+                let anomalies = events.map { makeAnomaly($0, context: context, sensor: sensor, drill: payload.drill) }
+                for anomaly in anomalies { sink(anomaly) }
+                return anomalies
             }
-            for fired in events {
-                let anomaly = makeAnomaly(fired, context: context, sensor: sensor, drill: payload.drill)
-                outcome.anomalies.append(anomaly)
-                sink(anomaly)
-            }
+            outcome.anomalies.append(contentsOf: anomalies)
         }
         let accepted = outcome.accepted
         let raised = outcome.anomalies.filter { $0.transition == .raised }.count

@@ -254,6 +254,18 @@ enum Schema {
                 ALTER TABLE detection ADD COLUMN forecast TEXT;
                 """)
         }
+        migrator.registerMigration("v8-detector-checkpoint") { db in
+            try db.execute(sql: """
+                -- The detectors' in-memory state (a DetectionEngine checkpoint, JSON), so a restart
+                -- resumes duration timers, flatline runs and fitted trends. One row, replaced on
+                -- every save; losing it only makes the detectors re-learn.
+                CREATE TABLE detector_checkpoint (
+                    id       INTEGER PRIMARY KEY CHECK (id = 1),
+                    saved_at INTEGER NOT NULL,
+                    state    BLOB NOT NULL
+                );
+                """)
+        }
         return migrator
     }
 }

@@ -149,6 +149,60 @@ public struct RingBuffer: Sendable {
     }
 }
 
+// MARK: - Checkpoints
+
+/// A ring is saved as its capacity, late tolerance and samples (oldest first, as parallel
+/// arrays of timestamps and values, which take a quarter fewer bytes than an object per sample
+/// and encode faster), not as its physical layout: a decoded ring is rebuilt by appending, so a damaged
+/// checkpoint cannot break the invariants (`count <= capacity`, timestamps in order) that
+/// indexing relies on.
+extension RingBuffer: Codable {
+    /// The largest capacity a decoded ring may ask for (256 MiB of samples): a damaged
+    /// checkpoint must fail to decode, not exhaust memory.
+    public static let largestDecodedCapacity = 1 << 24
+
+    enum CodingKeys: String, CodingKey {
+        case capacity
+        case lateToleranceMs
+        case timestamps
+        case values
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        let capacity = try c.decode(Int.self, forKey: .capacity)
+        guard (1...Self.largestDecodedCapacity).contains(capacity) else {
+            throw DecodingError.dataCorruptedError(forKey: .capacity, in: c, debugDescription: "ring capacity \(capacity) is outside 1...\(Self.largestDecodedCapacity)")
+        }
+        let lateToleranceMs = try c.decode(Int64.self, forKey: .lateToleranceMs)
+        guard lateToleranceMs >= 0 else {
+            throw DecodingError.dataCorruptedError(forKey: .lateToleranceMs, in: c, debugDescription: "late tolerance \(lateToleranceMs) ms is negative")
+        }
+        let timestamps = try c.decode([Int64].self, forKey: .timestamps)
+        let values = try c.decode([Double].self, forKey: .values)
+        guard timestamps.count == values.count else {
+            throw DecodingError.dataCorruptedError(forKey: .values, in: c, debugDescription: "\(timestamps.count) timestamps but \(values.count) values")
+        }
+        guard timestamps.count <= capacity else {
+            throw DecodingError.dataCorruptedError(forKey: .timestamps, in: c, debugDescription: "\(timestamps.count) samples do not fit a ring of \(capacity)")
+        }
+        guard zip(timestamps, timestamps.dropFirst()).allSatisfy({ $0 <= $1 }) else {
+            throw DecodingError.dataCorruptedError(forKey: .timestamps, in: c, debugDescription: "samples are not in timestamp order")
+        }
+        self.init(capacity: capacity, lateTolerance: .milliseconds(lateToleranceMs))
+        for (t, value) in zip(timestamps, values) { pushBack(Sample(timestamp: Timestamp(milliseconds: t), value: value)) }
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(capacity, forKey: .capacity)
+        try c.encode(lateToleranceMilliseconds, forKey: .lateToleranceMs)
+        let samples = self.samples
+        try c.encode(samples.map(\.timestamp.milliseconds), forKey: .timestamps)
+        try c.encode(samples.map(\.value), forKey: .values)
+    }
+}
+
 /// Summary statistics of a window, accumulated in one pass (Welford's algorithm, which stays
 /// accurate when the values are large and the spread small).
 public struct WindowStats: Sendable, Equatable {

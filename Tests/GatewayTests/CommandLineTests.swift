@@ -61,7 +61,7 @@ struct CommandLineTests {
         #expect(status == 0)
         for word in ["serve", "tickets", "profiles", "predictive fault tickets"] { #expect(text.contains(word), "\(word)") }
         let (_, serve) = try await runTool("fieldwatch", ["serve", "--help"])
-        for word in ["--broker", "--db", "--profiles", "--inventory", "FIELDWATCH_BROKER", "ring_capacity", "SIGTERM"] {
+        for word in ["--broker", "--db", "--profiles", "--inventory", "FIELDWATCH_BROKER", "ring_capacity", "checkpoint_interval", "SIGTERM"] {
             #expect(serve.contains(word), "\(word)")
         }
     }

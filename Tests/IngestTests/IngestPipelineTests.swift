@@ -333,3 +333,29 @@ struct StalenessTests {
         #expect(sweep(200).isEmpty)
     }
 }
+
+@Suite("Detector checkpoints through the pipeline")
+struct PipelineCheckpointTests {
+    @Test func aRestoredPipelineRaisesWhenTheConditionHeldAcrossTheRestart() throws {
+        // bearing_temp: critical 95 held for 2 s. Held 1 s, then the gateway restarts.
+        let before = try PipelineFixture()
+        before.send(#"{"ts": 1764240800000, "metrics": {"bearing_temp": 97}}"#)
+        before.send(#"{"ts": 1764240801000, "metrics": {"bearing_temp": 97}}"#)
+        let checkpoint = try before.pipeline.detectorCheckpoint()
+
+        let after = try PipelineFixture()
+        let report = try after.pipeline.restoreDetectors(from: checkpoint)
+        #expect(report.restored >= 1 && report.discarded == 0 && report.unknownSeries == 0)
+        let o = after.send(#"{"ts": 1764240802000, "metrics": {"bearing_temp": 97}}"#)
+        let raised = try #require(o.anomalies.first)
+        #expect(raised.faultCode == "BEARING_OVERTEMP" && raised.transition == .raised && raised.severity == .critical)
+        #expect(raised.conditionSince == Timestamp(milliseconds: 1_764_240_800_000))
+        #expect(after.collector.all.count == 1)
+
+        // A pipeline of another profile version with other limits discards that detector.
+        let changed = try PipelineFixture(profile: Fixtures.pumpProfile.replacingOccurrences(of: "min_duration: 2s", with: "min_duration: 3s"))
+        let discarded = try changed.pipeline.restoreDetectors(from: checkpoint)
+        #expect(discarded.discarded >= 1)
+        #expect(changed.send(#"{"ts": 1764240802000, "metrics": {"bearing_temp": 97}}"#).anomalies.isEmpty)
+    }
+}

@@ -1,4 +1,5 @@
 import FieldwatchCore
+import Foundation
 import Testing
 @testable import TimeSeries
 
@@ -144,5 +145,44 @@ struct SeriesStoreTests {
         #expect(store.range(a, from: Timestamp(milliseconds: 0), to: Timestamp(milliseconds: 10_000)).count == 4)
         #expect(store.counters == SeriesStore.Counters(appended: 7, insertedLate: 1, droppedTooLate: 1))
         #expect(store.bytesInUse == 2 * RingBuffer.bytesPerSeries(capacity: 4))
+    }
+}
+
+@Suite("RingBuffer checkpoints")
+struct RingBufferCodableTests {
+    @Test func aWrappedRingRoundTripsAndCarriesOnAsTheOriginal() throws {
+        var ring = RingBuffer(capacity: 5, lateTolerance: .milliseconds(50))
+        for t in 1...13 { ring.append(s(Int64(t) * 100, Double(t) / 3)) }
+        var copy = try JSONDecoder().decode(RingBuffer.self, from: JSONEncoder().encode(ring))
+        #expect(copy.capacity == 5 && copy.lateToleranceMilliseconds == 50)
+        #expect(copy.samples == ring.samples)
+        checkInvariants(copy)
+        // The same appends (in order, late, too late) do the same to both.
+        for sample in [s(1400, 1), s(1370, 2), s(1000, 3), s(1500, 4)] {
+            #expect(copy.append(sample) == ring.append(sample))
+        }
+        #expect(copy.samples == ring.samples)
+    }
+
+    struct Damaged: Sendable, CustomTestStringConvertible {
+        var json: String
+        var problem: String
+        var testDescription: String { problem }
+    }
+
+    @Test(arguments: [
+        Damaged(json: #"{"capacity": 2, "lateToleranceMs": 0, "timestamps": [1, 2, 3], "values": [0, 0, 0]}"#, problem: "3 samples do not fit a ring of 2"),
+        Damaged(json: #"{"capacity": 4, "lateToleranceMs": 0, "timestamps": [2, 1], "values": [0, 0]}"#, problem: "samples are not in timestamp order"),
+        Damaged(json: #"{"capacity": 4, "lateToleranceMs": 0, "timestamps": [1, 2], "values": [0]}"#, problem: "2 timestamps but 1 values"),
+        Damaged(json: #"{"capacity": 0, "lateToleranceMs": 0, "timestamps": [], "values": []}"#, problem: "ring capacity 0 is outside"),
+        Damaged(json: #"{"capacity": 4, "lateToleranceMs": -1, "timestamps": [], "values": []}"#, problem: "late tolerance -1 ms is negative"),
+    ])
+    func aDamagedRingFailsToDecodeInsteadOfBreakingItsInvariants(_ d: Damaged) {
+        #expect {
+            _ = try JSONDecoder().decode(RingBuffer.self, from: Data(d.json.utf8))
+        } throws: { error in
+            guard case let .dataCorrupted(context) = error as? DecodingError else { return false }
+            return context.debugDescription.contains(d.problem)
+        }
     }
 }
