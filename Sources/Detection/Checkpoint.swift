@@ -36,6 +36,14 @@ enum DetectorCheckpoint {
     struct Envelope: Codable {
         var format: Int
         var series: [SavedSeries]
+        /// Multi-sensor rules by device (absent in checkpoints written before rules existed).
+        var rules: [SavedRules]?
+    }
+
+    /// One device's multi-sensor rules, in declaration order.
+    struct SavedRules: Codable {
+        var device: DeviceID
+        var rules: [SavedDetector<MultiSensorRule>]
     }
 
     /// One series' detectors. Adding a detector kind to `DetectionEngine.SeriesDetectors`: a
@@ -47,8 +55,14 @@ enum DetectorCheckpoint {
         var threshold: SavedDetector<ThresholdDetector>?
         var flatline: SavedDetector<FlatlineDetector>?
         var forecast: SavedDetector<TrendForecaster>?
+        var rateOfChange: SavedDetector<RateOfChangeDetector>?
+        var changePoint: SavedDetector<ChangePointDetector>?
+        var anomaly: SavedDetector<AnomalyDetector>?
 
         init(_ key: SeriesKey, _ detectors: DetectionEngine.SeriesDetectors) {
+            rateOfChange = detectors.rateOfChange.map(SavedDetector.init)
+            changePoint = detectors.changePoint.map(SavedDetector.init)
+            anomaly = detectors.anomaly.map(SavedDetector.init)
             device = key.device
             sensor = key.sensor
             lastTimestamp = detectors.lastTimestamp
@@ -157,3 +171,8 @@ enum DetectorCheckpoint {
         return path.isEmpty ? what : "at \(path): \(what)"
     }
 }
+
+extension RateOfChangeDetector: CheckpointedDetector {}
+extension ChangePointDetector: CheckpointedDetector {}
+extension AnomalyDetector: CheckpointedDetector {}
+extension MultiSensorRule: CheckpointedDetector {}

@@ -187,8 +187,11 @@ extension DetectionEngine {
     public func checkpoint() throws -> Data {
         let saved = series.compactMap { key, detectors in detectors.lastTimestamp == nil ? nil : DetectorCheckpoint.SavedSeries(key, detectors) }
             .sorted { ($0.device, $0.sensor) < ($1.device, $1.sensor) }
+        let savedRules = rules.map { device, rules in DetectorCheckpoint.SavedRules(device: device, rules: rules.map(DetectorCheckpoint.SavedDetector.init)) }
+            .sorted { $0.device < $1.device }
         do {
-            return try DetectorCheckpoint.encoder.encode(DetectorCheckpoint.Envelope(format: DetectorCheckpoint.format, series: saved))
+            return try DetectorCheckpoint.encoder.encode(DetectorCheckpoint.Envelope(
+                format: DetectorCheckpoint.format, series: saved, rules: savedRules.isEmpty ? nil : savedRules))
         } catch {
             throw CheckpointError("cannot encode the detector state (\(error))")
         }
@@ -209,9 +212,25 @@ extension DetectionEngine {
             Self.adopt(saved.threshold, into: &entry.threshold, &report)
             Self.adopt(saved.flatline, into: &entry.flatline, &report)
             Self.adopt(saved.forecast, into: &entry.forecast, &report)
+            Self.adopt(saved.rateOfChange, into: &entry.rateOfChange, &report)
+            Self.adopt(saved.changePoint, into: &entry.changePoint, &report)
+            Self.adopt(saved.anomaly, into: &entry.anomaly, &report)
             // Samples older than the last one seen before the restart are late, as they would have been without it.
             if let last = saved.lastTimestamp { entry.lastTimestamp = max(entry.lastTimestamp ?? last, last) }
             series[key] = entry
+        }
+        // A device's rules are matched in order: the n-th saved rule restores the n-th rule now.
+        for saved in envelope.rules ?? [] {
+            guard var current = rules[saved.device] else {
+                report.unknownSeries += 1
+                continue
+            }
+            for (i, rule) in saved.rules.enumerated() {
+                var slot: MultiSensorRule? = current.indices.contains(i) ? current[i] : nil
+                Self.adopt(rule, into: &slot, &report)
+                if let slot, current.indices.contains(i) { current[i] = slot }
+            }
+            rules[saved.device] = current
         }
         return report
     }

@@ -125,6 +125,35 @@ struct CheckpointTests {
         #expect(run.fresh.first?.event.at == Timestamp(milliseconds: 17_000))
     }
 
+    /// Rate of change, CUSUM, the anomaly score and a multi-sensor rule all carry learnt state
+    /// (window means, sums and baselines, records, bucket means) across the checkpoint.
+    @Test func behaviourDetectorsAndRulesResumeWhereTheyWere() throws {
+        let vibration = SeriesKey(device: "pump-1", sensor: "vibration_rms")
+        let noise = { (i: Int) in (sin(Double(i) * 12.9898) + sin(Double(i) * 78.233)) / 2 }
+        var samples: [(SeriesKey, Sample)] = []
+        for i in 0..<3000 {
+            let t = Double(i) * 10
+            // Steady with noise, a level step at row 1200, a fast climb from row 2000; vibration rises with it.
+            let temp = 50 + noise(i) + (i >= 1200 ? 3 : 0) + (i >= 2000 ? min(Double(i - 2000), 60) * 0.5 : 0)
+            samples.append((pump, sample(t, temp)))
+            samples.append((vibration, sample(t, 1.5 + noise(i + 3) * 0.02 + (i >= 2000 ? min(Double(i - 2000), 60) * 0.01 : 0))))
+        }
+        let run = try splitRun(samples, at: 2 * 1500) {
+            var e = DetectionEngine()
+            e.register(pump, rateOfChange: .init(maxRisePerMinute: 2, maxFallPerMinute: nil))
+            e.register(pump, changePoint: .init())
+            e.register(pump, anomaly: .init())
+            e.register(device: "pump-1", rule: .init(fault: "BEARING_WEAR", sensors: ["vibration_rms", "bearing_temp"], minChange: [0.3, 10],
+                                                    window: .seconds(1800), buckets: 6))
+            return e
+        }
+        #expect(run.report == .init(restored: 4, discarded: 0, unknownSeries: 0))
+        let sources = Set(run.uninterrupted.map(\.source))
+        #expect(sources == [.rateOfChange, .changePoint, .anomaly, .rule], "\(run.uninterrupted)")
+        #expect(run.resumed == run.uninterrupted)
+        #expect(run.fresh != run.uninterrupted, "a fresh start would have re-learnt and decided differently")
+    }
+
     @Test func aTrendForecastResumesWithItsFittedPoints() throws {
         // 50 + 2/h with noise every minute towards 100 (crossing at 25 h): a warning once the
         // first points show the trend, critical once the crossing is 6 h (a quarter of the 24 h
