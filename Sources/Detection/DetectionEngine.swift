@@ -14,6 +14,26 @@ public struct DetectionEngine: Sendable {
         var lastTimestamp: Timestamp?
         init() {}
         init(threshold: ThresholdDetector) { self.threshold = threshold }
+
+        /// Feeds one sample to every detector; false for a late sample (older than the last
+        /// one seen), which no detector sees.
+        mutating func observe(_ sample: Sample, into events: inout [Fired]) -> Bool {
+            if let last = lastTimestamp, sample.timestamp < last { return false }
+            lastTimestamp = sample.timestamp
+            if let event = threshold?.observe(sample) { events.append(Fired(source: .threshold, event: event)) }
+            if let event = flatline?.observe(sample) { events.append(Fired(source: .flatline, event: event)) }
+            if let event = forecast?.observe(sample) {
+                // While the limit itself is crossed the threshold detector speaks: a forecast that
+                // fades then is no recovery.
+                if !(event.transition == .cleared && threshold?.active != nil) {
+                    events.append(Fired(source: .forecast, event: event, forecast: forecast.flatMap(DetectionEngine.limitForecast)))
+                }
+            }
+            if let event = rateOfChange?.observe(sample) { events.append(Fired(source: .rateOfChange, event: event)) }
+            if let event = changePoint?.observe(sample) { events.append(Fired(source: .changePoint, event: event)) }
+            if let event = anomaly?.observe(sample) { events.append(Fired(source: .anomaly, event: event)) }
+            return true
+        }
     }
 
     /// Which detector produced an event.
@@ -113,31 +133,19 @@ public struct DetectionEngine: Sendable {
 
     /// Feeds one sample to every detector of the series; returns each one's event, if any.
     public mutating func observeAll(_ sample: Sample, for key: SeriesKey) -> [Fired] {
-        guard var entry = series[key] else { return [] }
-        if let last = entry.lastTimestamp, sample.timestamp < last { return [] }
-        entry.lastTimestamp = sample.timestamp
+        guard let index = series.index(forKey: key) else { return [] }
         var events: [Fired] = []
-        if let event = entry.threshold?.observe(sample) { events.append(Fired(source: .threshold, event: event)) }
-        if let event = entry.flatline?.observe(sample) { events.append(Fired(source: .flatline, event: event)) }
-        if let event = entry.forecast?.observe(sample) {
-            // While the limit itself is crossed the threshold detector speaks: a forecast that
-            // fades then is no recovery.
-            if !(event.transition == .cleared && entry.threshold?.active != nil) {
-                events.append(Fired(source: .forecast, event: event, forecast: entry.forecast.flatMap(Self.limitForecast)))
+        // In place: a copy of the entry would make its detectors' buffers shared, and every
+        // mutation would then copy them.
+        guard series.values[index].observe(sample, into: &events) else { return [] }
+        if !rules.isEmpty, let index = rules.index(forKey: key.device) {
+            for i in rules.values[index].indices {
+                guard let sensor = rules.values[index][i].index(of: key.sensor),
+                      let event = rules.values[index][i].observe(sensor: sensor, sample) else { continue }
+                let rule = rules.values[index][i]
+                events.append(Fired(source: .rule, event: event, rule: RuleFiring(
+                    fault: rule.configuration.fault, sensors: rule.configuration.sensors, changes: rule.changes, window: rule.configuration.window)))
             }
-        }
-        if let event = entry.rateOfChange?.observe(sample) { events.append(Fired(source: .rateOfChange, event: event)) }
-        if let event = entry.changePoint?.observe(sample) { events.append(Fired(source: .changePoint, event: event)) }
-        if let event = entry.anomaly?.observe(sample) { events.append(Fired(source: .anomaly, event: event)) }
-        series[key] = entry
-        if !rules.isEmpty, var deviceRules = rules[key.device] {
-            for i in deviceRules.indices {
-                guard let sensor = deviceRules[i].index(of: key.sensor), let event = deviceRules[i].observe(sensor: sensor, sample) else { continue }
-                let c = deviceRules[i].configuration
-                events.append(Fired(source: .rule, event: event,
-                                    rule: RuleFiring(fault: c.fault, sensors: c.sensors, changes: deviceRules[i].changes, window: c.window)))
-            }
-            rules[key.device] = deviceRules
         }
         return events
     }
@@ -154,6 +162,22 @@ public struct DetectionEngine: Sendable {
     /// The current forecast of a series, if its forecaster has one.
     public func forecast(for key: SeriesKey) -> LimitForecast? {
         series[key]?.forecast.flatMap(Self.limitForecast)
+    }
+
+    /// How anomalous the series' last sample looked to its detectors, in [0, 1]: the largest of
+    /// their scores (a raised critical limit 1, a raised warning 0.75, a stuck sensor 0.75, and
+    /// the forecast, rate, change-point and anomaly scores as they are).
+    public func score(for key: SeriesKey) -> Double {
+        guard let d = series[key] else { return 0 }
+        var s = 0.0
+        switch d.threshold?.active {
+        case .critical?: s = 1
+        case .warning?: s = 0.75
+        case nil: break
+        }
+        if d.flatline?.active == true { s = max(s, 0.75) }
+        s = max(s, d.forecast?.score ?? 0, d.rateOfChange?.score ?? 0, d.changePoint?.score ?? 0, d.anomaly?.score ?? 0)
+        return s
     }
 
     /// The level currently raised on a series, if any (for status views and tests).

@@ -115,65 +115,9 @@ public final class IngestPipeline: Sendable {
                     drillSeries: SeriesKey(device: DeviceID("\(device.id)#drill"), sensor: spec.key))
             }
             for detector in profile.effectiveDetectors {
-                guard let spec = profile.sensor(detector.sensor) else { continue }
-                switch detector.type {
-                case .threshold:
-                    guard let limits = spec.limits, let sensor = sensors[spec.key.rawValue] else { continue }
-                    let configuration = ThresholdDetector.Configuration(
-                        direction: limits.direction, warning: limits.warning, critical: limits.critical,
-                        clear: limits.clear, minDuration: limits.minDuration)
-                    engine.register(sensor.series, threshold: configuration)
-                    engine.register(sensor.drillSeries, threshold: configuration)
-                case .forecast:
-                    guard let limits = spec.limits, let limit = limits.critical ?? limits.warning, let sensor = sensors[spec.key.rawValue] else { continue }
-                    var configuration = TrendForecaster.Configuration(direction: limits.direction, limit: limit)
-                    if let horizon = detector.parameters["horizon"] { configuration.horizon = .milliseconds(Int64(horizon * 1000)) }
-                    if let window = detector.parameters["window"] { configuration.window = .milliseconds(Int64(window * 1000)) }
-                    if let confidence = detector.parameters["confidence"] { configuration.confidence = confidence }
-                    // Each fitted point is already the mean of its bucket (mean time, mean value),
-                    // which smooths without the lag an exponential average would add to a ramp.
-                    configuration.smoothing = 1
-                    engine.register(sensor.series, forecast: configuration)
-                    engine.register(sensor.drillSeries, forecast: configuration)
-                case .rateOfChange, .changePoint, .anomaly:
-                    guard let sensor = sensors[spec.key.rawValue] else { continue }
-                    let p = detector.parameters
-                    func seconds(_ name: String, _ fallback: Duration) -> Duration { p[name].map { .milliseconds(Int64($0 * 1000)) } ?? fallback }
-                    let source: DetectionEngine.Source
-                    switch detector.type {
-                    case .rateOfChange:
-                        source = .rateOfChange
-                        let c = RateOfChangeDetector.Configuration(
-                            maxRisePerMinute: p["max_rise"], maxFallPerMinute: p["max_fall"], window: seconds("window", .seconds(60)),
-                            minDuration: seconds("min_duration", .zero), quietPeriod: seconds("quiet", .seconds(300)))
-                        engine.register(sensor.series, rateOfChange: c)
-                        engine.register(sensor.drillSeries, rateOfChange: c)
-                    case .changePoint:
-                        source = .changePoint
-                        let d = ChangePointDetector.Configuration()
-                        let c = ChangePointDetector.Configuration(
-                            drift: p["drift"] ?? d.drift, threshold: p["threshold"] ?? d.threshold, baselineSpan: p["span"] ?? d.baselineSpan,
-                            warmup: d.warmup, quietPeriod: seconds("quiet", d.quietPeriod))
-                        engine.register(sensor.series, changePoint: c)
-                        engine.register(sensor.drillSeries, changePoint: c)
-                    default:
-                        source = .anomaly
-                        let d = AnomalyDetector.Configuration()
-                        let c = AnomalyDetector.Configuration(threshold: p["threshold"] ?? d.threshold, quietPeriod: seconds("quiet", d.quietPeriod))
-                        engine.register(sensor.series, anomaly: c)
-                        engine.register(sensor.drillSeries, anomaly: c)
-                    }
-                    sensors[spec.key.rawValue]?.faults[source] = detector.reportedFault
-                case .flatline:
-                    guard let sensor = sensors[spec.key.rawValue] else { continue }
-                    let defaults = FlatlineDetector.Configuration()
-                    let configuration = FlatlineDetector.Configuration(
-                        minSamples: detector.parameters["min_samples"].map { max(2, Int($0)) } ?? defaults.minSamples,
-                        minDuration: detector.parameters["min_duration"].map { .milliseconds(Int64($0 * 1000)) } ?? defaults.minDuration,
-                        tolerance: detector.parameters["tolerance"] ?? defaults.tolerance)
-                    engine.register(sensor.series, flatline: configuration)
-                    engine.register(sensor.drillSeries, flatline: configuration)
-                }
+                guard let spec = profile.sensor(detector.sensor), let sensor = sensors[spec.key.rawValue],
+                      let registered = engine.register(detector, of: spec, for: [sensor.series, sensor.drillSeries]) else { continue }
+                if let fault = registered.fault { sensors[spec.key.rawValue]?.faults[registered.source] = fault }
             }
             for rule in profile.rules {
                 let specs = rule.sensors.compactMap { profile.sensor($0) }

@@ -12,25 +12,27 @@ func readSeries(_ path: String) throws -> TimeValueSeries {
     do { return try TimeValueSeries(path: path) } catch { throw ValidationError(error.description) }
 }
 
-/// Streaming anomaly scores for one series: the generic gauge score, raised to 0.75 / 1 while a
-/// profile's warning / critical limit holds.
-func anomalyScores(_ series: TimeValueSeries, limits: LimitSpec?) -> [Double] {
+/// Streaming anomaly scores for one series: the generic gauge score, and with a profile's
+/// sensor the larger of that and its detectors' scores (a raised critical limit 1, a warning
+/// 0.75, a forecast, rate, change-point or anomaly score as it is).
+func anomalyScores(_ series: TimeValueSeries, profile: DeviceProfile? = nil, sensor: SensorSpec? = nil) -> [Double] {
     var scorer = GaugeAnomalyScorer()
-    var threshold = limits.map {
-        ThresholdDetector(configuration: .init(direction: $0.direction, warning: $0.warning, critical: $0.critical,
-                                               clear: $0.clear, minDuration: $0.minDuration))
+    var engine = DetectionEngine()
+    let key = SeriesKey(device: "replay", sensor: sensor?.key ?? "value")
+    if let profile, let sensor {
+        for detector in profile.effectiveDetectors where detector.sensor == sensor.key {
+            engine.register(detector, of: sensor, for: [key])
+        }
     }
+    let watched = engine.registeredCount > 0
     var scores: [Double] = []
     scores.reserveCapacity(series.values.count)
     for (ts, value) in zip(series.timestamps, series.values) {
-        var score = scorer.score(Sample(timestamp: ts, value: value))
-        if threshold != nil {
-            _ = threshold!.observe(Sample(timestamp: ts, value: value))
-            switch threshold!.active {
-            case .critical?: score = max(score, 1)
-            case .warning?: score = max(score, 0.75)
-            case nil: break
-            }
+        let sample = Sample(timestamp: ts, value: value)
+        var score = scorer.score(sample)
+        if watched {
+            _ = engine.observeAll(sample, for: key)
+            score = max(score, engine.score(for: key))
         }
         scores.append(score)
     }
@@ -43,7 +45,9 @@ struct Replay: ParsableCommand {
         discussion: """
             Writes timestamp,value,anomaly_score with a header, one row per input row, in order; a \
             row's score depends only on the rows up to it. Without --profile the default detector \
-            for a generic gauge is used; with --profile and --sensor the sensor's limits count too.
+            for a generic gauge is used; with --profile and --sensor every detector the profile runs \
+            on that sensor counts too (limits, forecast, rate of change, change point, anomaly, \
+            flatline): the score is the largest. Prints the rate on stderr.
             """
     )
     @Option(help: "Input CSV (timestamp,value with a header).") var csv: String
@@ -57,7 +61,7 @@ struct Replay: ParsableCommand {
     }
 
     func run() throws {
-        var limits: LimitSpec?
+        var chosen: (DeviceProfile, SensorSpec)?
         if let profile, let sensor {
             let loaded: [String: DeviceProfile]
             do { loaded = try ProfileLoader.load(paths: [profiles]) } catch {
@@ -66,10 +70,14 @@ struct Replay: ParsableCommand {
             guard let spec = loaded[profile]?.sensor(SensorKey(sensor)) else {
                 throw ValidationError("no sensor \(sensor) in profile \(profile) (\(profiles))")
             }
-            limits = spec.limits
+            chosen = (loaded[profile]!, spec)
         }
         let series = try readSeries(csv)
-        let scores = anomalyScores(series, limits: limits)
+        let clock = ContinuousClock()
+        let start = clock.now
+        let scores = anomalyScores(series, profile: chosen?.0, sensor: chosen?.1)
+        let seconds = (clock.now - start).secondsDouble
+        FileHandle.standardError.write(Data("replay: scored \(scores.count) rows in \(String(format: "%.2f", seconds)) s (\(Int(Double(scores.count) / max(seconds, 1e-9))) rows/s)\n".utf8))
         var text = "timestamp,value,anomaly_score\n"
         for i in scores.indices {
             text += "\(series.timeTexts[i]),\(series.valueTexts[i]),\(String(format: "%.6f", scores[i]))\n"
@@ -119,7 +127,7 @@ struct Eval: ParsableCommand {
                 }
                 let series = try readSeries(root.appendingPathComponent(name).path)
                 let start = clock.now
-                let scores = anomalyScores(series, limits: nil)
+                let scores = anomalyScores(series)
                 scoringTime += clock.now - start
                 samples += scores.count
                 scored.append((name, scores, NABScoring.windows(spans, timestamps: series.timestamps)))

@@ -160,3 +160,22 @@ struct MultiSensorRuleTests {
         #expect(Self.feed(&rising, hours: 8, vibration: { h in 2 - 0.1 * min(max(h - 2, 0), 3) }, temperature: { h in 60 - 2 * min(max(h - 2, 0), 3) }).isEmpty)
     }
 }
+
+@Suite("Engine score")
+struct EngineScoreTests {
+    @Test func theSeriesScoreIsTheLargestOfItsDetectorsScores() {
+        let key = SeriesKey(device: "pump-1", sensor: "bearing_temp")
+        var engine = DetectionEngine()
+        engine.register(key, threshold: .init(direction: .above, warning: 80, critical: 95, clear: 75, minDuration: .seconds(10)))
+        engine.register(key, rateOfChange: .init(maxRisePerMinute: 2, maxFallPerMinute: nil))
+        #expect(engine.score(for: key) == 0 && engine.score(for: SeriesKey(device: "x", sensor: "y")) == 0)
+        // Rising 1 unit a minute: half the rate limit, below any level limit.
+        for i in 0..<30 { _ = engine.observeAll(Sample(timestamp: at(i * 6), value: 50 + Double(i)), for: key) }
+        #expect(abs(engine.score(for: key) - 0.5) < 0.05, "the rate detector's score: \(engine.score(for: key))")
+        // Past the warning limit for longer than its duration: 0.75, then critical: 1.
+        for i in 30..<33 { _ = engine.observeAll(Sample(timestamp: at(i * 6), value: 85), for: key) }
+        #expect(engine.score(for: key) == 0.75)
+        for i in 33..<36 { _ = engine.observeAll(Sample(timestamp: at(i * 6), value: 99), for: key) }
+        #expect(engine.score(for: key) == 1)
+    }
+}
