@@ -36,3 +36,16 @@ public enum Severity: Int, Sendable, Codable, Comparable, CaseIterable, CustomSt
     public static func < (lhs: Severity, rhs: Severity) -> Bool { lhs.rawValue < rhs.rawValue }
     public var description: String { self == .warning ? "warning" : "critical" }
 }
+
+/// A feature computed over a block of raw samples (a vibration waveform), reported as a
+/// sensor of its own.
+public enum BlockFeature: String, Sendable, Codable, CaseIterable {
+    /// Root mean square about the block's mean: the signal's energy (overall vibration level).
+    case rms
+    /// Largest distance from the mean.
+    case peak
+    /// Peak / RMS: impacts (a damaged bearing race) raise it before they raise the RMS.
+    case crestFactor = "crest_factor"
+    /// Fourth standardised moment (3 for Gaussian noise, 1.5 for a pure sine): impulsiveness.
+    case kurtosis
+}

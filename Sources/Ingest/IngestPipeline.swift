@@ -68,6 +68,8 @@ public final class IngestPipeline: Sendable {
         let device: Device
         let profile: DeviceProfile
         let sensors: [String: SensorContext]
+        /// The sensors computed from each waveform sensor's blocks.
+        var derived: [SensorKey: [SensorContext]] = [:]
     }
 
     public let configuration: Configuration
@@ -128,7 +130,12 @@ public final class IngestPipeline: Sendable {
                 engine.register(device: device.id, rule: configuration)
                 if let drill = sensors.values.first?.drillSeries.device { engine.register(device: drill, rule: configuration) }
             }
-            contexts[device.id] = DeviceContext(device: device, profile: profile, sensors: sensors)
+            var context = DeviceContext(device: device, profile: profile, sensors: sensors)
+            for spec in profile.sensors {
+                guard let from = spec.derived?.from, let sensor = sensors[spec.key.rawValue] else { continue }
+                context.derived[from, default: []].append(sensor)
+            }
+            contexts[device.id] = context
         }
         self.devices = contexts
         self.detection = Mutex(DetectionState(engine: engine))
@@ -211,41 +218,39 @@ public final class IngestPipeline: Sendable {
                 reject(.unknownSensor, "sensor \"\(key.prefix(64))\" is not in profile \(context.profile.id) (known: \(known.joined(separator: ", "))); fix the device or the profile", message, &outcome)
                 continue
             }
-            let number: Double
             switch value {
-            case let .number(v): number = v
+            case let .number(number):
+                guard sensor.spec.kind != .waveform else {
+                    reject(.nonNumericValue, "sensor \"\(key)\" is a waveform: send its raw samples as a list of numbers, e.g. [0.12, -0.08, ...]", message, &outcome)
+                    continue
+                }
+                accept(number, of: sensor, at: timestamp, arrival: arrival, drill: payload.drill, context: context, message: message, &outcome)
+            case let .block(values):
+                guard sensor.spec.kind == .waveform else {
+                    reject(.nonNumericValue, "sensor \"\(key)\" value is a list of \(values.count) numbers; only sensors with kind: waveform take blocks of samples", message, &outcome)
+                    continue
+                }
+                let range = sensor.spec.validRange
+                if let bad = values.firstIndex(where: { !range.contains($0) }) {
+                    reject(.outOfRange, "sensor \"\(key)\" block sample \(bad) is \(fmt(values[bad])) \(sensor.spec.unit), outside its physical range \(fmt(range.lowerBound))...\(fmt(range.upperBound)); the sensor clips or is miswired, so the whole block was dropped", message, &outcome)
+                    continue
+                }
+                guard let features = BlockFeatures(values) else {
+                    reject(.invalidPayload, "sensor \"\(key)\" block has \(values.count) samples; a block needs at least \(BlockFeatures.minimumCount)", message, &outcome)
+                    continue
+                }
+                if !payload.drill && sensor.spec.staleAfter != nil {
+                    detection.withLock { $0.lastArrival[sensor.series] = arrival }
+                }
+                for derived in context.derived[sensor.spec.key] ?? [] {
+                    guard let feature = derived.spec.derived?.feature else { continue }
+                    accept(features.value(feature), of: derived, at: timestamp, arrival: arrival, drill: payload.drill, context: context, message: message, &outcome)
+                }
             case let .nonFinite(token):
                 reject(.nonFiniteValue, "sensor \"\(key)\" value \(token) is not a finite number; the device must omit a reading it does not have", message, &outcome)
-                continue
             case let .nonNumeric(kind):
                 reject(.nonNumericValue, "sensor \"\(key)\" value is \(kind), not a number", message, &outcome)
-                continue
             }
-            let range = sensor.spec.validRange
-            guard range.contains(number) else {
-                reject(.outOfRange, "sensor \"\(key)\" value \(fmt(number)) \(sensor.spec.unit) is outside its physical range \(fmt(range.lowerBound))...\(fmt(range.upperBound)); check the sensor and its wiring", message, &outcome)
-                continue
-            }
-            let sample = Sample(timestamp: timestamp, value: number)
-            let series = sensor.key(drill: payload.drill)
-            if store.append(sample, to: series) == .tooLate {
-                reject(.tooLate, "sensor \"\(key)\" sample at \(timestamp.rfc3339) is older than the late tolerance allows; it was dropped", message, &outcome)
-                continue
-            }
-            outcome.accepted += 1
-            let watched = !payload.drill && sensor.spec.staleAfter != nil
-            let anomalies = detection.withLock { d -> [Anomaly] in
-                if watched { d.lastArrival[series] = arrival }
-                let events = d.engine.observeAll(sample, for: series)
-                if events.isEmpty { return [] }
-                // Handed over before the lock is released (events are rare: transitions only), so
-                // a detector checkpoint never holds a detector that fired an event the sink has
-                // not been given yet.
-                let anomalies = events.map { makeAnomaly($0, context: context, sensor: sensor, drill: payload.drill) }
-                for anomaly in anomalies { sink(anomaly) }
-                return anomalies
-            }
-            outcome.anomalies.append(contentsOf: anomalies)
         }
         let accepted = outcome.accepted
         let raised = outcome.anomalies.filter { $0.transition == .raised }.count
@@ -256,6 +261,38 @@ public final class IngestPipeline: Sendable {
             $0.counters.anomaliesCleared += cleared
         }
         return outcome
+    }
+
+    /// One reading of one sensor: range check, ring, detectors, anomalies to the sink.
+    private func accept(_ number: Double, of sensor: SensorContext, at timestamp: Timestamp, arrival: Timestamp, drill: Bool,
+                        context: DeviceContext, message: MQTTMessage, _ outcome: inout Outcome) {
+        let key = sensor.spec.key
+        let range = sensor.spec.validRange
+        guard range.contains(number) else {
+            let origin = sensor.spec.derived.map { " (\($0.feature.rawValue) of \($0.from))" } ?? ""
+            reject(.outOfRange, "sensor \"\(key)\"\(origin) value \(fmt(number)) \(sensor.spec.unit) is outside its physical range \(fmt(range.lowerBound))...\(fmt(range.upperBound)); check the sensor and its wiring", message, &outcome)
+            return
+        }
+        let sample = Sample(timestamp: timestamp, value: number)
+        let series = sensor.key(drill: drill)
+        if store.append(sample, to: series) == .tooLate {
+            reject(.tooLate, "sensor \"\(key)\" sample at \(timestamp.rfc3339) is older than the late tolerance allows; it was dropped", message, &outcome)
+            return
+        }
+        outcome.accepted += 1
+        let watched = !drill && sensor.spec.staleAfter != nil
+        let anomalies = detection.withLock { d -> [Anomaly] in
+            if watched { d.lastArrival[series] = arrival }
+            let events = d.engine.observeAll(sample, for: series)
+            if events.isEmpty { return [] }
+            // Handed over before the lock is released (events are rare: transitions only), so
+            // a detector checkpoint never holds a detector that fired an event the sink has
+            // not been given yet.
+            let anomalies = events.map { makeAnomaly($0, context: context, sensor: sensor, drill: drill) }
+            for anomaly in anomalies { sink(anomaly) }
+            return anomalies
+        }
+        outcome.anomalies.append(contentsOf: anomalies)
     }
 
     /// Fault code of a sensor that has not reported within its `stale_after`.

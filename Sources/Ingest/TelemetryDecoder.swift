@@ -7,6 +7,8 @@ public enum MetricValue: Sendable, Equatable {
     case nonFinite(String)
     /// A string, boolean, null, object or list: what it was, for the message.
     case nonNumeric(String)
+    /// A list of finite numbers: a block of raw samples (a vibration waveform).
+    case block([Double])
 }
 
 /// The ingest payload, decoded: `{"ts": <RFC 3339 | epoch ms>, "metrics": {"<sensor>": <number>}}`.
@@ -51,6 +53,8 @@ public struct PayloadError: Error, Sendable, Equatable {
 /// exhaust the stack.
 public enum TelemetryDecoder {
     static let maxDepth = 32
+    /// Most samples one block (waveform) may carry: 64 Ki, a second of vibration at 64 kHz.
+    public static let maxBlock = 65_536
     /// Timestamps before this are not plausible telemetry (2000-01-01T00:00:00Z).
     static let earliestMilliseconds: Int64 = 946_684_800_000
 
@@ -170,6 +174,7 @@ private struct Scanner {
             switch try number() {
             case let .number(v): return TelemetryDecoder.timestamp(fromEpochMilliseconds: v)
             case let .nonFinite(t), let .nonNumeric(t): return .invalid("\"ts\" \(t) is not a time")
+            case .block: return .invalid("\"ts\" is a list, not a time")
             }
         case UInt8(ascii: "n") where matches("null"):
             i += 4
@@ -195,9 +200,35 @@ private struct Scanner {
             switch current ?? 0 {
             case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "N"), UInt8(ascii: "I"):
                 result.append((key, try number()))
+            case UInt8(ascii: "["):
+                result.append((key, try block()))
             default:
                 result.append((key, .nonNumeric(try describeAndSkip())))
             }
+        }
+    }
+
+    /// A list: a block of finite numbers, or (anything else in it, or too long) described for the message.
+    mutating func block() throws(PayloadError) -> MetricValue {
+        let start = i
+        i += 1  // [
+        var values: [Double] = []
+        var first = true
+        while true {
+            skipWhitespace()
+            if current == UInt8(ascii: "]") { i += 1; return .block(values) }
+            if !first { try expect(UInt8(ascii: ","), "',' or ']' in a list"); skipWhitespace() }
+            first = false
+            guard values.count < TelemetryDecoder.maxBlock, let c = current,
+                  c == UInt8(ascii: "-") || (c >= 0x30 && c <= 0x39), case let .number(v) = try number()
+            else {
+                let count = values.count
+                i = start
+                let skipped = try describeAndSkip()
+                return .nonNumeric(count >= TelemetryDecoder.maxBlock
+                                   ? "a list of more than \(TelemetryDecoder.maxBlock) values" : "\(skipped) with something other than a finite number at index \(count)")
+            }
+            values.append(v)
         }
     }
 
@@ -340,6 +371,7 @@ private struct Scanner {
             switch try number() {
             case let .number(v): return "the number \(v)"
             case let .nonFinite(t), let .nonNumeric(t): return t
+            case let .block(values): return "a list of \(values.count) numbers"
             }
         default:
             throw fail("unexpected character '\(Character(Unicode.Scalar(c)))'")

@@ -250,6 +250,19 @@ public enum SensorKind: String, Sendable, Equatable, CaseIterable {
     case gauge
     /// A running total that only increases (operating hours, door cycles, energy).
     case counter
+    /// Blocks of raw samples (a vibration waveform, a list of numbers per message). It has no
+    /// limits and no detectors of its own: sensors `derived` from it carry its features.
+    case waveform
+}
+
+/// A sensor whose readings are a feature of another sensor's blocks (`derived: {from: accel, feature: kurtosis}`).
+public struct DerivedFeature: Sendable, Equatable {
+    public var from: SensorKey
+    public var feature: BlockFeature
+    public init(from: SensorKey, feature: BlockFeature) {
+        self.from = from
+        self.feature = feature
+    }
 }
 
 /// One sensor of a profile.
@@ -268,11 +281,15 @@ public struct SensorSpec: Sendable, Equatable {
     /// No reading for this long means the sensor is stale (default: three periods).
     public var staleAfter: Duration?
     public var limits: LimitSpec?
+    /// Set for a sensor computed from a waveform sensor's blocks.
+    public var derived: DerivedFeature?
 
     public init(
         key: SensorKey, name: String, unit: String, validRange: ClosedRange<Double>, nominal: Double? = nil,
-        kind: SensorKind = .gauge, period: Duration? = nil, staleAfter: Duration? = nil, limits: LimitSpec? = nil
+        kind: SensorKind = .gauge, period: Duration? = nil, staleAfter: Duration? = nil, limits: LimitSpec? = nil,
+        derived: DerivedFeature? = nil
     ) {
+        self.derived = derived
         self.key = key
         self.name = name
         self.unit = unit

@@ -113,6 +113,21 @@ public enum ProfileLoader {
                 sensors.append(sensor)
             }
         }
+        // A derived sensor is computed from a waveform sensor of this profile.
+        for (i, sensor) in sensors.enumerated() {
+            guard let derived = sensor.derived else { continue }
+            let node = (r.value("sensors")?.sequence?[i]).flatMap { $0.mapping?["derived"] }
+            guard let source = sensors.first(where: { $0.key == derived.from }) else {
+                let waveforms = sensors.filter { $0.kind == .waveform }.map(\.key.rawValue)
+                context.report(node, "sensors[\(i)].derived.from",
+                               "no sensor \"\(derived.from)\" in this profile\(didYouMean(derived.from.rawValue, waveforms)); derive from a sensor with kind: waveform")
+                continue
+            }
+            if source.kind != .waveform {
+                context.report(node, "sensors[\(i)].derived.from",
+                               "\"\(derived.from)\" is a \(source.kind.rawValue), not a waveform; features are computed from blocks of raw samples (kind: waveform)")
+            }
+        }
         var faults: [FaultSpec] = []
         if let nodes = r.sequence("faults", required: false, "the fault catalogue (code, name, component, grade, ...)") {
             for (i, n) in nodes.enumerated() {
@@ -222,6 +237,11 @@ public enum ProfileLoader {
             let keys = sensors.map(\.key.rawValue)
             context.report(r.value("sensor"), "\(path).sensor",
                            "no sensor \"\(sensorKey)\" in this profile\(didYouMean(sensorKey, keys)); detectors watch one of: \(keys.joined(separator: ", "))")
+            return nil
+        }
+        if sensor.kind == .waveform {
+            context.report(r.value("sensor"), "\(path).sensor",
+                           "\"\(sensorKey)\" is a waveform (raw blocks); put the detector on a sensor derived from it (derived: {from: \(sensorKey), feature: rms})")
             return nil
         }
         if (type == .threshold || type == .forecast) && sensor.limits == nil {
@@ -349,12 +369,24 @@ public enum ProfileLoader {
         }
         var limits: LimitSpec?
         if let limitsNode = r.value("limits"), let key {
-            limits = readLimits(limitsNode, path: "\(path).limits", sensor: key, range: validRange, context: context)
+            if kind == .waveform {
+                context.report(limitsNode, "\(path).limits",
+                               "a waveform sensor carries raw blocks and has no limits; put limits on a sensor derived from it (derived: {from: \(key), feature: rms})")
+            } else {
+                limits = readLimits(limitsNode, path: "\(path).limits", sensor: key, range: validRange, context: context)
+            }
+        }
+        var derived: DerivedFeature?
+        if let node = r.value("derived"), var d = MappingReader(node, path: "\(path).derived", context: context, what: "a derived feature") {
+            let from = d.string("from", "the key of the waveform sensor whose blocks it is computed from")
+            let feature = d.enumeration("feature", BlockFeature.self)
+            d.finish()
+            if let from, let feature { derived = DerivedFeature(from: SensorKey(from), feature: feature) }
         }
         r.finish()
         guard let key, let name, let unit, let validRange else { return nil }
         return SensorSpec(key: SensorKey(key), name: name, unit: unit, validRange: validRange, nominal: nominal, kind: kind,
-                          period: period, staleAfter: staleAfter, limits: limits)
+                          period: period, staleAfter: staleAfter, limits: limits, derived: derived)
     }
 
     static func readLimits(_ node: Node, path: String, sensor: String, range: ClosedRange<Double>?, context: YAMLContext) -> LimitSpec? {

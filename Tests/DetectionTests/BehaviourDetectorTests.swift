@@ -179,3 +179,34 @@ struct EngineScoreTests {
         #expect(engine.score(for: key) == 1)
     }
 }
+
+@Suite("Block features")
+struct BlockFeatureTests {
+    @Test func aPureSineHasItsTextbookValues() throws {
+        // 1,024 samples, 16 whole periods, amplitude 2, offset 5 (the offset must not count).
+        let sine = (0..<1024).map { 5 + 2 * sin(2 * .pi * 16 * Double($0) / 1024) }
+        let f = try #require(BlockFeatures(sine))
+        #expect(abs(f.rms - 2 / 2.0.squareRoot()) < 1e-9)
+        #expect(abs(f.peak - 2) < 1e-3)
+        #expect(abs(f.crestFactor - 2.0.squareRoot()) < 1e-3)
+        #expect(abs(f.kurtosis - 1.5) < 1e-9, "a sine's kurtosis is 3/2")
+    }
+
+    @Test func impactsRaiseCrestFactorAndKurtosisMoreThanRMS() throws {
+        let sine = (0..<1024).map { sin(2 * .pi * 16 * Double($0) / 1024) }
+        var impacted = sine
+        for i in stride(from: 10, to: 1024, by: 128) { impacted[i] += 6 }  // 8 impacts, like a spalled race
+        let healthy = try #require(BlockFeatures(sine))
+        let damaged = try #require(BlockFeatures(impacted))
+        #expect(damaged.kurtosis > 4 * healthy.kurtosis && damaged.crestFactor > 2 * healthy.crestFactor)
+        #expect(damaged.rms < 1.6 * healthy.rms, "the overall level barely moves: \(damaged.rms / healthy.rms)")
+    }
+
+    @Test func handWorkedBlock() throws {
+        // Mean 0; deviations 1, -1 (×3) and 3, -3 (×1): m2 = (6·1 + 2·9) / 8 = 3, m4 = (6·1 + 2·81) / 8 = 21.
+        let f = try #require(BlockFeatures([1, -1, 1, -1, 1, -1, 3, -3]))
+        #expect(f.rms == 3.0.squareRoot() && f.peak == 3 && f.kurtosis == 21.0 / 9)
+        #expect(BlockFeatures([1, 2, 3]) == nil && BlockFeatures([1, 2, 3, 4, 5, 6, 7, .nan]) == nil)
+        #expect(BlockFeatures(Array(repeating: 4, count: 16)).map { $0.kurtosis == 0 && $0.crestFactor == 0 && $0.rms == 0 } == true)
+    }
+}

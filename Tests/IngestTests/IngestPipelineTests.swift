@@ -251,6 +251,66 @@ struct IngestPipelineTests {
         #expect(anomalies.filter { $0.detector == "multi-sensor-rule" && $0.transition == .raised }.count == 1)
     }
 
+    /// A waveform sensor sends blocks of raw samples; sensors derived from it get the block's
+    /// features as readings, with limits and detectors like any gauge.
+    @Test func vibrationBlocksBecomeFeatureReadingsWithLimits() throws {
+        let waveform = """
+              - key: accel
+                name: Drive-end accelerometer
+                unit: m/s2
+                kind: waveform
+                range: { min: -500, max: 500 }
+              - key: accel_rms
+                name: Vibration RMS
+                unit: m/s2
+                range: { min: 0, max: 500 }
+                derived: { from: accel, feature: rms }
+              - key: accel_kurtosis
+                name: Vibration kurtosis
+                unit: /
+                range: { min: 0, max: 10000 }
+                derived: { from: accel, feature: kurtosis }
+                limits: { direction: above, warning: 4, critical: 6, clear: 3.5, min_duration: 0s, fault: BEARING_OVERTEMP }
+            faults:
+
+            """
+        let f = try PipelineFixture(profile: Fixtures.pumpProfile.replacingOccurrences(of: "faults:\n", with: waveform))
+        let t0: Int64 = 1_764_230_000_000
+        func block(_ impacts: Bool) -> String {
+            var values = (0..<512).map { 2 * sin(2 * .pi * 8 * Double($0) / 512) }
+            if impacts { for i in stride(from: 5, to: 512, by: 64) { values[i] += 20 } }
+            return "[" + values.map { String(format: "%.4f", $0) }.joined(separator: ",") + "]"
+        }
+        var anomalies: [Anomaly] = []
+        for i in 0..<10 {
+            let outcome = f.send(#"{"ts": \#(t0 + Int64(i) * 60_000), "metrics": {"accel": \#(block(i >= 5))}}"#)
+            #expect(outcome.accepted == 2 && outcome.rejected.isEmpty, "\(outcome.rejected)")
+            anomalies += outcome.anomalies
+        }
+        let kurtosis = f.pipeline.store.range(SeriesKey(device: "pump-1", sensor: "accel_kurtosis"), from: Timestamp(milliseconds: t0), to: Timestamp(milliseconds: t0 + 600_000))
+        #expect(kurtosis.count == 10 && abs(kurtosis[0].value - 1.5) < 0.01, "a clean sine: \(kurtosis.first?.value ?? -1)")
+        let rms = f.pipeline.store.range(SeriesKey(device: "pump-1", sensor: "accel_rms"), from: Timestamp(milliseconds: t0), to: Timestamp(milliseconds: t0 + 600_000))
+        #expect(abs(rms[0].value - 2 / 2.0.squareRoot()) < 0.01)
+        let raised = try #require(anomalies.first { $0.transition == .raised })
+        #expect(raised.sensor == "accel_kurtosis" && raised.faultCode == "BEARING_OVERTEMP" && raised.severity == .critical)
+        #expect(raised.detectedAt == Timestamp(milliseconds: t0 + 5 * 60_000), "the first impacted block")
+        #expect(f.pipeline.store.range(SeriesKey(device: "pump-1", sensor: "accel"), from: Timestamp(milliseconds: t0), to: Timestamp(milliseconds: t0 + 600_000)).isEmpty,
+                "raw blocks are not kept in the rings")
+
+        // What a device can get wrong with blocks, each with its reason.
+        let cases: [(String, RejectReason, String)] = [
+            (#""accel": 0.5"#, .nonNumericValue, "is a waveform: send its raw samples as a list"),
+            (#""bearing_temp": [1, 2, 3]"#, .nonNumericValue, "only sensors with kind: waveform take blocks"),
+            (#""accel": [1, 2, 3]"#, .invalidPayload, "a block needs at least 8"),
+            (#""accel": [1, 2, "x", 4]"#, .nonNumericValue, "a list with something other than a finite number at index 2"),
+            (#""accel": [1, 2, 3, 4, 5, 6, 7, 900]"#, .outOfRange, "block sample 7 is 900"),
+        ]
+        for (metrics, reason, text) in cases {
+            let outcome = f.send(#"{"ts": \#(t0 + 700_000), "metrics": {\#(metrics)}}"#)
+            #expect(outcome.rejected.map(\.reason) == [reason] && outcome.rejected.first?.detail.contains(text) == true, "\(outcome.rejected)")
+        }
+    }
+
     @Test func routeParsesOnlyTheContractTopic() throws {
         let f = try PipelineFixture()
         #expect(f.pipeline.route("fieldwatch/s/d/telemetry").map { "\($0.0)/\($0.1)" } == "s/d")

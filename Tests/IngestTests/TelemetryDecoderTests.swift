@@ -54,7 +54,7 @@ struct TelemetryDecoderTests {
         let p = try decode(#"{"metrics": {"a": "12", "b": null, "c": true, "d": NaN, "e": Infinity, "f": -Infinity, "g": 1e999, "h": [1], "i": {"x": 1}, "j": 3}}"#).get()
         #expect(p.metrics.map(\.value) == [
             .nonNumeric("the string \"12\""), .nonNumeric("null"), .nonNumeric("the boolean true"), .nonFinite("NaN"),
-            .nonFinite("Infinity"), .nonFinite("-Infinity"), .nonFinite("1e999"), .nonNumeric("a list"), .nonNumeric("an object"),
+            .nonFinite("Infinity"), .nonFinite("-Infinity"), .nonFinite("1e999"), .block([1]), .nonNumeric("an object"),
             .number(3),
         ])
     }
@@ -77,6 +77,17 @@ struct TelemetryDecoderTests {
     ])
     func malformed(_ text: String, _ error: PayloadError) {
         #expect(throws: error) { try decode(text).get() }
+    }
+
+    @Test func listsOfNumbersAreBlocks() throws {
+        let payload = try decode(#"{"metrics": {"accel": [0.5, -1, 2e1, 0], "x": [], "bad": [1, true], "nested": [[1]]}}"#).get()
+        let values = Dictionary(uniqueKeysWithValues: payload.metrics.map { ($0.key, $0.value) })
+        #expect(values["accel"] == .block([0.5, -1, 20, 0]) && values["x"] == .block([]))
+        #expect(values["bad"] == .nonNumeric("a list with something other than a finite number at index 1"))
+        #expect(values["nested"] == .nonNumeric("a list with something other than a finite number at index 0"))
+        let long = "[" + Array(repeating: "1", count: TelemetryDecoder.maxBlock + 1).joined(separator: ",") + "]"
+        let tooLong = try decode(#"{"metrics": {"a": \#(long)}}"#).get()
+        #expect(tooLong.metrics.first?.value == .nonNumeric("a list of more than 65536 values"))
     }
 
     @Test func deepNestingIsRefusedNotCrashing() {
