@@ -75,11 +75,20 @@ final class APIFixture: @unchecked Sendable {
     }
 
     /// A predictive ticket on `device`, opened through the desk.
-    func openTicket(_ device: DeviceID = "pump-1", site: SiteID = "site-a") throws -> Ticket {
+    func openTicket(_ device: DeviceID = "pump-1", site: SiteID = "site-a", forecastHours: Double? = nil) throws -> Ticket {
         let at = Timestamp.now() - .seconds(60)
-        let a = Anomaly(site: site, device: device, sensor: "bearing_temp", faultCode: "BEARING_OVERTEMP", transition: .raised, severity: .critical,
+        var a = Anomaly(site: site, device: device, sensor: "bearing_temp", faultCode: "BEARING_OVERTEMP", transition: .raised, severity: .critical,
                         detectedAt: at, conditionSince: at, value: 97, limit: 95, unit: "Cel", detector: "threshold", detectorVersion: 1,
                         profileID: "test-pump", profileVersion: 3, summary: "Bearing 97 Cel above critical 95", evidence: [])
+        if let hours = forecastHours {
+            let ahead = Duration.seconds(Int64(hours * 3600))
+            a.severity = .warning
+            a.value = 70
+            a.detector = "trend-forecast"
+            a.summary = "Bearing rising 1.5 Cel/h towards its critical limit 95 Cel"
+            a.forecast = LimitForecast(limit: 95, crossingAt: at + ahead, earliest: at + ahead * 0.8, latest: at + ahead * 1.25, slopePerHour: 25 / hours,
+                                       level: 70, fittedAt: at, windowStart: at - .seconds(6 * 3600), points: 48)
+        }
         guard case let .opened(t) = try store.writeSync({ tx in try TicketDesk.apply(a, in: tx, recordedAt: at, rules: workflow.rules) }) else {
             throw FixtureError("no ticket opened")
         }

@@ -83,6 +83,25 @@ struct BrowserTests {
         #expect(engineer.contains("data-action=\"acknowledge\"") && !engineer.contains("data-action=\"cancel\""))
     }
 
+    @Test func aForecastTicketShowsItsPredictedCrossingOnTheBoardAndItsPage() async throws {
+        let api = try await APIFixture()
+        let t = try api.openTicket("pump-2", forecastHours: 16)
+        let token = api.tokens["dispatcher"]!
+        let board = try await Self.load("http://127.0.0.1:\(api.port)/#/board?token=\(token)")
+        #expect(board.contains("class=\"pill forecast\">limit in 16 h (12.8 h – 20 h)"), "\(board.prefix(3000))")
+        let page = try await Self.load("http://127.0.0.1:\(api.port)/#/ticket/\(t.id)?token=\(token)")
+        let dir = Fixtures.packageRoot().appendingPathComponent(".build/browser-screenshots")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        _ = try await Self.load("http://127.0.0.1:\(api.port)/#/ticket/\(t.id)?token=\(token)", screenshot: dir.appendingPathComponent("forecast-ticket.png").path)
+        #expect(page.contains("id=\"forecast\"") && page.contains("Predicted to reach 95 Cel in 16 h"), "\(page.prefix(3000))")
+        #expect(page.contains("fitted on 48 points"))
+        // The API carries the same forecast.
+        let reply = try await api.call("GET", "/api/v1/tickets/\(t.id)", as: "dispatcher")
+        let forecast = (reply.object["ticket"] as? [String: Any])?["forecast"] as? [String: Any]
+        #expect(reply.status == 200 && forecast?["hours_to_limit"] as? Double == 16 && forecast?["lead"] as? String == "in 16 h (12.8 h – 20 h)",
+                "\(reply.text.prefix(800))")
+    }
+
     @Test func sitesAndADevicePageDrawSparklinesChartsAndLimits() async throws {
         let (api, _) = try await Self.seeded()
         let sites = try await Self.load("http://127.0.0.1:\(api.port)/#/sites?token=\(api.tokens["admin"]!)")
