@@ -53,12 +53,15 @@ public struct DeviceProfile: Sendable, Equatable {
     }
 
     /// The detectors that run: those declared, plus each sensor's per-kind default when no
-    /// detector names that sensor (a gauge or counter with limits gets a threshold detector and
-    /// a trend forecast of its critical limit).
+    /// detector names that sensor: a gauge or counter with limits gets a threshold detector and
+    /// a trend forecast of its critical limit, and a gauge with limits and a reporting period
+    /// also a flatline detector (an analog reading that repeats exactly is a stuck sensor).
     public var effectiveDetectors: [DetectorSpec] {
         let named = Set(detectors.map(\.sensor))
-        let defaults = sensors.filter { !named.contains($0.key) && $0.limits != nil }
-            .flatMap { [DetectorSpec(sensor: $0.key, type: .threshold), DetectorSpec(sensor: $0.key, type: .forecast)] }
+        let defaults = sensors.filter { !named.contains($0.key) && $0.limits != nil }.flatMap { sensor in
+            [DetectorSpec(sensor: sensor.key, type: .threshold), DetectorSpec(sensor: sensor.key, type: .forecast)]
+                + (sensor.kind == .gauge && sensor.period != nil ? [DetectorSpec(sensor: sensor.key, type: .flatline)] : [])
+        }
         return detectors + defaults
     }
 }

@@ -204,6 +204,7 @@ extension Eval {
         @Option(help: "Message file of the same run (fieldwatch-sim --out).") var messages: String
         @Option(help: "Inventory the run used.") var inventory: String
         @Option(help: "Directory of device profiles.") var profiles = "./DeviceProfiles"
+        @Flag(help: "List the detections that match no label.") var verbose = false
 
         struct Label: Decodable {
             var device: String
@@ -314,6 +315,12 @@ extension Eval {
             report.append("")
             report.append("detections: \(firstRaise.count) (device, fault) pairs raised, \(matched.count) matching a label, \(unmatched) not; "
                           + String(format: "precision %.0f %%", firstRaise.isEmpty ? 100 : 100 * Double(firstRaise.count - unmatched) / Double(firstRaise.count)))
+            if verbose {
+                for key in firstRaise.keys.filter({ !matched.contains($0) }).sorted() {
+                    let first = raised.all.first { "\($0.device)/\($0.faultCode)" == key && $0.transition == .raised }
+                    report.append("  unmatched: \(key) at \(firstRaise[key]!.rfc3339) by \(first?.detector ?? "?"): \(first?.summary ?? "")")
+                }
+            }
             report.append("healthy devices: \(healthy.count), \(falseOnHealthy) false detection(s) over \(String(format: "%.2f", days)) simulated day(s): "
                           + String(format: "%.4f per device-day", healthy.isEmpty ? 0 : Double(falseOnHealthy) / (Double(healthy.count) * days)))
             return report

@@ -67,7 +67,8 @@ struct CatalogueValidationTests {
         let text = catalogueBase.replacingOccurrences(of: "detectors:\n  - sensor: vibration_rms\n    type: threshold\n", with: "")
         let p = try ProfileLoader.parse(text, file: "fan.yaml")
         #expect(p.detectors.isEmpty)
-        #expect(p.effectiveDetectors == [DetectorSpec(sensor: "vibration_rms", type: .threshold), DetectorSpec(sensor: "vibration_rms", type: .forecast)])
+        #expect(p.effectiveDetectors == [DetectorSpec(sensor: "vibration_rms", type: .threshold), DetectorSpec(sensor: "vibration_rms", type: .forecast),
+                                         DetectorSpec(sensor: "vibration_rms", type: .flatline)], "a reporting gauge with limits is also watched for sticking")
     }
 
     static let mistakes: [Mistake] = [
