@@ -70,12 +70,14 @@ blackHole(ring)
 let ringRate = rate(samples, ringTime)
 row("ring append, samples/s", human(ringRate), "[Double] append \(human(rate(samples, plainTime)))", String(format: "%.2f", ringRate / rate(samples, plainTime)), "≥ 50 M/s")
 
-// MARK: the default detector set (threshold with hysteresis + flatline) vs ring append alone
+// MARK: the default detector set of a gauge with limits and a period (threshold with hysteresis,
+// trend forecast, flatline) vs ring append alone
 
 var engine = DetectionEngine()
 let keys = (0..<1000).map { SeriesKey(device: DeviceID("d\($0)"), sensor: "bearing_temp") }
 for key in keys {
     engine.register(key, threshold: .init(direction: .above, warning: 80, critical: 95, clear: 75, minDuration: .seconds(10)))
+    engine.register(key, forecast: .init(direction: .above, limit: 95, smoothing: 1))
     engine.register(key, flatline: .init())
 }
 var events = 0
@@ -88,7 +90,7 @@ let detectorTime = seconds {
 }
 blackHole(events)
 let detectorRate = rate(samples, detectorTime)
-row("default detector set (threshold + flatline, 1,000 series), samples/s", human(detectorRate), "ring append \(human(ringRate))",
+row("default detector set (threshold + forecast + flatline, 1,000 series), samples/s", human(detectorRate), "ring append \(human(ringRate))",
     String(format: "%.3f", detectorRate / ringRate), "≥ 1 M/s")
 
 // MARK: memory: 10,000 series at the default ring capacity

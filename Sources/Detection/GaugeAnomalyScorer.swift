@@ -4,7 +4,7 @@ import Foundation
 /// The default anomaly score of a generic gauge, in [0, 1] per sample, streaming: a sample's
 /// score depends only on the samples before it. Bounded state (about 70 numbers), O(1) per sample.
 ///
-/// It asks one question four ways: *is this the most surprising thing this sensor has done in
+/// It asks one question five ways: *is this the most surprising thing this sensor has done in
 /// a long while?*
 ///
 /// 1. **Spike**: how far the value lies from an adaptive baseline, in standard deviations.
@@ -12,8 +12,10 @@ import Foundation
 ///    step or a rise in spike density that single samples hide in their noise.
 /// 3. **Volatility**: the same for the mean absolute step of the last 10 samples, which sees a
 ///    signal that starts to shake or falls silent without changing its level.
-/// 4. **Season**: the same for the distance from what this hour of the day usually reads, so a
-///    normal daily load cycle is not an anomaly and a normal-looking value at the wrong hour is.
+/// 4. **Daily season**: the same for the distance from what this hour of the day usually reads,
+///    so a normal daily load cycle is not an anomaly and a normal-looking value at the wrong hour is.
+/// 5. **Weekly season**: the same for this hour of the week, so a quiet Sunday is normal and a
+///    busy one is not.
 ///
 /// Each baseline is robust: a new value is clipped to four standard deviations before it teaches
 /// the baseline, so one spike does not make spikes normal. Each feature's surprise is then
@@ -26,7 +28,7 @@ import Foundation
 /// does not beat it is halved.
 public struct GaugeAnomalyScorer: Sendable, Codable {
     public static let name = "record-surprise"
-    public static let version = 2
+    public static let version = 3
 
     public struct Configuration: Sendable, Equatable, Codable {
         /// Span (samples) of the adaptive baselines.
@@ -127,11 +129,12 @@ public struct GaugeAnomalyScorer: Sendable, Codable {
     private var previous: Double?
     // The four features: a baseline and a record each.
     private var baselines: [Baseline]
-    private var records = [Record](repeating: Record(), count: 4)
+    private var records = [Record](repeating: Record(), count: 5)
     private var levelWindow: WindowMean
     private var stepWindow: WindowMean
-    /// What each hour of the day (UTC) usually reads; nil until first seen.
+    /// What each hour of the day, and of the week (UTC), usually reads; nil until first seen.
     private var hourly = [Double?](repeating: nil, count: 24)
+    private var weekly = [Double?](repeating: nil, count: 168)
     // Holdoff: the score to beat, until when.
     private var peak = 0.0
     private var peakUntil = -1
@@ -140,7 +143,7 @@ public struct GaugeAnomalyScorer: Sendable, Codable {
         self.configuration = configuration
         fade = exp(-1 / configuration.recordMemory)
         baselines = Array(repeating: Baseline(span: configuration.baselineSpan, warmup: configuration.baselineWarmup,
-                                              clip: configuration.clip), count: 4)
+                                              clip: configuration.clip), count: 5)
         levelWindow = WindowMean(capacity: configuration.shortWindow)
         stepWindow = WindowMean(capacity: configuration.shortWindow)
     }
@@ -151,15 +154,11 @@ public struct GaugeAnomalyScorer: Sendable, Codable {
         guard x.isFinite else { return 0 }
         let step = previous.map { abs(x - $0) } ?? 0
         previous = x
-        let hour = Int((sample.timestamp.milliseconds / 3_600_000) % 24 + 24) % 24
-        let seasonal: Double
-        if let usual = hourly[hour] {
-            seasonal = x - usual
-            hourly[hour] = usual + configuration.seasonRate * (x - usual)
-        } else {
-            seasonal = 0
-            hourly[hour] = x
-        }
+        // Epoch hour 0 was a Thursday: hour of the week counted from Monday 00:00.
+        let ms = sample.timestamp.milliseconds
+        let epochHour = Int(ms >= 0 ? ms / 3_600_000 : (ms - 3_599_999) / 3_600_000)
+        let daily = Self.residual(x, &hourly[((epochHour % 24) + 24) % 24], rate: configuration.seasonRate)
+        let weekly = Self.residual(x, &weekly[((epochHour + 72) % 168 + 168) % 168], rate: configuration.seasonRate)
         let scoring = seen >= configuration.recordWarmup
         var ratio = 0.0
         func feature(_ i: Int, _ value: Double) {
@@ -169,9 +168,21 @@ public struct GaugeAnomalyScorer: Sendable, Codable {
         feature(0, x)
         feature(1, levelWindow.add(x))
         feature(2, stepWindow.add(step))
-        feature(3, seasonal)
+        feature(3, daily)
+        feature(4, weekly)
         seen += 1
         return holdoff(ratio / (1 + ratio))
+    }
+
+    /// The distance of `x` from what its season slot usually reads (0 the first time), then
+    /// teaches the slot.
+    private static func residual(_ x: Double, _ slot: inout Double?, rate: Double) -> Double {
+        guard let usual = slot else {
+            slot = x
+            return 0
+        }
+        slot = usual + rate * (x - usual)
+        return x - usual
     }
 
     /// Within `holdoff` samples of a score, one that does not beat it is halved; a new best
