@@ -46,6 +46,8 @@ public struct DetectionEngine: Sendable {
         case anomaly
         /// A multi-sensor rule of the device.
         case rule
+        /// Readings outside the physical range, again and again (sensor health).
+        case rangeHealth
 
         /// Name and version of the detector logic, as recorded with its tickets.
         public var detector: (name: String, version: Int) {
@@ -57,6 +59,7 @@ public struct DetectionEngine: Sendable {
             case .changePoint: (ChangePointDetector.name, ChangePointDetector.version)
             case .anomaly: (AnomalyDetector.name, AnomalyDetector.version)
             case .rule: (MultiSensorRule.name, MultiSensorRule.version)
+            case .rangeHealth: (RangeHealthDetector.name, RangeHealthDetector.version)
             }
         }
     }
@@ -68,6 +71,13 @@ public struct DetectionEngine: Sendable {
         public var forecast: LimitForecast?
         /// For a multi-sensor rule: its fault, its sensors and how far each moved.
         public var rule: RuleFiring?
+
+        public init(source: Source, event: DetectorEvent, forecast: LimitForecast? = nil, rule: RuleFiring? = nil) {
+            self.source = source
+            self.event = event
+            self.forecast = forecast
+            self.rule = rule
+        }
     }
 
     /// What a multi-sensor rule saw when it fired.

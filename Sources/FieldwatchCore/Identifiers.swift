@@ -61,6 +61,8 @@ extension FaultCode {
     public static let deviceOffline = FaultCode("DEVICE_OFFLINE")
     /// A sensor's value has not moved for longer than physics allows.
     public static let sensorStuck = FaultCode("SENSOR_STUCK")
+    /// A sensor that keeps reading outside its physical range: broken, saturated or miswired.
+    public static let sensorOutOfRange = FaultCode("SENSOR_OUT_OF_RANGE")
     /// Every device of a site is out of contact at once: the site's network or power, not the devices.
     public static let siteOffline = FaultCode("SITE_OFFLINE")
     /// A customer reported a fault without naming one from the catalogue.
@@ -75,5 +77,5 @@ extension FaultCode {
     /// No contact with a device; a site-offline ticket absorbs these.
     public var isLossOfContact: Bool { self == .sensorStale || self == .deviceOffline }
     /// About the measurement or the link rather than the machine: never grouped with machine faults.
-    public var isSensorOrLinkHealth: Bool { isLossOfContact || self == .sensorStuck || self == .siteOffline }
+    public var isSensorOrLinkHealth: Bool { isLossOfContact || self == .sensorStuck || self == .sensorOutOfRange || self == .siteOffline }
 }

@@ -83,6 +83,8 @@ public final class IngestPipeline: Sendable {
         /// so a skewed device clock does not make a live sensor look stale).
         var lastArrival: [SeriesKey: Timestamp] = [:]
         var stale: Set<SeriesKey> = []
+        /// Series that sent readings outside their physical range lately (entries leave once healthy).
+        var rangeHealth: [SeriesKey: RangeHealthDetector] = [:]
     }
 
     private let detection: Mutex<DetectionState>
@@ -268,13 +270,25 @@ public final class IngestPipeline: Sendable {
                         context: DeviceContext, message: MQTTMessage, _ outcome: inout Outcome) {
         let key = sensor.spec.key
         let range = sensor.spec.validRange
+        let sample = Sample(timestamp: timestamp, value: number)
+        let series = sensor.key(drill: drill)
         guard range.contains(number) else {
             let origin = sensor.spec.derived.map { " (\($0.feature.rawValue) of \($0.from))" } ?? ""
             reject(.outOfRange, "sensor \"\(key)\"\(origin) value \(fmt(number)) \(sensor.spec.unit) is outside its physical range \(fmt(range.lowerBound))...\(fmt(range.upperBound)); check the sensor and its wiring", message, &outcome)
+            // One such reading is refused; a run of them is a broken sensor, and a ticket.
+            let bound = number > range.upperBound ? range.upperBound : range.lowerBound
+            let anomalies = detection.withLock { d -> [Anomaly] in
+                var health = d.rangeHealth[series] ?? RangeHealthDetector()
+                let event = health.observe(sample, inRange: false, limit: bound)
+                d.rangeHealth[series] = health
+                guard let event else { return [] }
+                let anomaly = makeAnomaly(DetectionEngine.Fired(source: .rangeHealth, event: event), context: context, sensor: sensor, drill: drill)
+                sink(anomaly)
+                return [anomaly]
+            }
+            outcome.anomalies.append(contentsOf: anomalies)
             return
         }
-        let sample = Sample(timestamp: timestamp, value: number)
-        let series = sensor.key(drill: drill)
         if store.append(sample, to: series) == .tooLate {
             reject(.tooLate, "sensor \"\(key)\" sample at \(timestamp.rfc3339) is older than the late tolerance allows; it was dropped", message, &outcome)
             return
@@ -283,7 +297,12 @@ public final class IngestPipeline: Sendable {
         let watched = !drill && sensor.spec.staleAfter != nil
         let anomalies = detection.withLock { d -> [Anomaly] in
             if watched { d.lastArrival[series] = arrival }
-            let events = d.engine.observeAll(sample, for: series)
+            var events = d.engine.observeAll(sample, for: series)
+            if !d.rangeHealth.isEmpty, var health = d.rangeHealth[series] {
+                let bound = number > (range.lowerBound + range.upperBound) / 2 ? range.upperBound : range.lowerBound
+                if let event = health.observe(sample, inRange: true, limit: bound) { events.append(DetectionEngine.Fired(source: .rangeHealth, event: event)) }
+                d.rangeHealth[series] = health.active ? health : nil
+            }
             if events.isEmpty { return [] }
             // Handed over before the lock is released (events are rare: transitions only), so
             // a detector checkpoint never holds a detector that fired an event the sink has
@@ -432,6 +451,11 @@ public final class IngestPipeline: Sendable {
             summary = "\(names.joined(separator: " and ")) \(way) together over \(hours) h (\(moves.joined(separator: ", ")))"
         case (.rule, .cleared):
             summary = "\(fired.rule?.sensors.map(\.rawValue).joined(separator: " and ") ?? "the rule's sensors") no longer move together"
+        case (.rangeHealth, .raised):
+            summary = "\(spec.name) reads \(fmt(event.value)) \(spec.unit), outside its physical range \(fmt(spec.validRange.lowerBound))...\(fmt(spec.validRange.upperBound)) \(spec.unit), "
+                + "again and again: a broken, saturated or miswired sensor, not a machine reading"
+        case (.rangeHealth, .cleared):
+            summary = "\(spec.name) reads within its physical range again (\(fmt(event.value)) \(spec.unit))"
         case (.anomaly, .cleared):
             summary = "\(spec.name) behaves as usual again (\(fmt(event.value)) \(spec.unit))"
         case (_, .raised):
@@ -440,6 +464,7 @@ public final class IngestPipeline: Sendable {
             summary = "\(spec.name) back to \(fmt(event.value)) \(spec.unit), past the clear level \(fmt(event.limit)) \(spec.unit) for \(held) s"
         }
         if source == .flatline { faultCode = Self.stuckSensorFault }
+        if source == .rangeHealth { faultCode = .sensorOutOfRange }
         if let rule = fired.rule { faultCode = rule.fault }
         // Name the fault first when the profile's catalogue knows it: "Bearing overheating: ...".
         if let fault = context.profile.fault(faultCode) {

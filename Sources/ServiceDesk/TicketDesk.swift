@@ -205,7 +205,7 @@ public final class TicketDesk: Service, Sendable {
             }
             if !a.faultCode.isSensorOrLinkHealth, correlation.window > .zero,
                let related = try tx.recentMachineTicket(device: a.device, drill: a.drill, since: a.detectedAt - correlation.window,
-                                                        excluding: [.sensorStale, .deviceOffline, .sensorStuck, .siteOffline]) {
+                                                        excluding: [.sensorStale, .deviceOffline, .sensorStuck, .sensorOutOfRange, .siteOffline]) {
                 try tx.addSymptom(ticketID: related.id, device: a.device, faultCode: a.faultCode, at: a.detectedAt)
                 return try addOccurrence(a, to: related, grade: grade, action: "ticket.symptom_added", detail: detail, in: tx,
                                          recordedAt: recordedAt, rules: rules)

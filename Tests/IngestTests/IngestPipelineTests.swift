@@ -311,6 +311,35 @@ struct IngestPipelineTests {
         }
     }
 
+    /// Each out-of-range reading is refused; three in a row are a broken sensor and raise
+    /// SENSOR_OUT_OF_RANGE (sensor health); three valid readings in a row clear it.
+    @Test func aSensorThatKeepsReadingOutOfRangeIsASensorFault() throws {
+        let f = try PipelineFixture()
+        let t0: Int64 = 1_764_230_000_000
+        func send(_ i: Int, _ value: Double) -> IngestPipeline.Outcome {
+            f.send(#"{"ts": \#(t0 + Int64(i) * 10_000), "metrics": {"bearing_temp": \#(value)}}"#)
+        }
+        var anomalies: [Anomaly] = []
+        for i in 0..<5 { anomalies += send(i, 60).anomalies }
+        // One glitch is only refused.
+        let glitch = send(5, 400)
+        #expect(glitch.rejected.map(\.reason) == [.outOfRange] && glitch.anomalies.isEmpty)
+        anomalies += send(6, 60).anomalies
+        // Then the sensor fails open: three readings at the top of the scale.
+        for i in 7..<10 {
+            let outcome = send(i, 999)
+            #expect(outcome.rejected.map(\.reason) == [.outOfRange])
+            anomalies += outcome.anomalies
+        }
+        for i in 10..<14 { anomalies += send(i, 61).anomalies }
+        #expect(anomalies.map(\.transition) == [.raised, .cleared], "\(anomalies.map(\.summary))")
+        let raised = try #require(anomalies.first)
+        #expect(raised.faultCode == .sensorOutOfRange && raised.faultCode.isSensorOrLinkHealth && raised.detector == "range-health")
+        #expect(raised.detectedAt == Timestamp(milliseconds: t0 + 90_000) && raised.conditionSince == Timestamp(milliseconds: t0 + 70_000))
+        #expect(raised.limit == 150 && raised.summary.contains("outside its physical range -20...150 Cel"), "\(raised.summary)")
+        #expect(anomalies[1].detectedAt == Timestamp(milliseconds: t0 + 120_000), "cleared by the third valid reading")
+    }
+
     @Test func routeParsesOnlyTheContractTopic() throws {
         let f = try PipelineFixture()
         #expect(f.pipeline.route("fieldwatch/s/d/telemetry").map { "\($0.0)/\($0.1)" } == "s/d")
