@@ -23,6 +23,7 @@ test: deps
 
 bench: deps
 	$(SWIFT) build -c release --product fieldwatch-bench
+	$(SWIFT) build -c release --product fieldwatch-sim
 	$$($(SWIFT) build -c release --show-bin-path)/fieldwatch-bench
 
 demo: deps

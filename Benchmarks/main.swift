@@ -106,6 +106,52 @@ row("RSS of 10,000 full series (256 samples each)", String(format: "%.1f MB (%.1
     "ring memory \(String(format: "%.1f MB", Double(store.bytesInUse) / 1e6))", "-", "≤ 64 MB")
 blackHole(store)
 
+// MARK: compressed history tier: Gorilla blocks on a simulated day of the demo site
+
+let simulator = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("fieldwatch-sim").path
+if FileManager.default.isExecutableFile(atPath: simulator) {
+    let simDir = try makeTemporaryDirectory(prefix: "bench-sim")
+    let out = simDir.appendingPathComponent("day.jsonl").path
+    let root = Fixtures.packageRoot()
+    let (status, _) = try await runProcess(simulator, [
+        "--inventory", root.appendingPathComponent("Simulator/demo-site.yaml").path, "--profiles", root.appendingPathComponent("DeviceProfiles").path,
+        "--out", out, "--start", "2026-03-02T00:00:00Z", "--duration", "86400", "--rate", "0.1", "--faults", "1", "--seed", "1",
+    ])
+    var series: [String: [Sample]] = [:]
+    if status == 0, let text = try? String(contentsOfFile: out, encoding: .utf8) {
+        for line in text.split(separator: "\n") {
+            guard let message = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
+                  let topic = message["topic"] as? String, let payload = message["payload"] as? String,
+                  let body = try? JSONSerialization.jsonObject(with: Data(payload.utf8)) as? [String: Any],
+                  let ts = (body["ts"] as? NSNumber)?.int64Value, let metrics = body["metrics"] as? [String: Any] else { continue }
+            for (sensor, value) in metrics {
+                guard let v = (value as? NSNumber)?.doubleValue else { continue }
+                series["\(topic)/\(sensor)", default: []].append(Sample(timestamp: Timestamp(milliseconds: ts), value: v))
+            }
+        }
+    }
+    // Two-hour blocks per series, as in the paper.
+    var bytes = 0
+    var count = 0
+    for samples in series.values {
+        var block = GorillaBlock()
+        for sample in samples {
+            if let first = block.first, sample.timestamp - first >= .seconds(7200) {
+                bytes += block.byteCount
+                block = GorillaBlock()
+            }
+            block.append(sample)
+            count += 1
+        }
+        bytes += block.byteCount
+    }
+    row("compressed history (Gorilla, 2 h blocks), simulated day of the demo site (\(series.count) series, \(count) samples), bytes/sample",
+        String(format: "%.2f", Double(bytes) / Double(max(count, 1))), "raw ring 16", String(format: "%.3f", Double(bytes) / Double(max(count, 1)) / 16),
+        "report (paper: 1.37)")
+} else {
+    print("  compressed history: skipped (no \(simulator); `make bench` builds it)")
+}
+
 // MARK: burst of 10,000 detections → dedup → committed
 
 let dir = try makeTemporaryDirectory(prefix: "bench")

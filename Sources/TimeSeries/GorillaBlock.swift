@@ -1,0 +1,169 @@
+import FieldwatchCore
+
+/// A compressed, append-only block of samples in the encoding of Facebook's Gorilla
+/// (Pelkonen et al., VLDB 2015): timestamps as delta-of-deltas, values as the XOR with the
+/// previous value, each in a variable number of bits. A regular series (same interval, slowly
+/// changing value) costs a bit or two per timestamp and a few bits per value, where the raw
+/// ring spends 16 bytes a sample. Lossless: `samples` gives back exactly what was appended.
+///
+/// Timestamps are milliseconds, so the delta-of-delta ranges are the paper's with a 64-bit
+/// escape for gaps beyond ±2^31 ms. Timestamps should not decrease (a ring's eviction order);
+/// a decrease is still encoded exactly, only less compactly.
+public struct GorillaBlock: Sendable, Equatable {
+    private var bits = BitWriter()
+    public private(set) var count = 0
+    public private(set) var first: Timestamp?
+    public private(set) var last: Timestamp?
+    private var previousDelta: Int64 = 0
+    private var previousValue: UInt64 = 0
+    private var previousLeading = 64
+    private var previousTrailing = 0
+
+    public init() {}
+
+    /// Bytes the encoded samples take (whole 64-bit words).
+    public var byteCount: Int { bits.words.count * 8 }
+    /// Bits written so far.
+    public var bitCount: Int { bits.count }
+
+    public mutating func append(_ sample: Sample) {
+        let t = sample.timestamp.milliseconds
+        let v = sample.value.bitPattern
+        defer {
+            count += 1
+            last = sample.timestamp
+        }
+        guard let lastTime = last else {
+            first = sample.timestamp
+            bits.write(UInt64(bitPattern: t), 64)
+            bits.write(v, 64)
+            previousValue = v
+            return
+        }
+        let delta = t &- lastTime.milliseconds
+        writeDeltaOfDelta(delta &- previousDelta)
+        previousDelta = delta
+        writeValue(v)
+    }
+
+    private mutating func writeDeltaOfDelta(_ d: Int64) {
+        switch d {
+        case 0: bits.write(0, 1)
+        case -63...64: bits.write(0b10, 2); bits.write(UInt64(bitPattern: d &+ 63), 7)
+        case -255...256: bits.write(0b110, 3); bits.write(UInt64(bitPattern: d &+ 255), 9)
+        case -2047...2048: bits.write(0b1110, 4); bits.write(UInt64(bitPattern: d &+ 2047), 12)
+        case Int64(Int32.min)...Int64(Int32.max): bits.write(0b11110, 5); bits.write(UInt64(UInt32(bitPattern: Int32(d))), 32)
+        default: bits.write(0b11111, 5); bits.write(UInt64(bitPattern: d), 64)
+        }
+    }
+
+    private mutating func writeValue(_ v: UInt64) {
+        let x = v ^ previousValue
+        previousValue = v
+        guard x != 0 else {
+            bits.write(0, 1)
+            return
+        }
+        bits.write(1, 1)
+        // Leading zeros are stored in 5 bits, so at most 31.
+        let leading = min(x.leadingZeroBitCount, 31)
+        let trailing = x.trailingZeroBitCount
+        if leading >= previousLeading && trailing >= previousTrailing {
+            // Fits the previous window: only its meaningful bits.
+            bits.write(0, 1)
+            let width = 64 - previousLeading - previousTrailing
+            bits.write(x >> UInt64(previousTrailing), width)
+        } else {
+            let width = 64 - leading - trailing
+            bits.write(1, 1)
+            bits.write(UInt64(leading), 5)
+            // A width of 64 does not fit 6 bits; 0 stands for it (a width of 0 never occurs).
+            bits.write(UInt64(width & 63), 6)
+            bits.write(x >> UInt64(trailing), width)
+            previousLeading = leading
+            previousTrailing = trailing
+        }
+    }
+
+    /// Every sample appended, in order.
+    public var samples: [Sample] {
+        var result: [Sample] = []
+        result.reserveCapacity(count)
+        var reader = BitReader(bits)
+        guard count > 0 else { return result }
+        var t = Int64(bitPattern: reader.read(64))
+        var v = reader.read(64)
+        result.append(Sample(timestamp: Timestamp(milliseconds: t), value: Double(bitPattern: v)))
+        var delta: Int64 = 0
+        var leading = 64
+        var trailing = 0
+        for _ in 1..<count {
+            delta &+= readDeltaOfDelta(&reader)
+            t &+= delta
+            if reader.read(1) == 1 {
+                if reader.read(1) == 1 {
+                    leading = Int(reader.read(5))
+                    let width = Int(reader.read(6))
+                    trailing = 64 - leading - (width == 0 ? 64 : width)
+                }
+                let width = 64 - leading - trailing
+                v ^= reader.read(width) << UInt64(trailing)
+            }
+            result.append(Sample(timestamp: Timestamp(milliseconds: t), value: Double(bitPattern: v)))
+        }
+        return result
+    }
+
+    private func readDeltaOfDelta(_ reader: inout BitReader) -> Int64 {
+        if reader.read(1) == 0 { return 0 }
+        if reader.read(1) == 0 { return Int64(reader.read(7)) - 63 }
+        if reader.read(1) == 0 { return Int64(reader.read(9)) - 255 }
+        if reader.read(1) == 0 { return Int64(reader.read(12)) - 2047 }
+        if reader.read(1) == 0 { return Int64(Int32(bitPattern: UInt32(reader.read(32)))) }
+        return Int64(bitPattern: reader.read(64))
+    }
+}
+
+/// Bits appended most significant first into 64-bit words.
+struct BitWriter: Sendable, Equatable {
+    var words: [UInt64] = []
+    /// Bits written.
+    var count = 0
+
+    mutating func write(_ value: UInt64, _ width: Int) {
+        guard width > 0 else { return }
+        let value = width == 64 ? value : value & ((1 << UInt64(width)) - 1)
+        let used = count & 63
+        if used == 0 { words.append(0) }
+        let free = 64 - used
+        if width <= free {
+            words[words.count - 1] |= value << UInt64(free - width)
+        } else {
+            words[words.count - 1] |= value >> UInt64(width - free)
+            words.append(value << UInt64(64 - (width - free)))
+        }
+        count += width
+    }
+}
+
+struct BitReader {
+    let words: [UInt64]
+    var position = 0
+
+    init(_ writer: BitWriter) { words = writer.words }
+
+    mutating func read(_ width: Int) -> UInt64 {
+        guard width > 0 else { return 0 }
+        let index = position >> 6
+        let used = position & 63
+        let free = 64 - used
+        position += width
+        let mask: UInt64 = width == 64 ? .max : (1 << UInt64(width)) - 1
+        if width <= free {
+            return (words[index] >> UInt64(free - width)) & mask
+        }
+        let high = words[index] & ((1 << UInt64(free)) - 1)
+        let lowWidth = width - free
+        return ((high << UInt64(lowWidth)) | (words[index + 1] >> UInt64(64 - lowWidth))) & mask
+    }
+}

@@ -1,0 +1,96 @@
+import FieldwatchCore
+import Foundation
+import Testing
+@testable import TimeSeries
+
+/// A small seeded generator, so a failure reproduces.
+private struct SplitMix64 {
+    var state: UInt64
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+    mutating func unit() -> Double { Double(next() >> 11) / Double(1 << 53) }
+}
+
+@Suite("Gorilla-compressed blocks")
+struct GorillaBlockTests {
+    static let t0: Int64 = 1_772_409_600_000
+
+    static func roundTrip(_ samples: [Sample]) -> GorillaBlock {
+        var block = GorillaBlock()
+        for s in samples { block.append(s) }
+        #expect(block.count == samples.count)
+        let decoded = block.samples
+        #expect(decoded.count == samples.count)
+        for (a, b) in zip(decoded, samples) {
+            #expect(a.timestamp == b.timestamp && a.value.bitPattern == b.value.bitPattern, "\(a) != \(b)")
+            if a != b && !(a.value.isNaN && b.value.isNaN) { break }
+        }
+        return block
+    }
+
+    @Test func aRegularSensorCostsAFewBitsPerSample() {
+        // Every 10 s, a bearing temperature quantised to 0.01 °C with a slow drift and noise.
+        var rng = SplitMix64(state: 7)
+        let samples = (0..<8640).map { i in
+            Sample(timestamp: Timestamp(milliseconds: Self.t0 + Int64(i) * 10_000),
+                   value: ((55 + 5 * sin(Double(i) / 1375) + (rng.unit() - 0.5) * 0.2) * 100).rounded() / 100)
+        }
+        let block = Self.roundTrip(samples)
+        let perSample = Double(block.byteCount) / Double(samples.count)
+        #expect(perSample < 8, "\(perSample) bytes per sample, against 16 raw")
+        // A value that does not change at a steady interval costs two bits a sample (timestamp
+        // and value) after the first sample (128 bits raw) and the first interval (16 bits).
+        let flat = Self.roundTrip((0..<1000).map { Sample(timestamp: Timestamp(milliseconds: Self.t0 + Int64($0) * 1000), value: 42) })
+        #expect(flat.bitCount == 128 + (16 + 1) + 998 * 2)
+    }
+
+    @Test func anyValuesAndIrregularTimesComeBackExactly() {
+        var rng = SplitMix64(state: 11)
+        var t = Self.t0
+        var samples: [Sample] = []
+        for i in 0..<5000 {
+            // Jitter, long gaps (a day, a month), even a step back; values of every magnitude and sign.
+            switch i % 500 {
+            case 100: t += 86_400_000
+            case 200: t += 40 * 86_400_000
+            case 300: t -= 5_000
+            default: t += 1000 + Int64(rng.next() % 50)
+            }
+            let value: Double
+            switch i % 7 {
+            case 0: value = Double(bitPattern: rng.next() & 0x7FEF_FFFF_FFFF_FFFF)  // any finite bit pattern
+            case 1: value = -0.0
+            case 2: value = .greatestFiniteMagnitude
+            case 3: value = .leastNonzeroMagnitude
+            default: value = (rng.unit() - 0.5) * 1e6
+            }
+            samples.append(Sample(timestamp: Timestamp(milliseconds: t), value: value))
+        }
+        _ = Self.roundTrip(samples)
+        #expect(GorillaBlock().samples.isEmpty)
+        _ = Self.roundTrip([Sample(timestamp: Timestamp(milliseconds: 0), value: 1)])
+        _ = Self.roundTrip([Sample(timestamp: Timestamp(milliseconds: Int64.min / 2), value: .nan),
+                            Sample(timestamp: Timestamp(milliseconds: Int64.max / 2), value: .infinity)])
+    }
+
+    @Test func bitsRoundTripAtEveryWidthAndOffset() {
+        var writer = BitWriter()
+        var expected: [(UInt64, Int)] = []
+        var rng = SplitMix64(state: 3)
+        for width in 1...64 {
+            for _ in 0..<3 {
+                let mask: UInt64 = width == 64 ? .max : (1 << UInt64(width)) - 1
+                let v = rng.next() & mask
+                writer.write(v, width)
+                expected.append((v, width))
+            }
+        }
+        var reader = BitReader(writer)
+        for (v, width) in expected { #expect(reader.read(width) == v) }
+    }
+}
