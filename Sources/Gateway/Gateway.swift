@@ -85,7 +85,8 @@ public final class Gateway: Sendable {
             throw ConfigurationError(problems: ["database: \(error)"])
         }
         let rules = ServiceRules(policy: policy, directory: SiteDirectory(inventory: inventory, profiles: profiles))
-        series = SeriesStore(configuration: .init(capacity: configuration.ringCapacity, lateTolerance: configuration.lateTolerance))
+        series = SeriesStore(configuration: .init(capacity: configuration.ringCapacity, lateTolerance: configuration.lateTolerance,
+                                                  historyBytes: configuration.historyKiB * 1024))
         desk = TicketDesk(store: store, rules: rules, logger: logger)
         workflow = TicketWorkflow(store: store, rules: rules)
         escalation = EscalationService(workflow: workflow, interval: configuration.escalationInterval, logger: logger)

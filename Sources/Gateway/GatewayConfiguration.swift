@@ -19,6 +19,8 @@ public struct GatewayConfiguration: Sendable, Equatable {
     /// JSON-lines file of the first rejects of each reason; nil disables it.
     public var deadLetterFile: String? = "./fieldwatch-dead-letters.jsonl"
     public var ringCapacity = 256
+    /// Kibibytes of compressed history kept per series behind its ring (0: none).
+    public var historyKiB = 0
     public var lateTolerance: Duration = .seconds(5)
     public var maxFutureSkew: Duration = .seconds(86_400)
     public var evidenceWindow: Duration = .seconds(300)
@@ -54,6 +56,7 @@ public struct GatewayConfiguration: Sendable, Equatable {
         ("inventory", "FIELDWATCH_INVENTORY", "sites and devices YAML (default ./inventory.yaml)"),
         ("dead_letter_file", "FIELDWATCH_DEAD_LETTER_FILE", "JSON-lines file of rejected input, first 100 per reason; \"off\" disables"),
         ("ring_capacity", "FIELDWATCH_RING_CAPACITY", "samples kept per series in memory (default 256, 16 bytes each)"),
+        ("history_kib", "FIELDWATCH_HISTORY_KIB", "KiB of compressed history per series behind its ring (default 0: none; about 6 bytes a sample)"),
         ("late_tolerance", "FIELDWATCH_LATE_TOLERANCE", "how late a sample may arrive and still be placed in order (default 5s)"),
         ("max_future_skew", "FIELDWATCH_MAX_FUTURE_SKEW", "how far ahead a device clock may be before its messages are refused (default 24h)"),
         ("evidence_window", "FIELDWATCH_EVIDENCE_WINDOW", "history before a detection stored as its evidence (default 5m)"),
@@ -95,6 +98,7 @@ public struct GatewayConfiguration: Sendable, Equatable {
             if let v = text("inventory") { c.inventory = v }
             if let v = text("dead_letter_file") { c.deadLetterFile = v == "off" ? nil : v }
             if let v = r.integer("ring_capacity", required: false, "samples per series") { c.ringCapacity = v }
+            if let v = r.integer("history_kib", required: false, "KiB of compressed history per series") { c.historyKiB = v }
             if let v = r.duration("late_tolerance", "late tolerance") { c.lateTolerance = v }
             if let v = r.duration("max_future_skew", "allowed device clock skew") { c.maxFutureSkew = v }
             if let v = r.duration("evidence_window", "evidence history") { c.evidenceWindow = v }
@@ -133,9 +137,13 @@ public struct GatewayConfiguration: Sendable, Equatable {
             case "profiles": profiles = value
             case "inventory": inventory = value
             case "dead_letter_file": deadLetterFile = value == "off" ? nil : value
-            case "ring_capacity", "mqtt_buffer":
+            case "ring_capacity", "mqtt_buffer", "history_kib":
                 guard let n = Int(value) else { problems.append("\(env)=\(value): expected a whole number"); continue }
-                if key == "ring_capacity" { ringCapacity = n } else { mqttBuffer = n }
+                switch key {
+                case "ring_capacity": ringCapacity = n
+                case "history_kib": historyKiB = n
+                default: mqttBuffer = n
+                }
             case "policy": policy = value
             case "http": http = value == "off" ? nil : value
             case "faq": faq = value; faqExplicit = true
@@ -176,6 +184,7 @@ public struct GatewayConfiguration: Sendable, Equatable {
         if password != nil && username == nil { problems.append("password: set without username; give both or neither") }
         if let caFile, !FileManager.default.isReadableFile(atPath: caFile) { problems.append("ca_file: \(caFile) is not a readable file") }
         if !(16...1_048_576).contains(ringCapacity) { problems.append("ring_capacity: \(ringCapacity) is outside 16...1048576 samples per series") }
+        if !(0...65_536).contains(historyKiB) { problems.append("history_kib: \(historyKiB) is outside 0...65536 KiB per series (0 keeps no history)") }
         if !(16...10_000_000).contains(mqttBuffer) { problems.append("mqtt_buffer: \(mqttBuffer) is outside 16...10000000 messages") }
         if maxFutureSkew < .seconds(1) { problems.append("max_future_skew: must be at least 1s; device clocks are never exact") }
         if statsInterval < .seconds(1) { problems.append("stats_interval: must be at least 1s") }

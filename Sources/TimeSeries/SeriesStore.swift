@@ -11,10 +11,16 @@ public final class SeriesStore: Sendable {
         public var capacity: Int
         /// How far behind the newest sample a late sample may arrive and still be placed in order.
         public var lateTolerance: Duration
+        /// Bytes of compressed history kept per series behind its ring (0: none). Samples the
+        /// ring lets go of are Gorilla-encoded in blocks of `historyBlock`.
+        public var historyBytes: Int
+        public var historyBlock: Duration
 
-        public init(capacity: Int = 256, lateTolerance: Duration = .seconds(5)) {
+        public init(capacity: Int = 256, lateTolerance: Duration = .seconds(5), historyBytes: Int = 0, historyBlock: Duration = .seconds(7200)) {
             self.capacity = capacity
             self.lateTolerance = lateTolerance
+            self.historyBytes = historyBytes
+            self.historyBlock = historyBlock
         }
     }
 
@@ -32,6 +38,7 @@ public final class SeriesStore: Sendable {
 
     private struct State: ~Copyable {
         var series: [SeriesKey: RingBuffer] = [:]
+        var history: [SeriesKey: CompressedHistory] = [:]
         var counters = Counters()
     }
 
@@ -48,9 +55,15 @@ public final class SeriesStore: Sendable {
     public func append(_ sample: Sample, to key: SeriesKey) -> RingBuffer.AppendOutcome {
         let configuration = configuration
         return state.withLock { state in
+            var evicted: Sample?
+            if configuration.historyBytes > 0, let ring = state.series[key], ring.isFull { evicted = ring.oldest }
             let outcome = state.series[key, default: RingBuffer(
                 capacity: configuration.capacity, lateTolerance: configuration.lateTolerance
             )].append(sample)
+            if let evicted, outcome != .tooLate {
+                state.history[key, default: CompressedHistory(blockDuration: configuration.historyBlock, budget: configuration.historyBytes)]
+                    .append(evicted)
+            }
             switch outcome {
             case .appended: state.counters.appended += 1
             case .insertedLate: state.counters.insertedLate += 1
@@ -64,9 +77,17 @@ public final class SeriesStore: Sendable {
         state.withLock { $0.series[key]?.latest }
     }
 
+    /// Samples of `[from, to]`, oldest first: from the compressed history (when kept) and the ring.
     public func range(_ key: SeriesKey, from: Timestamp, to: Timestamp) -> [Sample] {
-        state.withLock { $0.series[key]?.range(from: from, to: to) ?? [] }
+        state.withLock { state in
+            let recent = state.series[key]?.range(from: from, to: to) ?? []
+            guard let history = state.history[key], let oldest = state.series[key]?.oldest, from < oldest.timestamp else { return recent }
+            return history.range(from: from, to: min(to, oldest.timestamp - .milliseconds(1))) + recent
+        }
     }
+
+    /// Bytes of compressed history held across all series.
+    public var historyBytesInUse: Int { state.withLock { $0.history.values.reduce(0) { $0 + $1.byteCount } } }
 
     public func stats(_ key: SeriesKey, from: Timestamp, to: Timestamp) -> WindowStats {
         state.withLock { $0.series[key]?.stats(from: from, to: to) ?? WindowStats() }

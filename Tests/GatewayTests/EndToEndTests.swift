@@ -198,6 +198,7 @@ struct StartupValidationTests {
         var c = GatewayConfiguration()
         c.broker = "tcp://host"
         c.ringCapacity = 2
+        c.historyKiB = -1
         c.password = "secret"
         #expect {
             try c.validate()
@@ -206,14 +207,16 @@ struct StartupValidationTests {
                 "broker: broker URL \"tcp://host\": expected mqtt://HOST:PORT, e.g. mqtt://127.0.0.1:1883",
                 "password: set without username; give both or neither",
                 "ring_capacity: 2 is outside 16...1048576 samples per series",
+                "history_kib: -1 is outside 0...65536 KiB per series (0 keeps no history)",
             ]
         }
     }
 
     @Test func environmentOverridesTheFile() async throws {
         var c = try GatewayConfiguration.parse("broker: mqtt://a:1\ndatabase: /tmp/a.db\n", file: "fw.yaml")
-        try c.applyEnvironment(["FIELDWATCH_BROKER": "mqtt://b:2", "FIELDWATCH_RING_CAPACITY": "512", "FIELDWATCH_DEAD_LETTER_FILE": "off"])
-        #expect(c.broker == "mqtt://b:2" && c.database == "/tmp/a.db" && c.ringCapacity == 512 && c.deadLetterFile == nil)
+        try c.applyEnvironment(["FIELDWATCH_BROKER": "mqtt://b:2", "FIELDWATCH_RING_CAPACITY": "512", "FIELDWATCH_DEAD_LETTER_FILE": "off",
+                                "FIELDWATCH_HISTORY_KIB": "64"])
+        #expect(c.broker == "mqtt://b:2" && c.database == "/tmp/a.db" && c.ringCapacity == 512 && c.deadLetterFile == nil && c.historyKiB == 64)
         #expect(throws: ConfigurationError.self) { try c.applyEnvironment(["FIELDWATCH_EVIDENCE_WINDOW": "soon"]) }
     }
 

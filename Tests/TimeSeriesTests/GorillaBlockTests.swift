@@ -94,3 +94,28 @@ struct GorillaBlockTests {
         for (v, width) in expected { #expect(reader.read(width) == v) }
     }
 }
+
+@Suite("Compressed history behind the rings")
+struct CompressedHistoryTests {
+    @Test func evictedSamplesStayReadableUpToTheBudget() {
+        let store = SeriesStore(configuration: .init(capacity: 16, historyBytes: 2048, historyBlock: .seconds(100)))
+        let key = SeriesKey(device: "pump-1", sensor: "bearing_temp")
+        let all = (0..<3000).map { Sample(timestamp: Timestamp(milliseconds: Int64($0) * 1000), value: 50 + Double($0 % 17) * 0.25) }
+        for s in all { store.append(s, to: key) }
+        let everything = store.range(key, from: Timestamp(milliseconds: 0), to: Timestamp(milliseconds: 3_000_000))
+        #expect(everything.count > 16 * 10, "history goes far beyond the ring's 16 samples: \(everything.count)")
+        #expect(everything == Array(all.suffix(everything.count)), "exact, contiguous, oldest first")
+        #expect(store.historyBytesInUse <= 2048 + 2048, "bounded: the budget plus the block being filled (\(store.historyBytesInUse))")
+        // A window that straddles history and ring.
+        let window = store.range(key, from: Timestamp(milliseconds: 2_950_000), to: Timestamp(milliseconds: 2_990_000))
+        #expect(window == Array(all[2950...2990]))
+    }
+
+    @Test func withoutABudgetOnlyTheRingIsKept() {
+        let store = SeriesStore(configuration: .init(capacity: 16))
+        let key = SeriesKey(device: "pump-1", sensor: "bearing_temp")
+        for i in 0..<100 { store.append(Sample(timestamp: Timestamp(milliseconds: Int64(i) * 1000), value: Double(i)), to: key) }
+        #expect(store.range(key, from: Timestamp(milliseconds: 0), to: Timestamp(milliseconds: 100_000)).count == 16)
+        #expect(store.historyBytesInUse == 0)
+    }
+}
