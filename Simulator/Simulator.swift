@@ -309,18 +309,10 @@ func jsonEscaped(_ s: String) -> String {
     return out
 }
 
-/// SplitMix64: tiny, fast, and the same sequence on every platform for a seed.
-struct SplitMix64 {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-    mutating func nextDouble() -> Double { Double(next() >> 11) / Double(1 << 53) }
+/// The simulator's draws: its own normal variate (the published runs and their labels depend
+/// on these exact formulas, so they stay as they were).
+extension SplitMix64 {
+    mutating func nextDouble() -> Double { uniform() }
     mutating func nextGaussian() -> Double {
         let u1 = max(nextDouble(), 1e-12)
         let u2 = nextDouble()

@@ -3,32 +3,6 @@ import Foundation
 import Testing
 @testable import Detection
 
-/// SplitMix64 (Steele, Lea & Flood 2014): a tiny seeded generator, so every noisy scenario is
-/// the same on every run and machine.
-struct SplitMix64 {
-    private var state: UInt64
-
-    init(seed: UInt64) { state = seed }
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-
-    /// Uniform in [0, 1), from the top 53 bits.
-    mutating func uniform() -> Double { Double(next() >> 11) * 0x1p-53 }
-
-    /// Standard normal, by Box–Muller.
-    mutating func gaussian() -> Double {
-        let u1 = 1 - uniform()  // in (0, 1], so the log is finite
-        let u2 = uniform()
-        return (-2 * log(u1)).squareRoot() * cos(2 * .pi * u2)
-    }
-}
-
 /// What a forecaster did over a run, with times in hours since `trendStart`.
 struct TrendTrace {
     var events: [(hours: Double, event: DetectorEvent)] = []

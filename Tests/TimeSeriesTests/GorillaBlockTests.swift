@@ -3,19 +3,6 @@ import Foundation
 import Testing
 @testable import TimeSeries
 
-/// A small seeded generator, so a failure reproduces.
-private struct SplitMix64 {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-    mutating func unit() -> Double { Double(next() >> 11) / Double(1 << 53) }
-}
-
 @Suite("Gorilla-compressed blocks")
 struct GorillaBlockTests {
     static let t0: Int64 = 1_772_409_600_000
@@ -35,10 +22,10 @@ struct GorillaBlockTests {
 
     @Test func aRegularSensorCostsAFewBitsPerSample() {
         // Every 10 s, a bearing temperature quantised to 0.01 °C with a slow drift and noise.
-        var rng = SplitMix64(state: 7)
+        var rng = SplitMix64(seed: 7)
         let samples = (0..<8640).map { i in
             Sample(timestamp: Timestamp(milliseconds: Self.t0 + Int64(i) * 10_000),
-                   value: ((55 + 5 * sin(Double(i) / 1375) + (rng.unit() - 0.5) * 0.2) * 100).rounded() / 100)
+                   value: ((55 + 5 * sin(Double(i) / 1375) + (rng.uniform() - 0.5) * 0.2) * 100).rounded() / 100)
         }
         let block = Self.roundTrip(samples)
         let perSample = Double(block.byteCount) / Double(samples.count)
@@ -50,7 +37,7 @@ struct GorillaBlockTests {
     }
 
     @Test func anyValuesAndIrregularTimesComeBackExactly() {
-        var rng = SplitMix64(state: 11)
+        var rng = SplitMix64(seed: 11)
         var t = Self.t0
         var samples: [Sample] = []
         for i in 0..<5000 {
@@ -67,7 +54,7 @@ struct GorillaBlockTests {
             case 1: value = -0.0
             case 2: value = .greatestFiniteMagnitude
             case 3: value = .leastNonzeroMagnitude
-            default: value = (rng.unit() - 0.5) * 1e6
+            default: value = (rng.uniform() - 0.5) * 1e6
             }
             samples.append(Sample(timestamp: Timestamp(milliseconds: t), value: value))
         }
@@ -81,7 +68,7 @@ struct GorillaBlockTests {
     @Test func bitsRoundTripAtEveryWidthAndOffset() {
         var writer = BitWriter()
         var expected: [(UInt64, Int)] = []
-        var rng = SplitMix64(state: 3)
+        var rng = SplitMix64(seed: 3)
         for width in 1...64 {
             for _ in 0..<3 {
                 let mask: UInt64 = width == 64 ? .max : (1 << UInt64(width)) - 1
