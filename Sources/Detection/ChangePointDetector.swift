@@ -42,10 +42,8 @@ public struct ChangePointDetector: Sendable, Codable {
     /// How far the larger sum is towards the threshold, in [0, 1].
     public private(set) var score = 0.0
     /// The baseline's level: what the shift is measured from.
-    public private(set) var mean = 0.0
-    private var variance = 0.0
-    private var count = 0
-    private var magnitude = 0.0
+    public var mean: Double { baseline.mean }
+    private var baseline: RobustBaseline
     private var upper = 0.0
     private var lower = 0.0
     /// When each sum last left zero: the shift's start.
@@ -56,6 +54,7 @@ public struct ChangePointDetector: Sendable, Codable {
 
     public init(configuration: Configuration = .init()) {
         self.configuration = configuration
+        baseline = RobustBaseline(span: configuration.baselineSpan, warmup: configuration.warmup, clip: 4)
     }
 
     public mutating func observe(_ sample: Sample) -> DetectorEvent? {
@@ -64,12 +63,10 @@ public struct ChangePointDetector: Sendable, Codable {
         guard x.isFinite else { return nil }
         if let last = lastTimestamp, t < last { return nil }
         lastTimestamp = t
-        magnitude += (abs(x) - magnitude) / Double(min(count + 1, 1000))
-        let sd = max(variance.squareRoot(), max(magnitude * 1e-3, 1e-9))
-        let warm = count >= configuration.warmup
+        // The level before this sample is what a shift is measured from.
+        let level = baseline.mean
         var event: DetectorEvent?
-        if warm {
-            let z = (x - mean) / sd
+        if let z = baseline.deviation(x) {
             // Capped at twice the threshold, so the way back after the baseline has
             // re-learnt is bounded however long the shift lasted.
             upper = min(max(0, upper + z - configuration.drift), 2 * configuration.threshold)
@@ -83,7 +80,7 @@ public struct ChangePointDetector: Sendable, Codable {
                 quietSince = nil
                 // The event's limit is the level the reading shifted away from.
                 event = DetectorEvent(transition: .raised, severity: .warning, at: t, since: (upper >= lower ? upperSince : lowerSince) ?? t,
-                                      value: x, limit: mean)
+                                      value: x, limit: level)
             } else if active {
                 if larger < configuration.threshold / 2 {
                     let since = quietSince ?? t
@@ -91,26 +88,13 @@ public struct ChangePointDetector: Sendable, Codable {
                     if t - since >= configuration.quietPeriod {
                         active = false
                         quietSince = nil
-                        event = DetectorEvent(transition: .cleared, severity: .warning, at: t, since: since, value: x, limit: mean)
+                        event = DetectorEvent(transition: .cleared, severity: .warning, at: t, since: since, value: x, limit: level)
                     }
                 } else {
                     quietSince = nil
                 }
             }
         }
-        learn(warm ? min(max(x, mean - 4 * sd), mean + 4 * sd) : x)
         return event
-    }
-
-    private mutating func learn(_ x: Double) {
-        count += 1
-        if count == 1 {
-            mean = x
-            return
-        }
-        let a = max(2 / (configuration.baselineSpan + 1), 1 / Double(count))
-        let delta = x - mean
-        mean += a * delta
-        variance = (1 - a) * (variance + a * delta * delta)
     }
 }

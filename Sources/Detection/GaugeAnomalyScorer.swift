@@ -51,49 +51,6 @@ public struct GaugeAnomalyScorer: Sendable, Codable {
         public init() {}
     }
 
-    /// An exponentially weighted mean and variance that starts as a plain running mean (so an
-    /// early estimate is not biased towards zero spread) and clips outliers once it is warm.
-    struct Baseline: Sendable, Codable {
-        let alpha: Double
-        let warmup: Int
-        let clip: Double
-        var mean = 0.0
-        var variance = 0.0
-        var count = 0
-        /// Typical magnitude of the input, which sets the smallest spread considered (a flat
-        /// signal would otherwise divide by zero, and any change would be infinitely surprising).
-        var magnitude = 0.0
-
-        init(span: Double, warmup: Int, clip: Double) {
-            alpha = 2 / (span + 1)
-            self.warmup = warmup
-            self.clip = clip
-        }
-
-        /// Distance of `x` from the baseline in standard deviations (0 while warming up), then
-        /// learns `x`.
-        mutating func surprise(_ x: Double) -> Double {
-            magnitude += (abs(x) - magnitude) / Double(min(count + 1, 1000))
-            let sd = max(variance.squareRoot(), max(magnitude * 1e-3, 1e-9))
-            let warm = count > warmup
-            let z = warm ? abs(x - mean) / sd : 0
-            learn(warm ? min(max(x, mean - clip * sd), mean + clip * sd) : x)
-            return z
-        }
-
-        private mutating func learn(_ x: Double) {
-            count += 1
-            if count == 1 {
-                mean = x
-                return
-            }
-            let a = max(alpha, 1 / Double(count))
-            let delta = x - mean
-            mean += a * delta
-            variance = (1 - a) * (variance + a * delta * delta)
-        }
-    }
-
     /// The mean of the last `capacity` inputs (fewer at the start).
     struct WindowMean: Sendable, Codable {
         private var values: [Double]
@@ -128,7 +85,7 @@ public struct GaugeAnomalyScorer: Sendable, Codable {
     private var seen = 0
     private var previous: Double?
     // The four features: a baseline and a record each.
-    private var baselines: [Baseline]
+    private var baselines: [RobustBaseline]
     private var records = [Record](repeating: Record(), count: 5)
     private var levelWindow: WindowMean
     private var stepWindow: WindowMean
@@ -142,7 +99,7 @@ public struct GaugeAnomalyScorer: Sendable, Codable {
     public init(configuration: Configuration = .init()) {
         self.configuration = configuration
         fade = exp(-1 / configuration.recordMemory)
-        baselines = Array(repeating: Baseline(span: configuration.baselineSpan, warmup: configuration.baselineWarmup,
+        baselines = Array(repeating: RobustBaseline(span: configuration.baselineSpan, warmup: configuration.baselineWarmup,
                                               clip: configuration.clip), count: 5)
         levelWindow = WindowMean(capacity: configuration.shortWindow)
         stepWindow = WindowMean(capacity: configuration.shortWindow)
