@@ -56,7 +56,7 @@ public struct GatewayConfiguration: Sendable, Equatable {
         ("inventory", "FIELDWATCH_INVENTORY", "sites and devices YAML (default ./inventory.yaml)"),
         ("dead_letter_file", "FIELDWATCH_DEAD_LETTER_FILE", "JSON-lines file of rejected input, first 100 per reason; \"off\" disables"),
         ("ring_capacity", "FIELDWATCH_RING_CAPACITY", "samples kept per series in memory (default 256, 16 bytes each)"),
-        ("history_kib", "FIELDWATCH_HISTORY_KIB", "KiB of compressed history per series behind its ring (default 0: none; about 6 bytes a sample)"),
+        ("history_kib", "FIELDWATCH_HISTORY_KIB", "KiB of compressed history per series behind its ring (default 0: none; about 1.3 bytes a sample)"),
         ("late_tolerance", "FIELDWATCH_LATE_TOLERANCE", "how late a sample may arrive and still be placed in order (default 5s)"),
         ("max_future_skew", "FIELDWATCH_MAX_FUTURE_SKEW", "how far ahead a device clock may be before its messages are refused (default 24h)"),
         ("evidence_window", "FIELDWATCH_EVIDENCE_WINDOW", "history before a detection stored as its evidence (default 5m)"),

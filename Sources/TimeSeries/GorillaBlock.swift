@@ -9,6 +9,13 @@ import FieldwatchCore
 /// Timestamps are milliseconds, so the delta-of-delta ranges are the paper's with a 64-bit
 /// escape for gaps beyond ±2^31 ms. Timestamps should not decrease (a ring's eviction order);
 /// a decrease is still encoded exactly, only less compactly.
+///
+/// Sensor readings are mostly decimals with a fixed number of places (55.123 °C), whose
+/// doubles differ in nearly every mantissa bit from one reading to the next, which XOR
+/// encodes poorly. So when the block's first value is a decimal of at most six places, the
+/// block is *decimal*: each value that is exactly n / 10^k at that scale is stored as the
+/// difference of n from the previous one (a few bits), and any other value as its raw 64 bits.
+/// Otherwise the block uses the paper's XOR encoding throughout.
 public struct GorillaBlock: Sendable, Equatable {
     private var bits = BitWriter()
     public private(set) var count = 0
@@ -18,8 +25,22 @@ public struct GorillaBlock: Sendable, Equatable {
     private var previousValue: UInt64 = 0
     private var previousLeading = 64
     private var previousTrailing = 0
+    /// Decimal places of a decimal block (nil: an XOR block), and the previous scaled value.
+    private var scale: Int?
+    private var previousScaled: Int64 = 0
 
     public init() {}
+
+    static let powersOfTen: [Double] = [1, 10, 100, 1000, 10_000, 100_000, 1_000_000]
+
+    /// `value` as n / 10^places, exactly (bit for bit), if it is one.
+    static func scaled(_ value: Double, places: Int) -> Int64? {
+        let p = powersOfTen[places]
+        let n = (value * p).rounded()
+        // Through the integer, as decoding goes: -0 (or anything else the integer cannot carry) stays off the scale.
+        guard abs(n) < 9_007_199_254_740_992, (Double(Int64(n)) / p).bitPattern == value.bitPattern else { return nil }
+        return Int64(n)
+    }
 
     /// Bytes the encoded samples take (whole 64-bit words).
     public var byteCount: Int { bits.words.count * 8 }
@@ -38,12 +59,74 @@ public struct GorillaBlock: Sendable, Equatable {
             bits.write(UInt64(bitPattern: t), 64)
             bits.write(v, 64)
             previousValue = v
+            // Three bits: the decimal places (0...6), or 7 for an XOR block.
+            scale = (0...6).first { Self.scaled(sample.value, places: $0) != nil }
+            bits.write(UInt64(scale ?? 7), 3)
+            if let scale { previousScaled = Self.scaled(sample.value, places: scale)! }
             return
         }
         let delta = t &- lastTime.milliseconds
         writeDeltaOfDelta(delta &- previousDelta)
         previousDelta = delta
-        writeValue(v)
+        if let scale {
+            writeDecimal(sample.value, places: scale)
+        } else {
+            writeValue(v)
+        }
+    }
+
+    /// '0' the same value as before; '10' + the zigzagged change of n in 6, 12, 20 or 64 bits
+    /// ('0', '10', '110', '111' before them); '11' + the raw 64 bits of a value off the scale.
+    private mutating func writeDecimal(_ value: Double, places: Int) {
+        guard let n = Self.scaled(value, places: places) else {
+            bits.write(0b11, 2)
+            bits.write(value.bitPattern, 64)
+            // A value with more places than the block had so far widens the scale from here on
+            // (the first reading of 1.60 said one place; 1.63 says two).
+            if let wider = Self.widerScale(value, than: places) {
+                scale = wider
+                previousScaled = Self.scaled(value, places: wider)!
+            }
+            return
+        }
+        let d = n &- previousScaled
+        previousScaled = n
+        guard d != 0 else {
+            bits.write(0, 1)
+            return
+        }
+        bits.write(0b10, 2)
+        let z = UInt64(bitPattern: (d << 1) ^ (d >> 63))
+        switch z {
+        case ..<(1 << 6): bits.write(0, 1); bits.write(z, 6)
+        case ..<(1 << 12): bits.write(0b10, 2); bits.write(z, 12)
+        case ..<(1 << 20): bits.write(0b110, 3); bits.write(z, 20)
+        default: bits.write(0b111, 3); bits.write(z, 64)
+        }
+    }
+
+    /// The fewest decimal places beyond `places` (up to six) that carry `value` exactly.
+    static func widerScale(_ value: Double, than places: Int) -> Int? {
+        places < 6 ? ((places + 1)...6).first { scaled(value, places: $0) != nil } : nil
+    }
+
+    private static func readDecimal(_ reader: inout BitReader, previous: inout Int64, places: inout Int) -> Double {
+        if reader.read(1) == 0 { return Double(previous) / powersOfTen[places] }
+        if reader.read(1) == 1 {
+            let value = Double(bitPattern: reader.read(64))
+            if let wider = widerScale(value, than: places) {
+                places = wider
+                previous = scaled(value, places: wider)!
+            }
+            return value
+        }
+        let z: UInt64
+        if reader.read(1) == 0 { z = reader.read(6) }
+        else if reader.read(1) == 0 { z = reader.read(12) }
+        else if reader.read(1) == 0 { z = reader.read(20) }
+        else { z = reader.read(64) }
+        previous &+= Int64(bitPattern: (z >> 1) ^ (0 &- (z & 1)))
+        return Double(previous) / powersOfTen[places]
     }
 
     private mutating func writeDeltaOfDelta(_ d: Int64) {
@@ -94,12 +177,19 @@ public struct GorillaBlock: Sendable, Equatable {
         var t = Int64(bitPattern: reader.read(64))
         var v = reader.read(64)
         result.append(Sample(timestamp: Timestamp(milliseconds: t), value: Double(bitPattern: v)))
+        var places = Int(reader.read(3))
+        let decimal = places < 7
+        var scaled = decimal ? Self.scaled(Double(bitPattern: v), places: places) ?? 0 : 0
         var delta: Int64 = 0
         var leading = 64
         var trailing = 0
         for _ in 1..<count {
             delta &+= readDeltaOfDelta(&reader)
             t &+= delta
+            if decimal {
+                result.append(Sample(timestamp: Timestamp(milliseconds: t), value: Self.readDecimal(&reader, previous: &scaled, places: &places)))
+                continue
+            }
             if reader.read(1) == 1 {
                 if reader.read(1) == 1 {
                     leading = Int(reader.read(5))

@@ -31,9 +31,34 @@ struct GorillaBlockTests {
         let perSample = Double(block.byteCount) / Double(samples.count)
         #expect(perSample < 8, "\(perSample) bytes per sample, against 16 raw")
         // A value that does not change at a steady interval costs two bits a sample (timestamp
-        // and value) after the first sample (128 bits raw) and the first interval (16 bits).
+        // and value) after the first sample (128 bits raw and 3 for the decimal places) and the
+        // first interval (16 bits), in a decimal block and in an XOR block alike.
         let flat = Self.roundTrip((0..<1000).map { Sample(timestamp: Timestamp(milliseconds: Self.t0 + Int64($0) * 1000), value: 42) })
-        #expect(flat.bitCount == 128 + (16 + 1) + 998 * 2)
+        #expect(flat.bitCount == 131 + (16 + 1) + 998 * 2)
+        let flatXOR = Self.roundTrip((0..<1000).map { Sample(timestamp: Timestamp(milliseconds: Self.t0 + Int64($0) * 1000), value: 1.0 / 3) })
+        #expect(flatXOR.bitCount == 131 + (16 + 1) + 998 * 2)
+    }
+
+    @Test func decimalBlocksStoreTheChangeOfTheScaledValue() {
+        // Three decimals, changing by at most 0.031 a sample: 1 + 2 + 7 bits a value at most.
+        var rng = SplitMix64(seed: 5)
+        var value = 55.0
+        let samples = (0..<5000).map { i -> Sample in
+            value = ((value + (rng.uniform() - 0.5) * 0.06) * 1000).rounded() / 1000
+            return Sample(timestamp: Timestamp(milliseconds: Self.t0 + Int64(i) * 10_000), value: value)
+        }
+        let block = Self.roundTrip(samples)
+        #expect(Double(block.bitCount) / 5000 < 12, "\(Double(block.bitCount) / 5000) bits a sample")
+        // A first reading of 56 (no places) followed by tenths: one escape widens the scale, then
+        // the tenths are compact again.
+        let tenths = (0..<1000).map { Sample(timestamp: Timestamp(milliseconds: Self.t0 + Int64($0) * 10_000), value: 56 + Double($0 % 9) / 10) }
+        let widened = Self.roundTrip(tenths)
+        #expect(Double(widened.bitCount) / 1000 < 12, "\(Double(widened.bitCount) / 1000) bits a sample")
+        // A value off the scale (more places than the block's) is kept exactly, and the block goes on.
+        var mixed = samples.prefix(100).map { $0 }
+        mixed[50].value = 1.0 / 3
+        mixed[51].value = -0.0
+        _ = Self.roundTrip(mixed)
     }
 
     @Test func anyValuesAndIrregularTimesComeBackExactly() {
