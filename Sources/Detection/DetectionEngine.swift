@@ -13,7 +13,6 @@ public struct DetectionEngine: Sendable {
         var anomaly: AnomalyDetector?
         var lastTimestamp: Timestamp?
         init() {}
-        init(threshold: ThresholdDetector) { self.threshold = threshold }
 
         /// Feeds one sample to every detector; false for a late sample (older than the last
         /// one seen), which no detector sees.
