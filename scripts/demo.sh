@@ -13,6 +13,8 @@ listener $port 127.0.0.1
 allow_anonymous true
 # mosquitto's default (1000) silently drops messages for a slow subscriber; see platform notes.
 max_queued_messages 0
+# Small packets leave at once rather than waiting for a delayed ACK (Nagle): tens of ms per hop.
+set_tcp_nodelay true
 persistence false
 CONF
 pids=()

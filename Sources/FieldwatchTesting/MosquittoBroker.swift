@@ -35,6 +35,7 @@ public final class MosquittoBroker: @unchecked Sendable {
             allow_anonymous \(anonymous)
             # The default of 1000 silently drops messages for a slow subscriber.
             max_queued_messages 0
+            set_tcp_nodelay true
             persistence false
             \(extraConfiguration)
             """

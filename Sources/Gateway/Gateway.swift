@@ -38,7 +38,10 @@ public final class Gateway: Sendable {
 
     /// Validates everything and builds the components; throws `ConfigurationError` listing
     /// every problem (bad key, broken profile, unknown site in the inventory) before anything runs.
-    public init(configuration: GatewayConfiguration, logger: Logger = Logger(label: "fieldwatch")) throws {
+    /// `onCommit` hears every batch of anomalies the desk commits and when its transaction
+    /// ended; `make bench` times telemetry → committed ticket with it.
+    public init(configuration: GatewayConfiguration, logger: Logger = Logger(label: "fieldwatch"),
+                onCommit: @escaping @Sendable ([Anomaly], Timestamp) -> Void = { _, _ in }) throws {
         try configuration.validate()
         self.configuration = configuration
         self.logger = logger
@@ -87,7 +90,7 @@ public final class Gateway: Sendable {
         let rules = ServiceRules(policy: policy, directory: SiteDirectory(inventory: inventory, profiles: profiles))
         series = SeriesStore(configuration: .init(capacity: configuration.ringCapacity, lateTolerance: configuration.lateTolerance,
                                                   historyBytes: configuration.historyKiB * 1024))
-        desk = TicketDesk(store: store, rules: rules, logger: logger)
+        desk = TicketDesk(store: store, rules: rules, logger: logger, onCommit: onCommit)
         workflow = TicketWorkflow(store: store, rules: rules)
         escalation = EscalationService(workflow: workflow, interval: configuration.escalationInterval, logger: logger)
         let desk = self.desk

@@ -86,6 +86,16 @@ final class GatewayMetrics: Sendable {
         if let backlog = try? store.outboxBacklog() {
             gauge("fieldwatch_outbox_backlog", "Notifications not yet delivered to every destination.", Double(backlog))
         }
-        return registry.emitToString()
+        return registry.emitToString() + Self.histogram("fieldwatch_desk_commit_delay_seconds",
+                                                        "From a detection reaching the desk to the end of the transaction that committed it.", d.commitDelay)
+    }
+
+    /// A histogram in the text format, from counts the desk keeps itself.
+    static func histogram(_ name: String, _ help: String, _ h: DelayHistogram) -> String {
+        var text = "# HELP \(name) \(help)\n# TYPE \(name) histogram\n"
+        for (bound, count) in h.cumulative {
+            text += "\(name)_bucket{le=\"\(bound.isFinite ? "\(bound)" : "+Inf")\"} \(count)\n"
+        }
+        return text + "\(name)_sum \(h.sum)\n\(name)_count \(h.count)\n"
     }
 }

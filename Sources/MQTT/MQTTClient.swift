@@ -48,6 +48,9 @@ public final class MQTTClient: @unchecked Sendable {
         // destroys the handle: destroying it here too would free it twice.
         try check(mosquitto_reconnect_delay_set(handle, UInt32(configuration.reconnectDelayMin), UInt32(configuration.reconnectDelayMax), true),
                   operation: "reconnect_delay_set")
+        if configuration.tcpNoDelay {
+            try check(mosquitto_int_option(handle, MOSQ_OPT_TCP_NODELAY, 1), operation: "int_option(TCP_NODELAY)")
+        }
         if let username = configuration.username {
             try check(mosquitto_username_pw_set(handle, username, configuration.password), operation: "username_pw_set")
         }

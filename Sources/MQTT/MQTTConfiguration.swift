@@ -17,11 +17,16 @@ public struct MQTTConfiguration: Sendable, Equatable {
     public var reconnectDelayMax: Int
     /// Messages buffered between libmosquitto's thread and the consumer; overflow is counted.
     public var bufferCapacity: Int
+    /// Turns Nagle's algorithm off on the broker connection (`TCP_NODELAY`). Telemetry, acks
+    /// and ticket events are small: with Nagle on, a small packet can wait for the peer's
+    /// delayed ACK (40 ms on Linux) before it leaves.
+    public var tcpNoDelay: Bool
 
     public init(
         host: String = "127.0.0.1", port: Int = 1883, clientID: String = "fieldwatch-gateway",
         username: String? = nil, password: String? = nil, caFile: String? = nil, cleanSession: Bool = false,
-        keepAlive: Int = 30, reconnectDelayMin: Int = 1, reconnectDelayMax: Int = 30, bufferCapacity: Int = 65_536
+        keepAlive: Int = 30, reconnectDelayMin: Int = 1, reconnectDelayMax: Int = 30, bufferCapacity: Int = 65_536,
+        tcpNoDelay: Bool = true
     ) {
         self.host = host
         self.port = port
@@ -34,6 +39,7 @@ public struct MQTTConfiguration: Sendable, Equatable {
         self.reconnectDelayMin = reconnectDelayMin
         self.reconnectDelayMax = reconnectDelayMax
         self.bufferCapacity = bufferCapacity
+        self.tcpNoDelay = tcpNoDelay
     }
 
     /// Parses `mqtt://HOST:PORT` (or `mqtts://`, which requires `caFile`). The port defaults to

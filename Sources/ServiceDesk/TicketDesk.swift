@@ -44,10 +44,17 @@ public final class TicketDesk: Service, Sendable {
         public var recoveries = 0
         public var writeFailures = 0
         public var committed = 0
+        /// From `submit` to the end of the transaction that committed the anomaly.
+        public var commitDelay = DelayHistogram()
+    }
+
+    private struct Queued {
+        var anomaly: Anomaly
+        var submitted: ContinuousClock.Instant
     }
 
     private struct State: ~Copyable {
-        var pending: [Anomaly] = []
+        var pending: [Queued] = []
         var counters = Counters()
     }
 
@@ -60,10 +67,14 @@ public final class TicketDesk: Service, Sendable {
     private let logger: Logger
     private let now: @Sendable () -> Timestamp
     private let onEffect: @Sendable (Effect) -> Void
+    private let onCommit: @Sendable ([Anomaly], Timestamp) -> Void
 
+    /// `onEffect` hears what each committed anomaly did to the tickets; `onCommit` hears each
+    /// committed batch and the time its transaction ended (for latency figures).
     public init(
         store: TicketStore, rules: ServiceRules = .default, configuration: Configuration = .init(), logger: Logger = Logger(label: "fieldwatch.desk"),
-        now: @escaping @Sendable () -> Timestamp = { Timestamp.now() }, onEffect: @escaping @Sendable (Effect) -> Void = { _ in }
+        now: @escaping @Sendable () -> Timestamp = { Timestamp.now() }, onEffect: @escaping @Sendable (Effect) -> Void = { _ in },
+        onCommit: @escaping @Sendable ([Anomaly], Timestamp) -> Void = { _, _ in }
     ) {
         self.store = store
         self.rules = rules
@@ -71,6 +82,7 @@ public final class TicketDesk: Service, Sendable {
         self.logger = logger
         self.now = now
         self.onEffect = onEffect
+        self.onCommit = onCommit
         (wakeups, wakeup) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
     }
 
@@ -84,7 +96,7 @@ public final class TicketDesk: Service, Sendable {
                 state.counters.droppedQueueFull += 1
                 return false
             }
-            state.pending.append(anomaly)
+            state.pending.append(Queued(anomaly: anomaly, submitted: .now))
             state.counters.submitted += 1
             return true
         }
@@ -111,13 +123,14 @@ public final class TicketDesk: Service, Sendable {
     /// Commits everything queued, batch by batch, retrying failed writes.
     public func drain() async {
         while true {
-            let batch = state.withLock { state -> [Anomaly] in
+            let queued = state.withLock { state -> [Queued] in
                 let n = min(configuration.batchSize, state.pending.count)
                 let batch = Array(state.pending.prefix(n))
                 state.pending.removeFirst(n)
                 return batch
             }
-            if batch.isEmpty { return }
+            if queued.isEmpty { return }
+            let batch = queued.map(\.anomaly)
             while true {
                 do {
                     let recordedAt = now()
@@ -126,6 +139,11 @@ public final class TicketDesk: Service, Sendable {
                     let effects = try await store.write { [rules] tx in
                         try batch.map { try Self.apply($0, in: tx, recordedAt: recordedAt, rules: rules, outOfContact: silent[$0.site] ?? []) }
                     }
+                    let committed = ContinuousClock.now
+                    state.withLock { state in
+                        for q in queued { state.counters.commitDelay.record(committed - q.submitted) }
+                    }
+                    onCommit(batch, now())
                     report(effects, batch)
                     break
                 } catch {
@@ -133,7 +151,7 @@ public final class TicketDesk: Service, Sendable {
                     logger.error("cannot commit \(batch.count) detection(s), retrying: \(error)")
                     if (try? await Task.sleep(for: configuration.retryDelay)) == nil {
                         // Cancelled: put the batch back so a later drain still has it.
-                        state.withLock { $0.pending.insert(contentsOf: batch, at: 0) }
+                        state.withLock { $0.pending.insert(contentsOf: queued, at: 0) }
                         return
                     }
                 }

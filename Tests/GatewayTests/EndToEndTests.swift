@@ -110,6 +110,13 @@ struct EndToEndTests {
                      "# TYPE fieldwatch_mqtt_messages_total counter", "# TYPE fieldwatch_outbox_backlog gauge", "fieldwatch_sla_breached_open 0.0"] {
             #expect(metrics.contains(line), "\(line) missing from:\n\(metrics)")
         }
+        // The desk's commit delays as a histogram: one observation per committed detection.
+        let committed = running.gateway.desk.counters.committed
+        #expect(committed >= 2)
+        for line in ["# TYPE fieldwatch_desk_commit_delay_seconds histogram", "fieldwatch_desk_commit_delay_seconds_count \(committed)",
+                     "fieldwatch_desk_commit_delay_seconds_bucket{le=\"+Inf\"} \(committed)"] {
+            #expect(metrics.contains(line), "\(line) missing from:\n\(metrics)")
+        }
         // A second scrape reports the same totals: counters advance by what happened, not by scrapes.
         let (again, _) = try await URLSession.shared.data(from: URL(string: "http://127.0.0.1:\(port)/metrics")!)
         #expect(String(decoding: again, as: UTF8.self).contains("fieldwatch_samples_accepted_total 12"))

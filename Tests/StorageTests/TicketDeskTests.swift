@@ -2,6 +2,7 @@ import FieldwatchCore
 import FieldwatchTesting
 import Foundation
 import ServiceLifecycle
+import Synchronization
 import Testing
 @testable import ServiceDesk
 @testable import Storage
@@ -144,6 +145,22 @@ struct TicketDeskServiceTests {
         // Every submission is committed before run() returns.
         #expect(try store.tickets()[0].occurrences == 201)
         #expect(desk.counters.committed == 201 && desk.counters.droppedQueueFull == 0 && desk.pendingCount == 0)
+    }
+
+    @Test func everyCommitIsReportedWithItsEndTimeAndTimedInTheHistogram() async throws {
+        let store = try temporaryStore()
+        let heard = Mutex<[(Int, Timestamp)]>([])
+        let desk = TicketDesk(store: store, onCommit: { batch, at in heard.withLock { $0.append((batch.count, at)) } })
+        let before = Timestamp.now()
+        for i in 0..<300 { desk.submit(anomaly(at: 1_764_240_000_000 + Int64(i) * 1000)) }
+        await desk.drain()
+        let batches = heard.withLock { $0 }
+        // 300 anomalies in batches of at most 256, each reported once, after it committed.
+        #expect(batches.map(\.0) == [256, 44])
+        #expect(batches.allSatisfy { $0.1 >= before })
+        let delays = desk.counters.commitDelay
+        #expect(delays.count == 300 && delays.counts.reduce(0, +) == 300 && delays.sum > 0)
+        #expect(try store.tickets()[0].occurrences == 300)
     }
 
     @Test func aFullQueueCountsDrops() throws {
