@@ -45,6 +45,9 @@ func rssBytes() -> Int {
     guard let text = try? String(contentsOfFile: "/proc/self/statm", encoding: .utf8), let pages = Int(text.split(separator: " ")[1]) else { return 0 }
     return pages * Int(sysconf(Int32(_SC_PAGESIZE)))
 }
+func percentile(_ sorted: [Double], _ q: Double) -> Double {
+    sorted.isEmpty ? .nan : sorted[max(0, min(sorted.count - 1, Int((q * Double(sorted.count)).rounded(.up)) - 1))]
+}
 @inline(never) func blackHole<T>(_ x: T) { withExtendedLifetime(x) {} }
 
 let samples = Int(ProcessInfo.processInfo.environment["BENCH_SAMPLES"] ?? "") ?? 20_000_000
@@ -180,6 +183,28 @@ row("burst of 10,000 detections → one ticket, committed", String(format: "%.2f
     "-", "-", "report (\(try ticketStore.tickets().count) ticket, \(try ticketStore.tickets().first?.occurrences ?? 0) occurrences)")
 }
 
+// MARK: one detection at a time: the desk's transaction alone, without load
+
+if wants("desk") {
+    let store = try TicketStore(path: dir.appendingPathComponent("desk.db").path)
+    let desk = TicketDesk(store: store, logger: Logger(label: "bench"))
+    let t0 = Timestamp.now()
+    var times: [Double] = []
+    for i in 0..<2_000 {
+        let at = t0 + .milliseconds(Int64(i))
+        desk.submit(Anomaly(site: "site-a", device: "pump-1", sensor: "discharge_pressure", faultCode: "DISCHARGE_PRESSURE_LOW",
+                            transition: i % 2 == 0 ? .raised : .cleared, severity: .critical, detectedAt: at, conditionSince: at, value: 1, limit: 2,
+                            unit: "bar", detector: "threshold", detectorVersion: 1, profileID: "test-pump", profileVersion: 3, summary: "bench",
+                            evidence: (0..<30).map { Sample(timestamp: at - .seconds(Int64(30 - $0)), value: 5) }))
+        let start = DispatchTime.now().uptimeNanoseconds
+        await desk.drain()
+        times.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6)
+    }
+    times.sort()
+    row("one detection → committed, alone (raise/clear alternating, 30 evidence samples), p50 / p99", String(format: "%.2f / %.2f ms", percentile(times, 0.5), percentile(times, 0.99)),
+        "-", "-", "report")
+}
+
 // MARK: end to end: a private broker, a libmosquitto publisher, mosquitto_sub vs the gateway
 
 print("end to end (broker, publisher and receiver share the cores):")
@@ -281,9 +306,6 @@ func startGateway(clientID: String, waitForSubscription: Bool = true,
 }
 
 
-func percentile(_ sorted: [Double], _ q: Double) -> Double {
-    sorted.isEmpty ? .nan : sorted[max(0, min(sorted.count - 1, Int((q * Double(sorted.count)).rounded(.up)) - 1))]
-}
 
 func gatewayRun(qos: Int) async throws -> (Double, Int) {
     let running = try await startGateway(clientID: "bench-gw-\(qos)")

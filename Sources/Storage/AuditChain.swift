@@ -55,15 +55,15 @@ public enum AuditChain {
     /// IMMEDIATE, so two processes appending at once are serialised by SQLite and the chain
     /// stays linear.
     static func append(_ db: Database, at: Timestamp, actor: String, action: String, ticketID: Int64?, detail: String) throws -> Int64 {
-        let last = try Row.fetchOne(db, sql: "SELECT id, hash FROM audit_record ORDER BY id DESC LIMIT 1")
+        let last = try Row.fetchOne(db.cachedStatement(sql: "SELECT id, hash FROM audit_record ORDER BY id DESC LIMIT 1"))
         let lastID: Int64 = last?["id"] ?? 0
         let previous: String = last?["hash"] ?? genesis
         // Ids stay contiguous (no AUTOINCREMENT gaps), so a gap is evidence of a deletion.
         let id = lastID + 1
         let hash = hash(canonicalJSON(id: id, at: at, actor: actor, action: action, ticketID: ticketID, detail: detail, previousHash: previous))
-        try db.execute(sql: """
+        try db.cachedStatement(sql: """
             INSERT INTO audit_record (id, at, actor, action, ticket_id, detail, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-            """, arguments: [id, at.milliseconds, actor, action, ticketID, detail, previous, hash])
+            """).execute(arguments: [id, at.milliseconds, actor, action, ticketID, detail, previous, hash])
         return id
     }
 

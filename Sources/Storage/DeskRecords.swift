@@ -99,8 +99,8 @@ extension TicketTransaction {
     @discardableResult
     public func enqueue(key: String, kind: String, topic: String, payload: [String: String], at: Timestamp) throws -> Bool {
         let json = try canonicalDetail(payload)
-        try db.execute(sql: "INSERT OR IGNORE INTO outbox (created_at, key, kind, topic, payload) VALUES (?, ?, ?, ?, ?)",
-                       arguments: [at.milliseconds, key, kind, topic, json])
+        try db.cachedStatement(sql: "INSERT OR IGNORE INTO outbox (created_at, key, kind, topic, payload) VALUES (?, ?, ?, ?, ?)")
+            .execute(arguments: [at.milliseconds, key, kind, topic, json])
         return db.changesCount > 0
     }
 

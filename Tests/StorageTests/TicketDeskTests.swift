@@ -112,6 +112,27 @@ struct TicketStoreTests {
         #expect(try store.auditRecords().isEmpty)
     }
 
+    /// The WAL is copied into the database file by a checkpoint on another connection every
+    /// 64 commits; the writer's own automatic checkpoint waits for 4,000 pages. So after 64
+    /// small commits the main file alone, without its WAL, already holds all of them.
+    @Test func theWriteAheadLogIsCheckpointedInTheBackground() async throws {
+        let directory = try makeTemporaryDirectory()
+        let path = directory.appendingPathComponent("fw.db").path
+        let store = try TicketStore(path: path)
+        for i in 0..<64 {
+            try store.writeSync { tx in
+                try tx.appendAudit(at: Timestamp(milliseconds: Int64(i)), actor: "test", action: "test.write", ticketID: nil, detail: ["i": "\(i)"])
+            }
+        }
+        #expect(await eventually { store.walCheckpoints.done == 1 })
+        #expect(store.walCheckpoints.failed == 0)
+        let copy = directory.appendingPathComponent("copy.db").path
+        try FileManager.default.copyItem(atPath: path, toPath: copy)
+        #expect(!FileManager.default.fileExists(atPath: copy + "-wal"))
+        let records = try TicketStore(path: copy).auditRecords().filter { $0.action == "test.write" }
+        #expect(records.count == 64)
+    }
+
     @Test func ticketsSurviveReopeningTheFile() throws {
         let path = try makeTemporaryDirectory().appendingPathComponent("fw.db").path
         do {
