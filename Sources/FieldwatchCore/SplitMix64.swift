@@ -3,7 +3,7 @@ import Foundation
 /// SplitMix64 (Steele, Lea & Flood 2014): a tiny, fast seeded generator that gives the same
 /// sequence on every platform for a seed, so simulated fleets and noisy test scenarios
 /// reproduce exactly.
-public struct SplitMix64: Sendable {
+public struct SplitMix64: RandomNumberGenerator, Sendable {
     public var state: UInt64
 
     public init(seed: UInt64) { state = seed }

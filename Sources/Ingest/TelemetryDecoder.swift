@@ -90,7 +90,8 @@ private struct Scanner {
 
     init(bytes: UnsafeBufferPointer<UInt8>) { self.bytes = bytes }
 
-    func fail(_ detail: String) -> PayloadError { PayloadError(kind: .malformedJSON, detail: "at byte \(i): \(detail)") }
+    func fail(_ detail: String) -> PayloadError { failAt(i, detail) }
+    func failAt(_ offset: Int, _ detail: String) -> PayloadError { PayloadError(kind: .malformedJSON, detail: "at byte \(offset): \(detail)") }
 
     mutating func skipWhitespace() {
         while i < bytes.count {
@@ -275,15 +276,17 @@ private struct Scanner {
         guard current == UInt8(ascii: "\"") else { throw fail(current == nil ? "unexpected end, expected a string" : "expected a string in double quotes") }
         i += 1
         let start = i
+        var ascii = true
         // Fast path: no escapes.
         while i < bytes.count, bytes[i] != UInt8(ascii: "\""), bytes[i] != UInt8(ascii: "\\") {
             guard bytes[i] >= 0x20 else { throw fail("control character in string; escape it") }
+            if bytes[i] >= 0x80 { ascii = false }
             i += 1
         }
         guard i < bytes.count else { throw fail("unterminated string") }
         if bytes[i] == UInt8(ascii: "\"") {
             defer { i += 1 }
-            return String(decoding: UnsafeBufferPointer(rebasing: bytes[start..<i]), as: UTF8.self)
+            return try text(UnsafeBufferPointer(rebasing: bytes[start..<i]), ascii: ascii, at: start)
         }
         var scalars = Array(bytes[start..<i])
         while true {
@@ -292,7 +295,9 @@ private struct Scanner {
             i += 1
             switch c {
             case UInt8(ascii: "\""):
-                return String(decoding: scalars, as: UTF8.self)
+                let utf8 = scalars
+                guard let s = String(validating: utf8, as: UTF8.self) else { throw invalidUTF8(at: start) }
+                return s
             case UInt8(ascii: "\\"):
                 guard let e = current else { throw fail("unterminated escape") }
                 i += 1
@@ -304,13 +309,16 @@ private struct Scanner {
                 case UInt8(ascii: "r"): scalars.append(0x0D)
                 case UInt8(ascii: "t"): scalars.append(0x09)
                 case UInt8(ascii: "u"):
+                    let escape = i - 2
                     var code = try hex4()
                     if (0xD800..<0xDC00).contains(code), matches("\\u") {
                         i += 2
                         let low = try hex4()
-                        if (0xDC00..<0xE000).contains(low) { code = 0x10000 + ((code - 0xD800) << 10) + (low - 0xDC00) }
+                        guard (0xDC00..<0xE000).contains(low) else { throw failAt(escape, "\\u escape of a high surrogate not followed by a low one") }
+                        code = 0x10000 + ((code - 0xD800) << 10) + (low - 0xDC00)
                     }
-                    let scalar = Unicode.Scalar(code) ?? "\u{FFFD}"
+                    // A lone surrogate stands for no character (Foundation's JSON reader refuses it too).
+                    guard let scalar = Unicode.Scalar(code) else { throw failAt(escape, "\\u escape of a lone surrogate (\\u\(String(code, radix: 16)))") }
                     scalars.append(contentsOf: Array(String(Character(scalar)).utf8))
                 default: throw fail("invalid escape \\\(Character(Unicode.Scalar(e)))")
                 }
@@ -319,6 +327,19 @@ private struct Scanner {
                 scalars.append(c)
             }
         }
+    }
+
+    /// The bytes of a string as text. JSON is UTF-8: a name in another encoding (Latin-1, GBK)
+    /// is refused here, where the byte offset can be named, rather than becoming an unknown
+    /// sensor full of replacement characters.
+    func text(_ utf8: UnsafeBufferPointer<UInt8>, ascii: Bool, at start: Int) throws(PayloadError) -> String {
+        if ascii { return String(decoding: utf8, as: UTF8.self) }
+        guard let s = String(validating: utf8, as: UTF8.self) else { throw invalidUTF8(at: start) }
+        return s
+    }
+
+    func invalidUTF8(at start: Int) -> PayloadError {
+        PayloadError(kind: .malformedJSON, detail: "at byte \(start): a string that is not valid UTF-8; JSON text must be UTF-8 (check the device's character encoding)")
     }
 
     mutating func hex4() throws(PayloadError) -> UInt32 {

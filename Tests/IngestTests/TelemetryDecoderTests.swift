@@ -96,6 +96,22 @@ struct TelemetryDecoderTests {
         #expect(e.detail.contains("nesting deeper than 32 levels"))
     }
 
+    /// Names in another encoding than UTF-8, and escapes of half a character, are refused with
+    /// where and why, not turned into sensors named with replacement characters.
+    @Test func textThatIsNotUnicodeIsRefusedWithItsPlace() throws {
+        let latin1: [UInt8] = Array(#"{"metrics": {"temp"#.utf8) + [0xB0] + Array(#"C": 1}}"#.utf8)
+        let cases: [([UInt8], String)] = [
+            (latin1, "at byte 14: a string that is not valid UTF-8; JSON text must be UTF-8 (check the device's character encoding)"),
+            (Array(#"{"metrics": {"a\ud83d": 1}}"#.utf8), "at byte 15: \\u escape of a lone surrogate (\\ud83d)"),
+            (Array(#"{"metrics": {"a\ude00x": 1}}"#.utf8), "at byte 15: \\u escape of a lone surrogate (\\ude00)"),
+            (Array(#"{"metrics": {"\ud83d\u0041": 1}}"#.utf8), "at byte 14: \\u escape of a high surrogate not followed by a low one"),
+        ]
+        for (bytes, message) in cases {
+            #expect(TelemetryDecoder.decode(bytes) == .failure(PayloadError(kind: .malformedJSON, detail: message)))
+        }
+        #expect(try decode(#"{"metrics": {"\ud83d\ude00°": 1}}"#).get().metrics.first?.key == "😀°")
+    }
+
     /// Random bytes and random mutations of a valid payload must never trap.
     @Test func arbitraryBytesNeverCrash() {
         var rng = SystemRandomNumberGenerator()
