@@ -103,6 +103,28 @@ let detectorRate = rate(samples, detectorTime)
 row("default detector set (threshold + forecast + flatline, 1,000 series), samples/s", human(detectorRate), "ring append \(human(ringRate))",
     String(format: "%.3f", detectorRate / ringRate), "≥ 1 M/s")
 
+// MARK: the series store as ingest uses it (lock, dictionary, ring), without and with the
+// compressed history tier behind the rings
+
+/// Decimal readings of 1,000 series, one a second each: what the ingest path appends.
+func storeAppendRate(historyBytes: Int) -> Double {
+    let store = SeriesStore(configuration: .init(capacity: 256, historyBytes: historyBytes))
+    let keys = (0..<1000).map { SeriesKey(device: DeviceID("d\($0)"), sensor: "bearing_temp") }
+    let n = samples / 4
+    let time = seconds {
+        for i in 0..<n {
+            let v = (600 + Double(i % 37) - Double(i % 11)) / 10
+            _ = store.append(Sample(timestamp: Timestamp(milliseconds: Int64(i / keys.count) * 1000), value: v), to: keys[i % keys.count])
+        }
+    }
+    blackHole(store)
+    return rate(n, time)
+}
+let storePlain = storeAppendRate(historyBytes: 0)
+let storeHistory = storeAppendRate(historyBytes: 64 * 1024)
+row("series store append, 1,000 series, samples/s: history off / on (64 KiB a series)", "\(human(storePlain)) / \(human(storeHistory))",
+    "ring append \(human(ringRate))", String(format: "%.2f (on/off)", storeHistory / storePlain), "report")
+
 // MARK: memory: 10,000 series at the default ring capacity
 
 let before = rssBytes()
@@ -334,13 +356,12 @@ if wants("qos0") {
 // Latency: a steady load the gateway can carry (paced at 20k msg/s, 3 metrics each), with a
 // probe every 100 messages that raises or clears a detection; each probe is timed from its
 // timestamp to the desk's transaction that stored it.
-if wants("latency") {
-    let paced = 20_000.0
+for paced in [20_000.0, 50_000.0] where wants("latency") {
     // Reference: mosquitto_sub on the same paced stream, each probe timed from its timestamp
     // to the subscriber's receipt, i.e. what the broker and the loopback alone take.
-    let subLog = dir.appendingPathComponent("sub-latency.log").path
+    let subLog = dir.appendingPathComponent("sub-latency-\(Int(paced)).log").path
     let sub = try spawn("/usr/bin/mosquitto_sub", ["-h", "127.0.0.1", "-p", "\(broker.port)", "-t", "fieldwatch/+/pump-1/telemetry", "-q", "0",
-                                                    "-F", "%U %p", "-i", "bench-sub-latency", "--nodelay"], logPath: subLog)
+                                                    "-F", "%U %p", "-i", "bench-sub-latency-\(Int(paced))", "--nodelay"], logPath: subLog)
     try await Task.sleep(for: .milliseconds(500))
     _ = try await publish(qos: 0, count: min(messages, 100_000), rate: paced, probes: true)
     try await Task.sleep(for: .seconds(1))
@@ -357,7 +378,7 @@ if wants("latency") {
     }.sorted()
     // Each probe's detection, from its timestamp to the end of the transaction that committed it.
     let probes = Mutex<[Double]>([])
-    let running = try await startGateway(clientID: "bench-latency", onCommit: { batch, committedAt in
+    let running = try await startGateway(clientID: "bench-latency-\(Int(paced))", onCommit: { batch, committedAt in
         let ms = batch.filter { $0.sensor == "discharge_pressure" }.map { Double(committedAt.milliseconds - $0.detectedAt.milliseconds) }
         probes.withLock { $0.append(contentsOf: ms) }
     })

@@ -75,6 +75,10 @@ public final class IngestPipeline: Sendable {
     public let configuration: Configuration
     public let store: SeriesStore
     private let devices: [DeviceID: DeviceContext]
+    /// `<prefix>/<site>/<device>/telemetry` of every device in the inventory: one hash lookup
+    /// per message instead of splitting the topic (splitting was 40 % of `handle`). A topic not
+    /// in here takes `route` and gets its precise reject.
+    private let telemetryTopics: [String: DeviceContext]
     /// Per-series detector state and sensor arrival times, under the one lock a sample
     /// already takes on its way through the detectors.
     private struct DetectionState {
@@ -140,6 +144,9 @@ public final class IngestPipeline: Sendable {
             contexts[device.id] = context
         }
         self.devices = contexts
+        telemetryTopics = Dictionary(uniqueKeysWithValues: contexts.values.map {
+            ("\(configuration.topicPrefix)/\($0.device.site)/\($0.device.id)/telemetry", $0)
+        })
         self.detection = Mutex(DetectionState(engine: engine))
         self.store = store
         self.deadLetters = deadLetters
@@ -172,20 +179,7 @@ public final class IngestPipeline: Sendable {
     public func handle(_ message: MQTTMessage) -> Outcome {
         var outcome = Outcome()
         state.withLock { $0.counters.messages += 1 }
-        guard let (site, deviceID) = route(message.topic) else {
-            reject(.badTopic, "topic \"\(message.topic.prefix(120))\" is not \(configuration.topicPrefix)/<site>/<device>/telemetry", message, &outcome)
-            return outcome
-        }
-        guard let context = devices[deviceID], context.device.site == site else {
-            let detail: String
-            if let other = devices[deviceID] {
-                detail = "device \"\(deviceID)\" is registered at site \"\(other.device.site)\", not \"\(site)\"; fix the device's topic or the inventory"
-            } else {
-                detail = "device \"\(deviceID)\" (site \"\(site)\") is not in the inventory; add it to the inventory file or fix the topic"
-            }
-            reject(.unknownDevice, detail, message, &outcome)
-            return outcome
-        }
+        guard let context = telemetryTopics[message.topic] ?? routedDevice(message, &outcome) else { return outcome }
         let payload: TelemetryPayload
         switch TelemetryDecoder.decode(message.payload) {
         case let .success(p): payload = p
@@ -358,6 +352,31 @@ public final class IngestPipeline: Sendable {
         }
         for anomaly in anomalies { sink(anomaly) }
         return anomalies
+    }
+
+    /// The general path for a topic that is not one of the inventory's telemetry topics: the
+    /// device it names if that is registered at that site, else the reject that says what is wrong.
+    private func routedDevice(_ message: MQTTMessage, _ outcome: inout Outcome) -> DeviceContext? {
+        guard let (site, deviceID) = route(message.topic) else {
+            reject(.badTopic, "topic \"\(message.topic.prefix(120))\" is not \(configuration.topicPrefix)/<site>/<device>/telemetry", message, &outcome)
+            return nil
+        }
+        if let context = devices[deviceID], context.device.site == site { return context }
+        let detail: String
+        if let other = devices[deviceID] {
+            detail = "device \"\(deviceID)\" is registered at site \"\(other.device.site)\", not \"\(site)\"; fix the device's topic or the inventory"
+        } else {
+            detail = "device \"\(deviceID)\" (site \"\(site)\") is not in the inventory; add it to the inventory file or fix the topic"
+        }
+        reject(.unknownDevice, detail, message, &outcome)
+        return nil
+    }
+
+    /// The device of a telemetry topic by the fast path (the index) and by the general path
+    /// (`route`), for the test that holds them to each other.
+    func deviceByBothPaths(_ topic: String) -> (fast: DeviceID?, general: DeviceID?) {
+        var outcome = Outcome()
+        return (telemetryTopics[topic]?.device.id, routedDevice(MQTTMessage(topic: topic, payload: []), &outcome)?.device.id)
     }
 
     /// `fieldwatch/<site>/<device>/telemetry` → (site, device).

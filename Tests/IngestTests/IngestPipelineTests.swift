@@ -107,6 +107,27 @@ struct IngestPipelineTests {
         #expect(entry?["detail"] == c.detail)
     }
 
+    /// The topic index (fast path) and topic parsing (general path) name the same device for
+    /// every registered topic, and neither for near misses.
+    @Test func topicIndexAgreesWithTopicParsing() throws {
+        let f = try PipelineFixture()
+        let registered = ["fieldwatch/site-a/pump-1/telemetry", "fieldwatch/site-a/pump-2/telemetry"]
+        for topic in registered {
+            let (fast, general) = f.pipeline.deviceByBothPaths(topic)
+            #expect(fast != nil && fast == general, "\(topic)")
+        }
+        let nearMisses = [
+            "fieldwatch/site-b/pump-1/telemetry", "fieldwatch/site-a/pump-9/telemetry", "fieldwatch/site-a/pump-1/status",
+            "fieldwatch/site-a/pump-1/telemetry/", "/fieldwatch/site-a/pump-1/telemetry", "fieldwatch//pump-1/telemetry",
+            "Fieldwatch/site-a/pump-1/telemetry", "fieldwatch/site-a/pump-1", "fieldwatch/site-a//pump-1/telemetry", "",
+            "fieldwatch/site-a/pump-1/telemetry ", "fieldwatch/site-a/pump-１/telemetry",
+        ]
+        for topic in nearMisses {
+            let (fast, general) = f.pipeline.deviceByBothPaths(topic)
+            #expect(fast == nil && general == nil, "\(topic)")
+        }
+    }
+
     @Test func tooLateSampleIsRejected() throws {
         let f = try PipelineFixture()
         f.send(#"{"ts": 1764240800000, "metrics": {"flow": 1}}"#)
