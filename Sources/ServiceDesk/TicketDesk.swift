@@ -1,5 +1,4 @@
 import FieldwatchCore
-import Foundation
 import Logging
 import ServiceLifecycle
 import Storage
@@ -11,11 +10,6 @@ import Synchronization
 /// and returns. `run()` drains the queue in batches, and commits each anomaly's ticket change,
 /// detection, evidence and audit record in one transaction. On graceful shutdown the queue is
 /// drained before `run()` returns. A failed write is retried, never dropped.
-///
-/// The drain runs on a thread of its own, not on Swift's cooperative pool: at 50 k msg/s the
-/// pool's two threads are busy with ingest, and a desk task waiting for one of them (twice per
-/// commit, around the database queue) doubled telemetry → committed latency. A sleeping thread
-/// woken by the kernel runs at once.
 public final class TicketDesk: Service, Sendable {
     public struct Configuration: Sendable {
         /// Anomalies waiting for the store; beyond this, submissions are counted as dropped.
@@ -62,19 +56,14 @@ public final class TicketDesk: Service, Sendable {
     private struct State: ~Copyable {
         var pending: [Queued] = []
         var counters = Counters()
-        /// A wake-up is signalled and the drain thread has not yet looked at the queue.
-        var wakePending = false
-        var stopping = false
-        var cancelled = false
     }
 
     public let configuration: Configuration
     public let store: TicketStore
     public let rules: ServiceRules
     private let state = Mutex(State())
-    private let wakeup = DispatchSemaphore(value: 0)
-    /// Held for a whole drain, so two drains never interleave their batches.
-    private let draining = NSLock()
+    private let wakeups: AsyncStream<Void>
+    private let wakeup: AsyncStream<Void>.Continuation
     private let logger: Logger
     private let now: @Sendable () -> Timestamp
     private let onEffect: @Sendable (Effect) -> Void
@@ -94,6 +83,7 @@ public final class TicketDesk: Service, Sendable {
         self.now = now
         self.onEffect = onEffect
         self.onCommit = onCommit
+        (wakeups, wakeup) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
     }
 
     public var counters: Counters { state.withLock { $0.counters } }
@@ -101,72 +91,37 @@ public final class TicketDesk: Service, Sendable {
 
     /// Queues an anomaly for the store. Never blocks; a full queue counts the drop and logs it.
     public func submit(_ anomaly: Anomaly) {
-        let (accepted, wake) = state.withLock { state -> (Bool, Bool) in
+        let accepted = state.withLock { state -> Bool in
             guard state.pending.count < configuration.queueCapacity else {
                 state.counters.droppedQueueFull += 1
-                return (false, false)
+                return false
             }
             state.pending.append(Queued(anomaly: anomaly, submitted: .now))
             state.counters.submitted += 1
-            defer { state.wakePending = true }
-            return (true, !state.wakePending)
+            return true
         }
-        if wake { wakeup.signal() }
-        if !accepted {
+        if accepted {
+            wakeup.yield()
+        } else {
             logger.error("ticket queue full (\(configuration.queueCapacity)); anomaly dropped",
                          metadata: ["device.id": .string(anomaly.device.rawValue), "fault.code": .string(anomaly.faultCode.rawValue)])
         }
     }
 
     public func run() async throws {
-        await withTaskCancellationHandler {
-            await withGracefulShutdownHandler {
-                await withCheckedContinuation { (finished: CheckedContinuation<Void, Never>) in
-                    let thread = Thread { [self] in
-                        while true {
-                            wakeup.wait()
-                            let stop = state.withLock { state -> Bool in
-                                state.wakePending = false
-                                return state.stopping
-                            }
-                            // On shutdown this takes whatever arrived before it, too.
-                            drainNow()
-                            if stop { break }
-                        }
-                        finished.resume()
-                    }
-                    thread.name = "fieldwatch.desk"
-                    thread.start()
-                }
-            } onGracefulShutdown: { [self] in
-                state.withLock { $0.stopping = true }
-                wakeup.signal()
+        await withGracefulShutdownHandler {
+            for await _ in wakeups {
+                await drain()
             }
-        } onCancel: { [self] in
-            state.withLock {
-                $0.stopping = true
-                $0.cancelled = true
-            }
-            wakeup.signal()
+        } onGracefulShutdown: { [wakeup] in
+            wakeup.finish()
         }
+        // Whatever arrived between the last wake-up and shutdown.
+        await drain()
     }
 
-    /// Commits everything queued, batch by batch, retrying failed writes; for callers that do
-    /// not run the service (tests, tools). Blocks a Dispatch thread, not the caller's.
+    /// Commits everything queued, batch by batch, retrying failed writes.
     public func drain() async {
-        await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
-            DispatchQueue.global().async { [self] in
-                drainNow()
-                done.resume()
-            }
-        }
-    }
-
-    /// The drain itself, on the calling thread. A failed write is retried every `retryDelay`
-    /// until it succeeds or the service is cancelled; then the batch goes back to the queue.
-    private func drainNow() {
-        draining.lock()
-        defer { draining.unlock() }
         while true {
             let queued = state.withLock { state -> [Queued] in
                 let n = min(configuration.batchSize, state.pending.count)
@@ -181,7 +136,7 @@ public final class TicketDesk: Service, Sendable {
                     let recordedAt = now()
                     let silent = Dictionary(grouping: batch.filter { $0.transition == .raised && $0.faultCode.isLossOfContact && !$0.drill }, by: \.site)
                         .mapValues { Set($0.map(\.device)) }
-                    let effects = try store.writeSync { [rules] tx in
+                    let effects = try await store.write { [rules] tx in
                         try batch.map { try Self.apply($0, in: tx, recordedAt: recordedAt, rules: rules, outOfContact: silent[$0.site] ?? []) }
                     }
                     let committed = ContinuousClock.now
@@ -194,8 +149,7 @@ public final class TicketDesk: Service, Sendable {
                 } catch {
                     state.withLock { $0.counters.writeFailures += 1 }
                     logger.error("cannot commit \(batch.count) detection(s), retrying: \(error)")
-                    Thread.sleep(forTimeInterval: configuration.retryDelay.secondsDouble)
-                    if state.withLock({ $0.cancelled }) {
+                    if (try? await Task.sleep(for: configuration.retryDelay)) == nil {
                         // Cancelled: put the batch back so a later drain still has it.
                         state.withLock { $0.pending.insert(contentsOf: queued, at: 0) }
                         return
