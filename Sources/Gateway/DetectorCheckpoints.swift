@@ -40,17 +40,20 @@ public final class DetectorCheckpointService: Service, Sendable {
     private let logger: Logger
     private let now: @Sendable () -> Timestamp
     private let state = Mutex(Counters())
+    /// Saved right after each detector checkpoint, in a transaction of its own; nil: not saved.
+    public let series: SeriesCheckpoints?
 
     /// `commitWait` bounds how long a save waits for the desk to commit the detections the
     /// snapshot reflects; past it the save is put off to the next interval.
     public init(pipeline: IngestPipeline, desk: TicketDesk, store: TicketStore, interval: Duration = .seconds(60),
-                commitWait: Duration = .seconds(30), logger: Logger = Logger(label: "fieldwatch.checkpoint"),
+                commitWait: Duration = .seconds(30), series: SeriesCheckpoints? = nil, logger: Logger = Logger(label: "fieldwatch.checkpoint"),
                 now: @escaping @Sendable () -> Timestamp = { Timestamp.now() }) {
         self.pipeline = pipeline
         self.desk = desk
         self.store = store
         self.interval = interval
         self.commitWait = commitWait
+        self.series = series
         self.logger = logger
         self.now = now
     }
@@ -62,11 +65,15 @@ public final class DetectorCheckpointService: Service, Sendable {
             while !Task.isCancelled {
                 try await Task.sleep(for: interval)
                 await save()
+                await series?.save()
             }
         }
         // Ingest, after this service in the group, has stopped: this checkpoint holds every sample.
         if await save() {
             logger.info("detector state saved on shutdown (\(counters.lastBytes ?? 0) bytes)")
+        }
+        if let series, await series.save() {
+            logger.info("series history saved on shutdown (\(series.counters.lastBytes ?? 0) bytes written)")
         }
     }
 

@@ -34,6 +34,11 @@ public final class Gateway: Sendable {
     /// What start-up restored from the saved detector state; nil when there was none or it
     /// could not be read (the detectors then start fresh).
     public let detectorRestore: DetectionEngine.RestoreReport?
+    /// Saves the rings and compressed history with each detector checkpoint.
+    public let seriesCheckpoints: SeriesCheckpoints
+    /// What start-up restored of the saved rings and history; nil when there was none or it
+    /// could not be read (the rings then start empty).
+    public let seriesRestore: SeriesStore.RestoreReport?
     private let logger: Logger
 
     /// Validates everything and builds the components; throws `ConfigurationError` listing
@@ -101,7 +106,10 @@ public final class Gateway: Sendable {
             logger: logger, sink: { desk.submit($0) })
         // Before any message flows: ingest starts only when the service group runs.
         detectorRestore = Self.restoreDetectors(into: pipeline, from: store, logger: logger)
-        checkpoints = DetectorCheckpointService(pipeline: pipeline, desk: desk, store: store, interval: configuration.checkpointInterval, logger: logger)
+        seriesCheckpoints = SeriesCheckpoints(series: series, store: store, logger: logger)
+        seriesRestore = seriesCheckpoints.restore(keeping: pipeline.feeds)
+        checkpoints = DetectorCheckpointService(pipeline: pipeline, desk: desk, store: store, interval: configuration.checkpointInterval,
+                                                series: seriesCheckpoints, logger: logger)
         let client = try MQTTClient(configuration: configuration.mqtt, logger: logger)
         ingest = IngestService(client: client, pipeline: pipeline, statsInterval: configuration.statsInterval, logger: logger)
         var transports: [any NotificationTransport] = configuration.webhooks.compactMap { URL(string: $0).map { WebhookTransport(url: $0) } }

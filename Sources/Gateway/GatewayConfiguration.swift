@@ -34,7 +34,8 @@ public struct GatewayConfiguration: Sendable, Equatable {
     /// Publish service events to MQTT under fieldwatch/events/<site>/<ticket>.
     public var publishEvents = true
     public var escalationInterval: Duration = .seconds(15)
-    /// How often the detectors' state is saved to the database (and once more on shutdown).
+    /// How often the detectors' state, the rings and the compressed history are saved to the
+    /// database (and once more on shutdown).
     public var checkpointInterval: Duration = .seconds(60)
     /// FAQ of the customer assistant; a missing default file means an empty FAQ.
     public var faq = "./Assistant/faq.yaml"
@@ -67,7 +68,7 @@ public struct GatewayConfiguration: Sendable, Equatable {
         ("webhooks", "FIELDWATCH_WEBHOOKS", "URLs that receive every service event as HTTP POST JSON (a YAML list; comma-separated in the environment)"),
         ("publish_events", "FIELDWATCH_PUBLISH_EVENTS", "publish service events to MQTT fieldwatch/events/<site>/<ticket> (default true)"),
         ("escalation_interval", "FIELDWATCH_ESCALATION_INTERVAL", "how often SLA deadlines are checked for escalation (default 15s)"),
-        ("checkpoint_interval", "FIELDWATCH_CHECKPOINT_INTERVAL", "how often detector state (duration timers, flatline runs, fitted trends) is saved so a restart resumes it; also saved on shutdown, so a kill -9 loses at most this much (default 60s)"),
+        ("checkpoint_interval", "FIELDWATCH_CHECKPOINT_INTERVAL", "how often detector state (duration timers, flatline runs, fitted trends), the rings and the compressed history are saved so a restart resumes them; also saved on shutdown, so a kill -9 loses at most this much (default 60s)"),
         ("faq", "FIELDWATCH_FAQ", "questions and answers for the customer assistant (default ./Assistant/faq.yaml)"),
         ("http", "FIELDWATCH_HTTP", "HOST:PORT of the HTTP API (default 127.0.0.1:8080; 0.0.0.0:8080 for every interface; \"off\" disables)"),
     ]

@@ -83,6 +83,17 @@ final class GatewayMetrics: Sendable {
             gauge("fieldwatch_detector_checkpoint_bytes", "Size of the last detector checkpoint.", Double(bytes))
             gauge("fieldwatch_detector_checkpoint_last_saved_timestamp_seconds", "When the last detector checkpoint was saved (Unix time).", Double(at.milliseconds) / 1000)
         }
+        if let series = checkpoints.series {
+            let h = series.counters
+            count("fieldwatch_series_checkpoints_total", "Saves of the rings and compressed history.", h.saved)
+            count("fieldwatch_series_checkpoint_failures_total", "Saves of the rings and history that failed (tried again next interval).", h.failures)
+            if let duration = h.lastDuration, let bytes = h.lastBytes, let at = h.lastSavedAt {
+                gauge("fieldwatch_series_checkpoint_duration_seconds", "Time the last save of the rings and history took (snapshot, compression, write).", duration.secondsDouble)
+                gauge("fieldwatch_series_checkpoint_bytes", "Bytes the last save of the rings and history wrote (rings, open blocks, new sealed blocks).", Double(bytes))
+                gauge("fieldwatch_series_checkpoint_last_saved_timestamp_seconds", "When the rings and history were last saved (Unix time).", Double(at.milliseconds) / 1000)
+            }
+        }
+        gauge("fieldwatch_history_bytes", "Bytes of compressed history behind the rings.", Double(series.historyBytesInUse))
         if let backlog = try? store.outboxBacklog() {
             gauge("fieldwatch_outbox_backlog", "Notifications not yet delivered to every destination.", Double(backlog))
         }

@@ -159,6 +159,16 @@ public final class IngestPipeline: Sendable {
 
     public var counters: Counters { state.withLock { $0.counters } }
 
+    /// Whether `key` is a series this pipeline writes: a sensor of a device in the inventory
+    /// (as its profile names it), or that sensor's drill series. Saved series that fail this
+    /// belong to devices or sensors removed since, and are not restored.
+    public func feeds(_ key: SeriesKey) -> Bool {
+        let raw = key.device.rawValue
+        let device = raw.hasSuffix("#drill") ? DeviceID(String(raw.dropLast("#drill".count))) : key.device
+        guard let sensor = devices[device]?.sensors[key.sensor.rawValue] else { return false }
+        return sensor.series == key || sensor.drillSeries == key
+    }
+
     /// The detectors' state as a checkpoint (see `DetectionEngine.checkpoint()`). The engine is
     /// copied under the lock, which is a struct copy that shares storage until ingest next
     /// writes, and encoded outside it, so ingest never waits for the encoding. Every event the

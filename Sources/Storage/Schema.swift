@@ -266,6 +266,27 @@ enum Schema {
                 );
                 """)
         }
+        migrator.registerMigration("v9-series-history") { db in
+            try db.execute(sql: """
+                -- The series store's contents (a SeriesSnapshot), so a restart keeps the rings and the
+                -- compressed history behind them. Sealed history blocks never change: each is written
+                -- once, keyed by series and first timestamp, and deleted when the history budget drops
+                -- it. The rest (every ring, compressed, and every block still being filled) is one row,
+                -- replaced on each save in the same transaction as the block changes.
+                CREATE TABLE series_recent (
+                    id       INTEGER PRIMARY KEY CHECK (id = 1),
+                    saved_at INTEGER NOT NULL,
+                    state    BLOB NOT NULL
+                );
+                CREATE TABLE series_block (
+                    device_id TEXT NOT NULL CHECK (device_id <> ''),
+                    sensor    TEXT NOT NULL CHECK (sensor <> ''),
+                    start_ts  INTEGER NOT NULL,
+                    data      BLOB NOT NULL,
+                    PRIMARY KEY (device_id, sensor, start_ts)
+                );
+                """)
+        }
         return migrator
     }
 }

@@ -15,6 +15,22 @@ public struct CompressedHistory: Sendable {
         self.budget = budget
     }
 
+    /// History put back from saved blocks (closed ones oldest first, then the one being filled),
+    /// kept within `budget` as `append` keeps it: the oldest closed blocks go first. A smaller
+    /// budget than the one they were saved under trims them here.
+    public init(blockDuration: Duration, budget: Int, sealed: [GorillaBlock], open: GorillaBlock?) {
+        self.init(blockDuration: blockDuration, budget: budget)
+        closed = sealed.filter { $0.count > 0 }
+        closedBytes = closed.reduce(0) { $0 + $1.byteCount }
+        self.open = open ?? GorillaBlock()
+        dropOldestBeyondBudget()
+    }
+
+    /// The closed blocks, oldest first. They never change: a saver writes each once.
+    public var sealedBlocks: [GorillaBlock] { closed }
+    /// The block being filled; nil while it is empty.
+    public var openBlock: GorillaBlock? { open.count > 0 ? open : nil }
+
     /// Bytes held by every block, the open one included.
     public var byteCount: Int { closedBytes + open.byteCount }
     public var count: Int { closed.reduce(open.count) { $0 + $1.count } }
@@ -27,12 +43,18 @@ public struct CompressedHistory: Sendable {
             closedBytes += open.byteCount
             closed.append(open)
             open = GorillaBlock()
-            while closedBytes > budget, let dropped = closed.first {
-                closedBytes -= dropped.byteCount
-                closed.removeFirst()
-            }
+            dropOldestBeyondBudget()
         }
         open.append(sample)
+    }
+
+    private mutating func dropOldestBeyondBudget() {
+        var excess = 0
+        while closedBytes > budget, excess < closed.count {
+            closedBytes -= closed[excess].byteCount
+            excess += 1
+        }
+        closed.removeFirst(excess)
     }
 
     /// Samples with `from ≤ timestamp ≤ to`, oldest first (only the blocks that overlap are decoded).

@@ -170,13 +170,32 @@ public struct GorillaBlock: Sendable, Equatable {
 
     /// Every sample appended, in order.
     public var samples: [Sample] {
-        var result: [Sample] = []
-        result.reserveCapacity(count)
+        // The bits were written by `append`, so they decode without a problem.
+        (try? Self.decode(bits, count: count).samples) ?? []
+    }
+
+    /// What decoding leaves behind: the samples, and the encoder's state after the last of them,
+    /// which is what a block read back from its bytes needs to go on appending.
+    private struct Decoded {
+        var samples: [Sample] = []
+        var previousDelta: Int64 = 0
+        var previousValue: UInt64 = 0
+        var previousLeading = 64
+        var previousTrailing = 0
+        var scale: Int?
+        var previousScaled: Int64 = 0
+    }
+
+    /// Decodes `count` samples from `bits`. Throws, instead of trapping or reading past the
+    /// end, on bits that `append` cannot have written (a damaged saved block).
+    private static func decode(_ bits: BitWriter, count: Int) throws(SeriesSnapshotError) -> Decoded {
+        var d = Decoded()
+        guard count > 0 else { return d }
+        d.samples.reserveCapacity(count)
         var reader = BitReader(bits)
-        guard count > 0 else { return result }
         var t = Int64(bitPattern: reader.read(64))
         var v = reader.read(64)
-        result.append(Sample(timestamp: Timestamp(milliseconds: t), value: Double(bitPattern: v)))
+        d.samples.append(Sample(timestamp: Timestamp(milliseconds: t), value: Double(bitPattern: v)))
         var places = Int(reader.read(3))
         let decimal = places < 7
         var scaled = decimal ? Self.scaled(Double(bitPattern: v), places: places) ?? 0 : 0
@@ -187,7 +206,7 @@ public struct GorillaBlock: Sendable, Equatable {
             delta &+= readDeltaOfDelta(&reader)
             t &+= delta
             if decimal {
-                result.append(Sample(timestamp: Timestamp(milliseconds: t), value: Self.readDecimal(&reader, previous: &scaled, places: &places)))
+                d.samples.append(Sample(timestamp: Timestamp(milliseconds: t), value: Self.readDecimal(&reader, previous: &scaled, places: &places)))
                 continue
             }
             if reader.read(1) == 1 {
@@ -195,22 +214,108 @@ public struct GorillaBlock: Sendable, Equatable {
                     leading = Int(reader.read(5))
                     let width = Int(reader.read(6))
                     trailing = 64 - leading - (width == 0 ? 64 : width)
+                    // The encoder never writes a window wider than the word.
+                    guard trailing >= 0 else { throw SeriesSnapshotError("a Gorilla block's value window (\(leading) leading zeros, \(width) bits) does not fit 64 bits") }
                 }
                 let width = 64 - leading - trailing
                 v ^= reader.read(width) << UInt64(trailing)
             }
-            result.append(Sample(timestamp: Timestamp(milliseconds: t), value: Double(bitPattern: v)))
+            d.samples.append(Sample(timestamp: Timestamp(milliseconds: t), value: Double(bitPattern: v)))
         }
-        return result
+        guard !reader.overran, reader.position == bits.count else {
+            throw SeriesSnapshotError("a Gorilla block of \(count) samples has \(bits.count) bits, but its samples take \(reader.overran ? "more" : "\(reader.position)")")
+        }
+        d.previousDelta = delta
+        d.previousValue = v
+        d.previousLeading = leading
+        d.previousTrailing = trailing
+        d.scale = decimal ? places : nil
+        d.previousScaled = scaled
+        return d
     }
 
-    private func readDeltaOfDelta(_ reader: inout BitReader) -> Int64 {
+    private static func readDeltaOfDelta(_ reader: inout BitReader) -> Int64 {
         if reader.read(1) == 0 { return 0 }
         if reader.read(1) == 0 { return Int64(reader.read(7)) - 63 }
         if reader.read(1) == 0 { return Int64(reader.read(9)) - 255 }
         if reader.read(1) == 0 { return Int64(reader.read(12)) - 2047 }
         if reader.read(1) == 0 { return Int64(Int32(bitPattern: UInt32(reader.read(32)))) }
         return Int64(bitPattern: reader.read(64))
+    }
+}
+
+// MARK: - Saved form
+
+extension GorillaBlock {
+    /// The version of `serialized` this code writes and reads.
+    public static let serializedFormat: UInt8 = 1
+
+    /// The block as bytes, to be saved and read back with `init(serialized:)`: the format (1
+    /// byte), the sample count and the bit count (UInt32, little-endian), then the bit stream
+    /// itself, most significant bit first, in as many whole bytes as it needs. 9 bytes more
+    /// than the bits: the stream is already compact, so it is stored as it is.
+    public var serialized: [UInt8] {
+        var bytes: [UInt8] = [Self.serializedFormat]
+        bytes.reserveCapacity(9 + (bits.count + 7) / 8)
+        withUnsafeBytes(of: UInt32(count).littleEndian) { bytes.append(contentsOf: $0) }
+        withUnsafeBytes(of: UInt32(bits.count).littleEndian) { bytes.append(contentsOf: $0) }
+        var remaining = (bits.count + 7) / 8
+        for word in bits.words where remaining > 0 {
+            withUnsafeBytes(of: word.bigEndian) { bytes.append(contentsOf: $0.prefix(remaining)) }
+            remaining -= 8
+        }
+        return bytes
+    }
+
+    /// Reads back a block saved with `serialized`, able to go on appending where it stopped
+    /// (the encoder's state is rebuilt by decoding it once). Throws, naming what is wrong, on
+    /// an unknown format or bits that do not decode to the stated samples.
+    public init(serialized bytes: some Collection<UInt8>) throws(SeriesSnapshotError) {
+        let bytes = Array(bytes)
+        guard let format = bytes.first else { throw SeriesSnapshotError("a saved Gorilla block is empty") }
+        guard format == Self.serializedFormat else {
+            throw SeriesSnapshotError("a saved Gorilla block has format \(format); this version reads format \(Self.serializedFormat) only")
+        }
+        guard bytes.count >= 9 else { throw SeriesSnapshotError("a saved Gorilla block has \(bytes.count) bytes, fewer than its 9-byte header") }
+        func uint32(at offset: Int) -> Int {
+            Int(bytes[offset]) | Int(bytes[offset + 1]) << 8 | Int(bytes[offset + 2]) << 16 | Int(bytes[offset + 3]) << 24
+        }
+        let count = uint32(at: 1)
+        let bitCount = uint32(at: 5)
+        guard bytes.count - 9 == (bitCount + 7) / 8 else {
+            throw SeriesSnapshotError("a saved Gorilla block of \(bitCount) bits has \(bytes.count - 9) bytes of them, not \((bitCount + 7) / 8)")
+        }
+        // The first sample takes 131 bits and every later one at least 2: this bounds `count`
+        // before anything is allocated for it.
+        guard count == 0 ? bitCount == 0 : bitCount >= 131 && (count - 1) * 2 <= bitCount - 131 else {
+            throw SeriesSnapshotError("a saved Gorilla block cannot hold \(count) samples in \(bitCount) bits")
+        }
+        var writer = BitWriter()
+        writer.count = bitCount
+        writer.words.reserveCapacity((bitCount + 63) / 64)
+        var index = 9
+        while index < bytes.count {
+            var word: UInt64 = 0
+            for i in 0..<8 { word = word << 8 | UInt64(index + i < bytes.count ? bytes[index + i] : 0) }
+            writer.words.append(word)
+            index += 8
+        }
+        // Bits past the end stay zero, as `append` leaves them.
+        if bitCount & 63 != 0, let last = writer.words.last {
+            writer.words[writer.words.count - 1] = last & ~(UInt64.max >> UInt64(bitCount & 63))
+        }
+        let decoded = try Self.decode(writer, count: count)
+        self.init()
+        bits = writer
+        self.count = count
+        first = decoded.samples.first?.timestamp
+        last = decoded.samples.last?.timestamp
+        previousDelta = decoded.previousDelta
+        previousValue = decoded.previousValue
+        previousLeading = decoded.previousLeading
+        previousTrailing = decoded.previousTrailing
+        scale = decoded.scale
+        previousScaled = decoded.previousScaled
     }
 }
 
@@ -238,12 +343,25 @@ struct BitWriter: Sendable, Equatable {
 
 struct BitReader {
     let words: [UInt64]
+    /// Bits there are to read.
+    let limit: Int
     var position = 0
+    /// A read went past `limit` (it returned zeros): the bits were not written by `BitWriter`
+    /// for the count they were decoded with.
+    private(set) var overran = false
 
-    init(_ writer: BitWriter) { words = writer.words }
+    init(_ writer: BitWriter) {
+        words = writer.words
+        limit = writer.count
+    }
 
     mutating func read(_ width: Int) -> UInt64 {
         guard width > 0 else { return 0 }
+        guard position + width <= limit else {
+            overran = true
+            position = limit
+            return 0
+        }
         let index = position >> 6
         let used = position & 63
         let free = 64 - used

@@ -101,4 +101,81 @@ public final class SeriesStore: Sendable {
     public var bytesInUse: Int {
         seriesCount * RingBuffer.bytesPerSeries(capacity: configuration.capacity)
     }
+
+    // MARK: - Saving and restoring
+
+    /// Every series' ring and history, to be saved. Under the lock only the tables are copied
+    /// (copy-on-write: no sample is copied there); the rings are read out after it is released.
+    /// The price falls on ingest instead: the first append to each ring after a snapshot
+    /// copies that ring once (4 KiB at 256 samples), which is cheaper than holding every
+    /// append while thousands of rings are read.
+    public func snapshot() -> SeriesSnapshot {
+        let (rings, history) = state.withLock { ($0.series, $0.history) }
+        var snapshot = SeriesSnapshot()
+        snapshot.series.reserveCapacity(rings.count)
+        for (key, ring) in rings where !ring.isEmpty {
+            let h = history[key]
+            snapshot.series[key] = .init(sealed: h?.sealedBlocks ?? [], open: h?.openBlock, ring: ring.samples)
+        }
+        return snapshot
+    }
+
+    /// What `restore(_:keeping:)` put back and what it left out.
+    public struct RestoreReport: Sendable, Equatable {
+        /// Series put back.
+        public var series = 0
+        /// Samples put back, rings and history.
+        public var samples = 0
+        /// Saved series `keeping` refused (a device or sensor no longer in the inventory).
+        public var unknownSeries = 0
+        /// Saved samples of restored series beyond today's `capacity` and `historyBytes`.
+        public var trimmedSamples = 0
+
+        public init(series: Int = 0, samples: Int = 0, unknownSeries: Int = 0, trimmedSamples: Int = 0) {
+            self.series = series
+            self.samples = samples
+            self.unknownSeries = unknownSeries
+            self.trimmedSamples = trimmedSamples
+        }
+    }
+
+    /// Puts saved series in place of the current ones, fitted to this store's configuration,
+    /// which may differ from the one they were saved under: a smaller ring passes its oldest
+    /// samples to the history (or drops them when none is kept), a smaller history budget drops
+    /// its oldest blocks. Meant for start-up, before samples flow; the counters are untouched.
+    @discardableResult
+    public func restore(_ snapshot: SeriesSnapshot, keeping: (SeriesKey) -> Bool = { _ in true }) -> RestoreReport {
+        let configuration = configuration
+        var report = RestoreReport()
+        var rings: [SeriesKey: RingBuffer] = [:]
+        var histories: [SeriesKey: CompressedHistory] = [:]
+        for (key, saved) in snapshot.series {
+            guard keeping(key) else {
+                report.unknownSeries += 1
+                continue
+            }
+            guard !saved.ring.isEmpty else { continue }
+            var history: CompressedHistory?
+            if configuration.historyBytes > 0, saved.open != nil || !saved.sealed.isEmpty || saved.ring.count > configuration.capacity {
+                history = CompressedHistory(blockDuration: configuration.historyBlock, budget: configuration.historyBytes,
+                                            sealed: saved.sealed, open: saved.open)
+            }
+            var ring = RingBuffer(capacity: configuration.capacity, lateTolerance: configuration.lateTolerance)
+            for sample in saved.ring {
+                if ring.isFull, let oldest = ring.oldest { history?.append(oldest) }
+                ring.append(sample)
+            }
+            let kept = ring.count + (history?.count ?? 0)
+            report.series += 1
+            report.samples += kept
+            report.trimmedSamples += saved.sampleCount - kept
+            rings[key] = ring
+            if let history { histories[key] = history }
+        }
+        state.withLock {
+            $0.series = rings
+            $0.history = histories
+        }
+        return report
+    }
 }

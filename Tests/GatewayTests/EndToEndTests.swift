@@ -17,8 +17,8 @@ final class RunningGateway: @unchecked Sendable {
     let group: ServiceGroup
     let task: Task<Void, any Error>
 
-    init(_ configuration: GatewayConfiguration) async throws {
-        gateway = try Gateway(configuration: configuration, logger: Logger(label: "test.gateway"))
+    init(_ configuration: GatewayConfiguration, logger: Logger = Logger(label: "test.gateway")) async throws {
+        gateway = try Gateway(configuration: configuration, logger: logger)
         group = gateway.makeServiceGroup(gracefulShutdownSignals: [])
         let group = self.group
         task = Task { try await group.run() }
