@@ -11,7 +11,13 @@ public final class TicketStore: Sendable {
     private let checkpointer: WALCheckpointer
 
     /// Opens (creating if needed) the database at `path` and applies pending migrations.
-    public init(path: String) throws(StorageError) {
+    public convenience init(path: String) throws(StorageError) {
+        try self.init(path: path, checkpointEvery: 64, checkpointPause: .seconds(1))
+    }
+
+    /// `checkpointEvery` commits or `checkpointPause` after the last one, the WAL is
+    /// checkpointed in the background (`WALCheckpointer`).
+    init(path: String, checkpointEvery: Int, checkpointPause: Duration) throws(StorageError) {
         self.path = path
         var config = Configuration()
         config.foreignKeysEnabled = true
@@ -29,7 +35,7 @@ public final class TicketStore: Sendable {
             }
             pool = try DatabasePool(path: path, configuration: config)
             try Schema.migrator.migrate(pool)
-            checkpointer = try WALCheckpointer(path: path)
+            checkpointer = try WALCheckpointer(path: path, interval: checkpointEvery, pause: checkpointPause)
         } catch {
             throw StorageError(operation: "open \(path)", message: "\(error); check that the directory is writable and the file is a Fieldwatch database")
         }
