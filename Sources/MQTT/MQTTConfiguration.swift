@@ -17,9 +17,10 @@ public struct MQTTConfiguration: Sendable, Equatable {
     public var reconnectDelayMax: Int
     /// Messages buffered between libmosquitto's thread and the consumer; overflow is counted.
     public var bufferCapacity: Int
-    /// Turns Nagle's algorithm off on the broker connection (`TCP_NODELAY`). Telemetry, acks
-    /// and ticket events are small: with Nagle on, a small packet can wait for the peer's
-    /// delayed ACK (40 ms on Linux) before it leaves.
+    /// Turns Nagle's algorithm off on the broker connection (`TCP_NODELAY`), the default for
+    /// a publisher: telemetry messages are small, and with Nagle on a small packet can wait for
+    /// the peer's delayed ACK (40 ms on Linux) before it leaves. A subscriber that mostly sends
+    /// acks may keep Nagle (the gateway does: it coalesces its PUBACKs).
     public var tcpNoDelay: Bool
 
     public init(
