@@ -457,7 +457,7 @@ print("\n| figure | value | reference, same run | ratio | target |\n|---|---:|--
 for r in rows { print("| \(r.figure) | \(r.value) | \(r.reference) | \(r.ratio) | \(r.target) |") }
 print("""
 
-Latency: from the probe's timestamp (the publisher's wall clock, whole ms) to the end of the desk's transaction that committed its detection; the reference is mosquitto_sub's receipt of the same probes. Every client and the broker run with TCP_NODELAY.
+Latency: from the probe's timestamp (the publisher's wall clock, whole ms) to the end of the desk's transaction that committed its detection; the reference is mosquitto_sub's receipt of the same probes. The broker, the publisher and mosquitto_sub run with TCP_NODELAY; the gateway's connection keeps Nagle (it only sends acks).
 RSS drift: the whole bench process (gateway, publisher and the figures before it), paced below the gateway's capacity so its bounded buffers do not fill.
-Cores: the core figures use one thread; end to end, broker, publisher and receiver share all \(ProcessInfo.processInfo.activeProcessorCount) cores.
+Cores: the core figures use one thread; end to end, the broker, the publisher (a thread of this process) and the receiver (the gateway, or mosquitto_sub) share all \(ProcessInfo.processInfo.activeProcessorCount) cores.
 """)
