@@ -47,10 +47,26 @@ public struct FaultCode: StringIdentifier {
 public struct SeriesKey: Hashable, Sendable, CustomStringConvertible {
     public let device: DeviceID
     public let sensor: SensorKey
+    /// The two names hashed once, at creation. Every sample looks its series up in several
+    /// tables (ring, detectors, arrival times), and hashing two strings each time was the top
+    /// symbol of the per-sample profile; the keys the pipeline uses are made once, at start-up.
+    private let nameHash: Int
+
     public init(device: DeviceID, sensor: SensorKey) {
         self.device = device
         self.sensor = sensor
+        var hasher = Hasher()
+        hasher.combine(device)
+        hasher.combine(sensor)
+        nameHash = hasher.finalize()
     }
+
+    public func hash(into hasher: inout Hasher) { hasher.combine(nameHash) }
+
+    public static func == (a: Self, b: Self) -> Bool {
+        a.nameHash == b.nameHash && a.device == b.device && a.sensor == b.sensor
+    }
+
     public var description: String { "\(device)/\(sensor)" }
 }
 
