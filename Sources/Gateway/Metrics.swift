@@ -94,6 +94,9 @@ final class GatewayMetrics: Sendable {
             }
         }
         gauge("fieldwatch_history_bytes", "Bytes of compressed history behind the rings.", Double(series.historyBytesInUse))
+        let wal = store.walCheckpoints
+        count("fieldwatch_wal_checkpoints_total", "Background checkpoints of the database's write-ahead log.", wal.done)
+        count("fieldwatch_wal_checkpoint_failures_total", "Background WAL checkpoints that failed (SQLite's own checkpoint at 4,000 pages takes over).", wal.failed)
         if let backlog = try? store.outboxBacklog() {
             gauge("fieldwatch_outbox_backlog", "Notifications not yet delivered to every destination.", Double(backlog))
         }
