@@ -257,6 +257,12 @@ if wants("desk") {
         i += 1
     }
     _ = await saving.value
+    let fresh = SeriesStore(configuration: series.configuration)
+    let restoreStart = DispatchTime.now().uptimeNanoseconds
+    let restored = SeriesCheckpoints(series: fresh, store: store, logger: Logger(label: "bench")).restore { _ in true }
+    let restoreTime = Double(DispatchTime.now().uptimeNanoseconds - restoreStart) / 1e9
+    row("restore at start-up: 10,000 series, rings + \(hours) h history (\(human(Double(restored?.samples ?? 0))) samples)", String(format: "%.2f s", restoreTime),
+        "-", "-", "report")
     let c = saver.counters
     row("one detection → committed while 10,000 series (rings + \(hours) h history) are saved: max (\(during.count) commits)",
         String(format: "%.0f ms", during.max() ?? .nan),
