@@ -1,5 +1,10 @@
 import Foundation
 
+extension CodingUserInfoKey {
+    /// Set to `true` in an encoder's `userInfo` to write every `Timestamp` as RFC 3339.
+    public static let timestampsAsRFC3339 = CodingUserInfoKey(rawValue: "fieldwatch.timestamps-as-rfc3339")!
+}
+
 /// A point in time as whole milliseconds since the Unix epoch (UTC).
 ///
 /// Telemetry arrives with millisecond resolution at best, and an `Int64` keeps a `Sample` at
@@ -26,12 +31,30 @@ public struct Timestamp: Hashable, Comparable, Sendable, Codable, CustomStringCo
         .milliseconds(lhs.milliseconds - rhs.milliseconds)
     }
 
+    /// Epoch milliseconds (what checkpoints and stored records use) or an RFC 3339 string.
     public init(from decoder: any Decoder) throws {
-        milliseconds = try decoder.singleValueContainer().decode(Int64.self)
+        let container = try decoder.singleValueContainer()
+        if let ms = try? container.decode(Int64.self) {
+            milliseconds = ms
+            return
+        }
+        let text = try container.decode(String.self)
+        guard let t = Timestamp(rfc3339: text) else {
+            throw DecodingError.dataCorruptedError(in: container, debugDescription: "\"\(text)\" is neither epoch milliseconds nor an RFC 3339 time")
+        }
+        self = t
     }
+
+    /// Epoch milliseconds, or RFC 3339 when the encoder's `userInfo` asks for it with
+    /// `.timestampsAsRFC3339` (everything people and other programs read: the HTTP API and
+    /// the command line's JSON), so a stored record nested in a response cannot leak an epoch.
     public func encode(to encoder: any Encoder) throws {
         var container = encoder.singleValueContainer()
-        try container.encode(milliseconds)
+        if encoder.userInfo[.timestampsAsRFC3339] as? Bool == true {
+            try container.encode(rfc3339)
+        } else {
+            try container.encode(milliseconds)
+        }
     }
 
     /// RFC 3339 in UTC with milliseconds: `2026-11-27T10:53:30.123Z`.

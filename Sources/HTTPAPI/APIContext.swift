@@ -21,6 +21,8 @@ public struct APIRequestContext: RequestContext {
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         // One key style on the wire, also for the stored records nested in ticket details.
         encoder.keyEncodingStrategy = .convertToSnakeCase
+        // One time format on the wire: RFC 3339, also for any stored record nested in a view.
+        encoder.userInfo[.timestampsAsRFC3339] = true
         return encoder
     }
 

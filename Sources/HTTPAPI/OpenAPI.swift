@@ -37,8 +37,9 @@ enum OpenAPI {
             "info": [
                 "title": "Fieldwatch API", "version": "1",
                 "description": "Predictive-maintenance gateway and service desk. Errors: {\"error\": {\"status\", \"code\", \"message\"}}. "
-                    + "Keys are snake_case. Tickets, clocks and telemetry carry RFC 3339 times; the stored records nested in a ticket's "
-                    + "detail (detections and their evidence, pauses, solutions, timeline) carry Unix epoch milliseconds. "
+                    + "Keys are snake_case. Every time in every response, nested records included, is an RFC 3339 string with an offset "
+                    + "(format date-time, such as 2026-11-24T01:40:00.000Z); no response carries epoch numbers. Samples are {ts, value} "
+                    + "both in telemetry and in a detection's evidence. "
                     + "Out-of-scope records answer 404; operations a role may never do answer 403.",
             ],
             "paths": paths,

@@ -73,11 +73,6 @@ struct SiteView: Codable, Sendable {
     var open_tickets: Int
 }
 
-struct SampleView: Codable, Sendable {
-    var ts: String
-    var value: Double
-}
-
 struct SensorView: Codable, Sendable {
     var key: String
     var unit: String
@@ -125,43 +120,11 @@ struct TelemetryView: Codable, Sendable {
     var rollup: [BucketView]?
 }
 
-struct TicketDetailView: Encodable, Sendable {
-    struct Escalation: Encodable, Sendable {
-        var clock: String
-        var level: String
-        var deadline: String
-        var due_at: String
-        var fired_at: String
-    }
-    var ticket: TicketView
-    /// The lifecycle steps this caller may take now.
-    var allowed_actions: [String]
-    var clocks: [ClockView]
-    var pauses: [PauseRecord]
-    var solutions: [SolutionRecord]
-    var ratings: [RatingRecord]
-    var escalations: [Escalation]
-    var detections: [DetectionRecord]
-    var timeline: [AuditRecord]
-}
-
 struct MeView: Codable, Sendable {
     var subject: String
     var role: String
     var organisation: String?
     var token_name: String
-}
-
-/// One card of the ticket board: the ticket, its clocks and how far it has escalated.
-struct BoardItem: Encodable, Sendable {
-    var ticket: TicketView
-    var clocks: [ClockView]
-    /// The running clock due soonest, and how much of its target is left (0…1; negative when breached).
-    var next_clock: String?
-    var next_deadline: String?
-    var share_left: Double?
-    /// warning, supervisor or management: the highest step fired for the ticket's current deadlines.
-    var escalation: String?
 }
 
 struct KPIView: Encodable, Sendable {

@@ -240,7 +240,7 @@ extension Tickets {
             } catch {
                 throw deskFailure(error)
             }
-            if step.json { print(try encodeJSON(solution)); return }
+            if step.json { print(try encodeJSON(SolutionView(solution))); return }
             print(solution.status == .proposed
                   ? "solution #\(solution.id) for ticket #\(id) waits for a supervisor: `fieldwatch tickets approve \(id) --by NAME` or `reject … --reason`"
                   : "solution #\(solution.id) for ticket #\(id) recorded; the policy needs no approval for it")
@@ -268,7 +268,7 @@ extension Tickets {
         } catch {
             throw deskFailure(error)
         }
-        if step.json { print(try encodeJSON(solution)); return }
+        if step.json { print(try encodeJSON(SolutionView(solution))); return }
         print("solution #\(solution.id) for ticket #\(id) \(solution.status.rawValue) by \(step.actor)")
     }
 

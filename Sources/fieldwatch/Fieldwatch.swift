@@ -151,73 +151,57 @@ struct Tickets: ParsableCommand {
             guard let ticket = try store.ticket(id: ticketID) else {
                 throw ValidationError("no ticket #\(ticketID) in \(location.db); `fieldwatch tickets list` shows the ids")
             }
-            let detections = try store.detections(ticketID: ticketID)
-            let audit = try store.auditRecords(ticketID: ticketID)
-            let clocks = try store.clocks(ticketID: ticketID)
-            let pauses = try store.pauses(ticketID: ticketID)
-            let escalations = try store.escalations(ticketID: ticketID)
-            let solutions = try store.solutions(ticketID: ticketID)
             let now = Timestamp.now()
+            // The same read model as GET /api/v1/tickets/{id}: one shape, RFC 3339 times.
+            let detail = try TicketDetail.load(ticket, from: store, now: now)
             if json {
-                struct Escalation: Encodable {
-                    var clock: String
-                    var level: String
-                    var deadline: String
-                    var due_at: String
-                    var fired_at: String
-                }
-                struct Full: Encodable {
-                    var ticket: TicketView
-                    var clocks: [ClockView]
-                    var pauses: [PauseRecord]
-                    var escalations: [Escalation]
-                    var solutions: [SolutionRecord]
-                    var detections: [DetectionRecord]
-                    var audit: [AuditRecord]
-                }
-                print(try encodeJSON(Full(
-                    ticket: TicketView(ticket), clocks: clocks.map { ClockView($0, now: now) }, pauses: pauses,
-                    escalations: escalations.map { Escalation(clock: $0.clock, level: $0.level, deadline: $0.deadline.rfc3339, due_at: $0.dueAt.rfc3339, fired_at: $0.firedAt.rfc3339) },
-                    solutions: solutions, detections: detections, audit: audit)))
+                print(try encodeJSON(detail))
                 return
             }
             print("ticket #\(ticket.id)  \(ticket.grade.rawValue)  \(ticket.status.rawValue)\(ticket.paused ? " (paused)" : "")  \(ticket.faultCode)  \(ticket.source.rawValue)")
             print("  \(ticket.title)")
-            print("  device \(ticket.device) at site \(ticket.site); opened \(ticket.openedAt.rfc3339); \(ticket.occurrences) occurrence(s)")
+            print("  device \(ticket.device) at site \(ticket.site); opened \(detail.ticket.opened_at); \(ticket.occurrences) occurrence(s)")
             print("  customer \(ticket.customer ?? "?") (\(ticket.tier.rawValue)); owner \(ticket.owner ?? "none yet: `fieldwatch tickets ack \(ticket.id) --by NAME`")")
             if let reason = ticket.cancelReason { print("  cancelled: \(reason)") }
-            if let f = ticket.forecast {
-                print("  forecast: reaches \(f.limit) \(ticket.unit ?? "") \(f.leadDescription), at \(f.crossingAt.rfc3339) (earliest \(f.earliest.rfc3339), "
-                      + "latest \(f.latest?.rfc3339 ?? "never")); trend \(String(format: "%.3g", f.slopePerHour)) \(ticket.unit ?? "")/h "
-                      + "fitted on \(f.points) points since \(f.windowStart.rfc3339)")
+            if let f = detail.ticket.forecast {
+                print("  forecast: reaches \(f.limit) \(ticket.unit ?? "") \(f.lead), at \(f.crossing_at) (earliest \(f.earliest), "
+                      + "latest \(f.latest ?? "never")); trend \(String(format: "%.3g", f.slope_per_hour)) \(ticket.unit ?? "")/h "
+                      + "fitted on \(f.points) points since \(f.window_start)")
             }
             print("clocks:")
-            for line in describeClocks(clocks, timeZone: ticket.timeZone, now: now) { print("  " + line) }
-            if !pauses.isEmpty {
+            for line in describeClocks(try store.clocks(ticketID: ticketID), timeZone: ticket.timeZone, now: now) { print("  " + line) }
+            if !detail.pauses.isEmpty {
                 print("pauses:")
-                for p in pauses { print("  \(p.startedAt.rfc3339) – \(p.endedAt?.rfc3339 ?? "now") \(p.reason) by \(p.actor): \(p.evidence)") }
+                for p in detail.pauses { print("  \(p.started_at) – \(p.ended_at ?? "now") \(p.reason) by \(p.actor): \(p.evidence)") }
             }
-            if !solutions.isEmpty {
+            if !detail.solutions.isEmpty {
                 print("solutions:")
-                for s in solutions {
-                    let decision = s.decidedBy.map { " by \($0)\(s.decisionNote.map { ": \($0)" } ?? "")" } ?? ""
-                    print("  #\(s.id) \(s.status.rawValue)\(decision); \(s.proposedBy): \(s.diagnosis) → \(s.plannedWork)"
-                          + "\(s.parts.isEmpty ? "" : "; parts \(s.parts)"); est. \(String(format: "%.2f", s.estimatedCost))")
+                for s in detail.solutions {
+                    let decision = s.decided_by.map { " by \($0)\(s.decision_note.map { ": \($0)" } ?? "")" } ?? ""
+                    print("  #\(s.id) \(s.status)\(decision); \(s.proposed_by): \(s.diagnosis) → \(s.planned_work)"
+                          + "\(s.parts.isEmpty ? "" : "; parts \(s.parts)"); est. \(String(format: "%.2f", s.estimated_cost))")
                 }
             }
-            if !escalations.isEmpty {
+            if !detail.ratings.isEmpty {
+                print("ratings:")
+                for r in detail.ratings { print("  \(r.at) \(r.score)/5 by \(r.actor)\(r.comment.isEmpty ? "" : ": \(r.comment)")") }
+            }
+            if !detail.escalations.isEmpty {
                 print("escalations:")
-                for e in escalations { print("  \(e.firedAt.rfc3339) \(e.clock) \(e.level) (deadline \(e.deadline.rfc3339))") }
+                for e in detail.escalations { print("  \(e.fired_at) \(e.clock) \(e.level) (deadline \(e.deadline))") }
             }
             if let p = ticket.profileID { print("  profile \(p)@\(ticket.profileVersion ?? 0), detector \(ticket.detector ?? "?")@\(ticket.detectorVersion ?? 0)") }
             print("detections:")
-            for d in detections {
+            for d in detail.detections {
                 let values = d.evidence.map(\.value)
                 let range = values.isEmpty ? "" : String(format: ", evidence %d samples %.2f…%.2f %@", values.count, values.min()!, values.max()!, d.unit)
-                print("  \(d.detectedAt.rfc3339) \(d.transition.rawValue) \(d.severity): \(d.summary)\(range)")
+                print("  \(d.detected_at) \(d.transition) \(d.severity) on \(d.sensor): \(d.summary)\(range)")
             }
-            print("audit:")
-            for a in audit { print("  \(a.at.rfc3339) \(a.actor) \(a.action) \(a.detail)") }
+            print("timeline:")
+            for a in detail.timeline {
+                let facts = a.detail.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
+                print("  \(a.at) \(a.actor) \(a.action) \(facts)")
+            }
         }
     }
 }
@@ -225,6 +209,8 @@ struct Tickets: ParsableCommand {
 func encodeJSON(_ value: some Encodable) throws -> String {
     let encoder = JSONEncoder()
     encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+    // The same time format as the HTTP API: RFC 3339 everywhere, nested records included.
+    encoder.userInfo[.timestampsAsRFC3339] = true
     return String(decoding: try encoder.encode(value), as: UTF8.self)
 }
 
