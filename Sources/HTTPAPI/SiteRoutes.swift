@@ -37,7 +37,7 @@ enum SiteRoutes {
                   summary: "One sensor's samples from the in-memory ring buffer, with window statistics and limits.",
                   operation: .readSites,
                   query: [("sensor", "sensor key (required)"), ("from", "RFC 3339 start (default: 1 h before `to`)"), ("to", "RFC 3339 end (default: now)"),
-                          ("step", "roll the window up into buckets of this length, such as 1m (min, max, mean, count per bucket)")],
+                          ("step", "roll the window up into buckets of this length, such as 1m (min, max, mean, count per bucket); `samples` is then left empty")],
                   response: "Telemetry") { request, context, env in
             let token = try context.caller()
             try Access.require(.readSites, token)
@@ -76,7 +76,7 @@ enum SiteRoutes {
             }
             return try respond(TelemetryView(
                 device: deviceID.rawValue, sensor: sensorKey, unit: sensor.unit, from: from.rfc3339, to: to.rfc3339,
-                samples: samples.map(SampleView.init), count: samples.count, min: values.min(),
+                samples: rollup == nil ? samples.map(SampleView.init) : [], count: samples.count, min: values.min(),
                 max: values.max(), mean: values.isEmpty ? nil : values.reduce(0, +) / Double(values.count),
                 warning: sensor.limits?.warning, critical: sensor.limits?.critical, rollup: rollup), request, context)
         },

@@ -34,7 +34,18 @@ function signOut() {
   render();
 }
 
-function every(ms, fn) { fn(); state.timers.push(setInterval(fn, ms)); }
+/** Runs `fn` now and every `period` ms while the page is shown; a failure shows in the banner (and the console). */
+function every(period, fn) {
+  const run = () => Promise.resolve().then(fn).then(() => { $("#banner").hidden = true; }, showError);
+  run();
+  state.timers.push(setInterval(run, period));
+}
+function showError(e) {
+  console.error(e);
+  const banner = $("#banner");
+  banner.textContent = e.message || String(e);
+  banner.hidden = false;
+}
 function clearTimers() { state.timers.forEach(clearInterval); state.timers = []; }
 
 // ---- time and clocks
@@ -71,39 +82,117 @@ function parseTarget(text) {
 /** A time for people: in the site's time zone when known (SLA deadlines are local business time). */
 const when = (t, zone) => {
   if (!t) return "—";
-  try { return new Date(t).toLocaleString(undefined, zone ? { timeZone: zone, dateStyle: "medium", timeStyle: "short" } : {}) + (zone ? ` (${zone})` : ""); }
-  catch (e) { return new Date(t).toLocaleString(); }
+  const d = new Date(t);
+  if (Number.isNaN(d.getTime())) return "—";
+  try { return d.toLocaleString(undefined, zone ? { timeZone: zone, dateStyle: "medium", timeStyle: "short" } : {}) + (zone ? ` (${zone})` : ""); }
+  catch (e) { return d.toLocaleString(); }
 };
-/** Milliseconds from an RFC 3339 string or an epoch-milliseconds number. */
-const ms = (t) => (typeof t === "number" ? t : Date.parse(t));
+/** Milliseconds of an RFC 3339 time (every time the API sends is one). */
+const ms = (t) => Date.parse(t);
+
+/** Formats times of day in a zone (the site's), falling back to the browser's zone for an unknown one. */
+function clockFormat(zone, withDay) {
+  const options = withDay ? { month: "short", day: "numeric", hour: "2-digit", minute: "2-digit", hourCycle: "h23" }
+                          : { hour: "2-digit", minute: "2-digit", hourCycle: "h23" };
+  try { return new Intl.DateTimeFormat(undefined, zone ? { ...options, timeZone: zone } : options); }
+  catch (e) { return new Intl.DateTimeFormat(undefined, options); }
+}
+
+/** Round tick positions for a time span: about `n` ticks, on whole seconds, minutes or hours. */
+function timeTicks(t0, t1, n = 6) {
+  const steps = [1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200, 86400].map((s) => s * 1000);
+  const step = steps.find((s) => (t1 - t0) / s <= n) || 86400000 * Math.ceil((t1 - t0) / 86400000 / n);
+  const ticks = [];
+  for (let t = Math.ceil(t0 / step) * step; t <= t1; t += step) ticks.push(t);
+  return ticks;
+}
 
 // ---- charts
 
 function spark(samples, warning, critical) {
   if (!samples.length) return `<svg class="spark" viewBox="0 0 90 24"></svg>`;
   const values = samples.map((s) => s.value), lo = Math.min(...values), hi = Math.max(...values), range = hi - lo || 1;
-  const points = samples.map((s, i) => `${(i / Math.max(1, samples.length - 1)) * 88 + 1},${22 - ((s.value - lo) / range) * 20}`).join(" ");
+  const points = samples.map((s, i) => `${((i / Math.max(1, samples.length - 1)) * 88 + 1).toFixed(1)},${(22 - ((s.value - lo) / range) * 20).toFixed(1)}`).join(" ");
   const hot = critical != null && values.some((v) => v >= critical) ? "var(--red)" : warning != null && values.some((v) => v >= warning) ? "var(--amber)" : "var(--accent)";
   return `<svg class="spark" viewBox="0 0 90 24" role="img" aria-label="sparkline"><polyline fill="none" stroke="${hot}" stroke-width="1.5" points="${points}"/></svg>`;
 }
 
-/** A line chart with limit lines and detection markers (vertical lines). */
-function chart(samples, { warning, critical, markers = [], unit = "" } = {}) {
-  const W = 600, H = 180, P = 30;
-  if (!samples.length) return `<svg class="chart" viewBox="0 0 ${W} ${H}"><text x="${W / 2}" y="${H / 2}" text-anchor="middle" fill="#66717d">no samples in this window</text></svg>`;
-  const t0 = Date.parse(samples[0].ts), t1 = Date.parse(samples[samples.length - 1].ts) || t0 + 1;
-  const values = samples.map((s) => s.value).concat([warning, critical].filter((v) => v != null));
-  const lo = Math.min(...values), hi = Math.max(...values), range = hi - lo || 1;
-  const x = (t) => P + ((t - t0) / Math.max(1, t1 - t0)) * (W - 2 * P), y = (v) => H - P - ((v - lo) / range) * (H - 2 * P);
-  const line = samples.map((s) => `${x(Date.parse(s.ts)).toFixed(1)},${y(s.value).toFixed(1)}`).join(" ");
+/** Points for a chart from the telemetry endpoint: raw samples, or rollup buckets (mean, with min–max). */
+function seriesOf(telemetry) {
+  if (telemetry.rollup) return telemetry.rollup.map((b) => ({ t: ms(b.ts), value: b.mean, min: b.min, max: b.max }));
+  return (telemetry.samples || []).map((s) => ({ t: ms(s.ts), value: s.value }));
+}
+
+/**
+ * A line chart the width of its panel: a time axis in the site's zone, warning and critical
+ * lines, detection markers, and for a forecast the fitted trend carried on to the predicted
+ * crossing with its earliest–latest band.
+ * points: [{t, value, min?, max?}]; markers: [{t, label}]; forecast: the API's forecast object.
+ */
+function chart(points, { warning, critical, markers = [], unit = "", zone, forecast, from, to } = {}) {
+  // Drawn at the panel's own width, so text keeps its size on a phone and on a wide screen.
+  const W = Math.round(Math.max(300, Math.min(1400, ($("#main")?.clientWidth || 1000) - 32))), H = W < 600 ? 220 : 260, L = 52, R = 12, T = 18, B = 30;
+  if (!points.length && !forecast) {
+    return `<svg class="chart" viewBox="0 0 ${W} ${H}"><text x="${W / 2}" y="${H / 2}" text-anchor="middle" fill="#66717d" font-size="14">no samples in this window</text></svg>`;
+  }
+  const future = forecast ? [ms(forecast.crossing_at), ms(forecast.earliest), forecast.latest ? ms(forecast.latest) : NaN].filter(Number.isFinite) : [];
+  const times = points.map((p) => p.t).concat(markers.map((m) => m.t), future);
+  let t0 = from ?? Math.min(...times), t1 = Math.max(to ?? -Infinity, ...times);
+  if (!(t1 > t0)) t1 = t0 + 60000;
+  const fitStart = forecast ? ms(forecast.window_start) : NaN, fitEnd = forecast ? ms(forecast.fitted_at) : NaN;
+  const trendAt = (t) => forecast.level + forecast.slope_per_hour * (t - fitEnd) / 3600000;
+  const values = points.flatMap((p) => [p.value, p.min ?? p.value, p.max ?? p.value])
+    .concat([warning, critical, forecast?.limit].filter((v) => v != null && Number.isFinite(v)));
+  if (forecast && Number.isFinite(fitStart)) values.push(trendAt(Math.max(fitStart, t0)));
+  let lo = Math.min(...values), hi = Math.max(...values);
+  const pad = (hi - lo || Math.abs(hi) || 1) * 0.06; lo -= pad; hi += pad;
+  const x = (t) => L + ((t - t0) / (t1 - t0)) * (W - L - R), y = (v) => H - B - ((v - lo) / (hi - lo)) * (H - T - B);
+  const f = (n) => n.toFixed(1);
+  const parts = [];
+  // Axes: time ticks in the site's zone, and three value labels.
+  const withDay = t1 - t0 > 20 * 3600000, format = clockFormat(zone, withDay);
+  for (const t of timeTicks(t0, t1, Math.max(3, Math.floor(W / (withDay ? 170 : 110))))) {
+    parts.push(`<line x1="${f(x(t))}" x2="${f(x(t))}" y1="${T}" y2="${H - B}" stroke="#eef1f4"/>`,
+      `<text class="tick" x="${f(x(t))}" y="${H - B + 16}" text-anchor="middle" font-size="12" fill="#66717d">${esc(format.format(new Date(t)))}</text>`);
+  }
+  for (const v of [lo + pad, (lo + hi) / 2, hi - pad]) {
+    parts.push(`<text x="${L - 6}" y="${f(y(v) + 4)}" text-anchor="end" font-size="12" fill="#66717d">${esc(Number(v.toPrecision(4)))}</text>`);
+  }
+  parts.push(`<text x="${L}" y="12" font-size="12" fill="#66717d">${esc(unit)}${zone ? ` · times in ${esc(zone)}` : ""}</text>`);
   const limit = (v, color, name) => v == null ? "" :
-    `<line x1="${P}" x2="${W - P}" y1="${y(v)}" y2="${y(v)}" stroke="${color}" stroke-dasharray="4 3"/><text x="${W - P}" y="${y(v) - 3}" text-anchor="end" font-size="10" fill="${color}">${name} ${v}</text>`;
-  const marks = markers.filter((m) => m >= t0 && m <= t1).map((m) =>
-    `<line class="detection" x1="${x(m)}" x2="${x(m)}" y1="${P / 2}" y2="${H - P}" stroke="var(--red)" stroke-width="2"/>`).join("");
-  return `<svg class="chart" viewBox="0 0 ${W} ${H}" role="img" aria-label="chart">
-    <text x="${P}" y="14" font-size="11" fill="#66717d">${hi.toFixed(1)} ${esc(unit)}</text><text x="${P}" y="${H - 8}" font-size="11" fill="#66717d">${lo.toFixed(1)} ${esc(unit)}</text>
-    ${limit(warning, "var(--amber)", "warning")}${limit(critical, "var(--red)", "critical")}${marks}
-    <polyline fill="none" stroke="var(--accent)" stroke-width="1.6" points="${line}"/></svg>`;
+    `<line class="limit ${name}" x1="${L}" x2="${W - R}" y1="${f(y(v))}" y2="${f(y(v))}" stroke="${color}" stroke-dasharray="6 4"/>` +
+    `<text x="${W - R - 4}" y="${f(y(v) - 4)}" text-anchor="end" font-size="12" fill="${color}">${name} ${esc(v)}</text>`;
+  parts.push(limit(warning, "var(--amber)", "warning"), limit(critical, "var(--red)", "critical"));
+  // Breaks in the line where telemetry stopped (more than five usual gaps).
+  const gaps = points.slice(1).map((p, i) => p.t - points[i].t).sort((a, b) => a - b);
+  const usual = gaps.length ? gaps[Math.floor(gaps.length / 2)] : 0, segments = [[]];
+  points.forEach((p, i) => {
+    if (i > 0 && usual > 0 && p.t - points[i - 1].t > Math.max(5 * usual, 30000)) segments.push([]);
+    segments[segments.length - 1].push(p);
+  });
+  if (points.some((p) => p.min != null)) {
+    for (const seg of segments.filter((s) => s.length > 1)) {
+      const band = seg.map((p) => `${f(x(p.t))},${f(y(p.max))}`).concat(seg.slice().reverse().map((p) => `${f(x(p.t))},${f(y(p.min))}`)).join(" ");
+      parts.push(`<polygon class="envelope" points="${band}" fill="var(--accent)" fill-opacity="0.12" stroke="none"/>`);
+    }
+  }
+  for (const seg of segments.filter((s) => s.length)) {
+    parts.push(`<polyline class="series" fill="none" stroke="var(--accent)" stroke-width="1.8" points="${seg.map((p) => `${f(x(p.t))},${f(y(p.value))}`).join(" ")}"/>`);
+  }
+  if (forecast) {
+    const crossing = ms(forecast.crossing_at), earliest = ms(forecast.earliest), latest = forecast.latest ? ms(forecast.latest) : t1;
+    const start = Math.max(fitStart, t0);
+    parts.push(`<polygon class="forecast-band" points="${f(x(fitEnd))},${f(y(trendAt(fitEnd)))} ${f(x(earliest))},${f(y(forecast.limit))} ${f(x(latest))},${f(y(forecast.limit))}" fill="#00695c" fill-opacity="0.15"/>`,
+      `<line class="forecast-trend" x1="${f(x(start))}" y1="${f(y(trendAt(start)))}" x2="${f(x(crossing))}" y2="${f(y(forecast.limit))}" stroke="#00695c" stroke-width="2" stroke-dasharray="8 4"/>`,
+      `<circle cx="${f(x(crossing))}" cy="${f(y(forecast.limit))}" r="5" fill="#00695c"/>`,
+      `<text x="${f(Math.min(x(crossing), W - R - 170))}" y="${f(y(forecast.limit) + 18)}" font-size="12" fill="#00695c">predicted ${esc(forecast.limit)} at ${esc(clockFormat(zone, false).format(new Date(crossing)))}</text>`);
+    const now = Date.now();
+    if (now > t0 && now < t1) parts.push(`<line x1="${f(x(now))}" x2="${f(x(now))}" y1="${T}" y2="${H - B}" stroke="#66717d" stroke-dasharray="2 3"/><text x="${f(x(now) + 3)}" y="${T + 10}" font-size="11" fill="#66717d">now</text>`);
+  }
+  for (const m of markers.filter((m) => m.t >= t0 && m.t <= t1)) {
+    parts.push(`<line class="detection" x1="${f(x(m.t))}" x2="${f(x(m.t))}" y1="${T}" y2="${H - B}" stroke="var(--red)" stroke-width="2"><title>${esc(m.label || "detection")}</title></line>`);
+  }
+  return `<svg class="chart" viewBox="0 0 ${W} ${H}" role="img" aria-label="chart">${parts.join("")}</svg>`;
 }
 
 // ---- views
@@ -141,35 +230,73 @@ async function viewBoard(main) {
   every(1000, tickCountdowns);
 }
 
+/** A step for the telemetry rollup that gives a chart about 300 points over `spanMs`. */
+function rollupStep(spanMs) {
+  const seconds = Math.max(1, Math.round(spanMs / 300 / 1000));
+  return seconds >= 60 ? `${Math.round(seconds / 60)}m` : `${seconds}s`;
+}
+
+/** One sensor's telemetry over [from, to], rolled up to chart resolution. */
+function telemetry(device, sensor, from, to) {
+  const q = `sensor=${encodeURIComponent(sensor)}&from=${encodeURIComponent(new Date(from).toISOString())}&to=${encodeURIComponent(new Date(to).toISOString())}`;
+  return api(`/api/v1/devices/${encodeURIComponent(device)}/telemetry?${q}&step=${rollupStep(to - from)}`);
+}
+
+const detailKeys = ["reason", "owner", "description", "evidence", "level", "summary", "note", "from", "to", "score", "comment"];
+
 async function viewTicket(main, id) {
   const d = await api(`/api/v1/tickets/${id}`);
-  const t = d.ticket;
-  const markers = d.detections.map((x) => ms(x.detected_at));
+  const t = d.ticket, zone = t.time_zone;
+  const device = (await api(`/api/v1/devices?site=${encodeURIComponent(t.site)}`)).find((x) => x.id === t.device);
+  const limits = (sensor) => device?.sensors.find((s) => s.key === sensor) || {};
+  // One chart per sensor that fired: its latest evidence, every detection on that sensor marked.
+  const sensors = [...new Set(d.detections.filter((x) => x.evidence.length).map((x) => x.sensor))];
+  const evidence = sensors.map((sensor) => {
+    const on = d.detections.filter((x) => x.sensor === sensor), last = on.filter((x) => x.evidence.length).pop();
+    const l = limits(sensor);
+    return `<figure class="evidence" data-sensor="${esc(sensor)}"><figcaption>${esc(sensor)}: ${esc(last.summary)}</figcaption>` +
+      chart(last.evidence.map((s) => ({ t: ms(s.ts), value: s.value })), {
+        warning: l.warning, critical: l.critical ?? last.limit, unit: last.unit, zone,
+        markers: on.map((x) => ({ t: ms(x.detected_at), label: `${x.transition} ${x.severity}: ${x.summary}` })) }) + `</figure>`;
+  });
   main.innerHTML = `
     <p><a href="#/board">← tickets</a></p>
-    <h1><span class="pill ${t.grade}">${t.grade}</span> #${t.id} ${esc(t.title)}</h1>
-    <p>${esc(t.fault_code)} on <a href="#/device/${esc(t.device)}">${esc(t.device)}</a> at ${esc(t.site)} · ${esc(t.source.replace("_", " "))}
-       · status <strong id="status">${esc(t.status)}</strong>${t.paused ? " (paused)" : ""} · owner ${esc(t.owner || "none yet")} · ${t.occurrences} occurrence(s)</p>
-    ${t.forecast ? `<p id="forecast" class="forecast">Predicted to reach ${t.forecast.limit} ${esc(t.unit || "")} ${esc(t.forecast.lead)}:
-       ${when(t.forecast.crossing_at, t.time_zone)} (earliest ${when(t.forecast.earliest, t.time_zone)}${t.forecast.latest ? `, latest ${when(t.forecast.latest, t.time_zone)}` : ""});
-       trend ${t.forecast.slope_per_hour.toPrecision(3)} ${esc(t.unit || "")}/h fitted on ${t.forecast.points} points since ${when(t.forecast.window_start, t.time_zone)}.</p>` : ""}
+    <h1><span class="pill ${esc(t.grade)}">${esc(t.grade)}</span> #${t.id} ${esc(t.title)}</h1>
+    <p>${esc(t.fault_code)} on <a href="#/device/${encodeURIComponent(t.device)}">${esc(t.device)}</a> at ${esc(t.site)} · ${esc(t.source.replace("_", " "))}
+       · status <strong id="status">${esc(t.status)}</strong>${t.paused ? " (paused)" : ""} · owner ${esc(t.owner || "none yet")} · ${t.occurrences} occurrence(s)
+       · opened ${when(t.opened_at, zone)}</p>
+    ${t.forecast ? `<p id="forecast" class="forecast">Predicted to reach ${esc(t.forecast.limit)} ${esc(t.unit || "")} ${esc(t.forecast.lead)}:
+       ${when(t.forecast.crossing_at, zone)} (earliest ${when(t.forecast.earliest, zone)}${t.forecast.latest ? `, latest ${when(t.forecast.latest, zone)}` : ""});
+       trend ${t.forecast.slope_per_hour.toPrecision(3)} ${esc(t.unit || "")}/h fitted on ${t.forecast.points} points since ${when(t.forecast.window_start, zone)}.</p>
+       <figure id="trend"><figcaption>${esc(t.sensor || "")}: the trend and where it leads</figcaption><div id="trend-chart">${chart([], { forecast: t.forecast, unit: t.unit, zone })}</div></figure>` : ""}
     <h2>SLA clocks</h2>
     <table id="clocks"><tr><th>clock</th><th>target</th><th>deadline</th><th>state</th></tr>${d.clocks.map((c) => `
-      <tr><td>${esc(c.kind.replace("_", " "))}</td><td>${esc(c.target)} (${esc(c.calendar)})</td><td>${when(c.deadline, t.time_zone)}</td>
-      <td>${c.state === "running" && c.deadline ? countdown(c.deadline, c.target) : esc(c.state) + (c.met_at ? ` ${when(c.met_at, t.time_zone)}${c.breached ? " — late" : ""}` : "")}</td></tr>`).join("")}</table>
-    <div class="actions" id="actions">${(d.allowed_actions || []).map((a) => `<button data-action="${a}" class="${a === "cancel" ? "secondary" : ""}">${a}</button>`).join("")}</div>
+      <tr><td>${esc(c.kind.replace("_", " "))}</td><td>${esc(c.target)} (${esc(c.calendar)})</td><td>${when(c.deadline, zone)}</td>
+      <td>${c.state === "running" && c.deadline ? countdown(c.deadline, c.target) : esc(c.state) + (c.met_at ? ` ${when(c.met_at, zone)}${c.breached ? " — late" : ""}` : "")}</td></tr>`).join("")}</table>
+    <div class="actions" id="actions">${(d.allowed_actions || []).map((a) => `<button data-action="${esc(a)}" class="${a === "cancel" ? "secondary" : ""}">${esc(a)}</button>`).join("")}</div>
     <p class="error" id="action-error"></p>
     ${(t.status === "resolved" || t.status === "closed") && state.me.role === "customer" ? `
       <form class="stack" id="rating-form"><label>How satisfied are you with the repair?
         <select name="score">${[5, 4, 3, 2, 1].map((n) => `<option value="${n}">${"★".repeat(n)} ${n}</option>`).join("")}</select></label>
         <label>Anything to add? <textarea name="comment" rows="2"></textarea></label><button>Rate</button>
         ${d.ratings.length ? `<p class="muted">You rated it ${d.ratings[d.ratings.length - 1].score}/5.</p>` : ""}</form>` : ""}
-    ${d.detections.length ? `<h2>Evidence</h2>${d.detections.slice(-3).map((x) => `<p class="muted">${esc(x.summary)}</p>` +
-      chart((x.evidence || []).map((s) => ({ ts: new Date(s.timestamp).toISOString(), value: s.value })), { critical: x.limit, markers, unit: x.unit })).join("")}` : ""}
-    ${d.solutions.length ? `<h2>Solutions</h2><ul>${d.solutions.map((s) => `<li>${esc(s.status)}: ${esc(s.diagnosis)} → ${esc(s.planned_work)} (est. ${s.estimated_cost})</li>`).join("")}</ul>` : ""}
-    ${d.escalations.length ? `<h2>Escalations</h2><ul>${d.escalations.map((e) => `<li>${when(e.fired_at)}: ${esc(e.clock)} ${esc(e.level)}</li>`).join("")}</ul>` : ""}
-    <h2>Timeline</h2><ol class="timeline" id="timeline">${d.timeline.map((a) => `<li>${when(a.at)} — <strong>${esc(a.actor)}</strong> ${esc(a.action)}
-      <span class="muted">${esc(Object.entries(JSON.parse(a.detail || "{}")).filter(([k]) => ["reason", "owner", "description", "evidence", "level", "summary"].includes(k)).map(([k, v]) => `${k}: ${v}`).join("; "))}</span></li>`).join("")}</ol>`;
+    ${evidence.length ? `<h2>Evidence</h2><div id="evidence">${evidence.join("")}</div>` : ""}
+    ${d.solutions.length ? `<h2>Solutions</h2><ul id="solutions">${d.solutions.map((s) => `<li>${esc(s.status)}: ${esc(s.diagnosis)} → ${esc(s.planned_work)} (est. ${esc(s.estimated_cost)}) · ${esc(s.proposed_by)}, ${when(s.proposed_at, zone)}</li>`).join("")}</ul>` : ""}
+    ${d.ratings.length ? `<h2>Ratings</h2><ul id="ratings">${d.ratings.map((r) => `<li>${"★".repeat(r.score)} ${r.score}/5 ${esc(r.comment)} · ${when(r.at, zone)}</li>`).join("")}</ul>` : ""}
+    ${d.pauses.length ? `<h2>Pauses</h2><ul id="pauses">${d.pauses.map((p) => `<li>${when(p.started_at, zone)} – ${p.ended_at ? when(p.ended_at, zone) : "now"}: ${esc(p.reason)} (${esc(p.evidence)})</li>`).join("")}</ul>` : ""}
+    ${d.escalations.length ? `<h2>Escalations</h2><ul id="escalations">${d.escalations.map((e) => `<li>${when(e.fired_at, zone)}: ${esc(e.clock.replace("_", " "))} → ${esc(e.level)}</li>`).join("")}</ul>` : ""}
+    <h2>Timeline</h2><ol class="timeline" id="timeline">${d.timeline.map((a) => `<li>${when(a.at, zone)} — <strong>${esc(a.actor)}</strong> ${esc(a.action)}
+      <span class="muted">${esc(Object.entries(a.detail || {}).filter(([k]) => detailKeys.includes(k)).map(([k, v]) => `${k}: ${v}`).join("; "))}</span></li>`).join("")}</ol>`;
+  if (t.forecast && t.sensor) {
+    // The fitted window up to now from the rings and history, carried on to the predicted crossing.
+    const from = Math.min(ms(t.forecast.window_start), Date.now() - 3600000), to = Date.now();
+    // A device taken out of the inventory since has no telemetry: its stored evidence stands in.
+    const series = device ? seriesOf(await telemetry(t.device, t.sensor, from, to))
+      : d.detections.filter((x) => x.sensor === t.sensor).flatMap((x) => x.evidence).map((s) => ({ t: ms(s.ts), value: s.value }));
+    const l = limits(t.sensor);
+    $("#trend-chart").innerHTML = chart(series, { warning: l.warning, critical: l.critical, unit: t.unit, zone, forecast: t.forecast, from,
+      markers: d.detections.filter((x) => x.sensor === t.sensor).map((x) => ({ t: ms(x.detected_at), label: x.summary })) });
+  }
   $("#rating-form")?.addEventListener("submit", async (event) => {
     event.preventDefault();
     const f = new FormData(event.target);
@@ -193,14 +320,14 @@ async function viewSites(main) {
   const sites = await api("/api/v1/sites");
   every(10000, async () => {
     const devices = await api("/api/v1/devices");
-    const since = new Date(Date.now() - 15 * 60000).toISOString();
+    const to = Date.now(), from = to - 15 * 60000;
     const html = await Promise.all(sites.map(async (s) => {
       const rows = await Promise.all(devices.filter((d) => d.site === s.id).map(async (d) => {
         const sensors = await Promise.all(d.sensors.map(async (x) => {
-          const t = await api(`/api/v1/devices/${encodeURIComponent(d.id)}/telemetry?sensor=${encodeURIComponent(x.key)}&from=${encodeURIComponent(since)}`).catch(() => ({ samples: [] }));
-          return `<span>${esc(x.key)}</span><span>${x.latest ? `${x.latest.value.toFixed(1)} ${esc(x.unit)}` : "—"}</span>${spark(t.samples, x.warning, x.critical)}`;
+          const t = x.latest ? seriesOf(await telemetry(d.id, x.key, from, to)) : [];
+          return `<span>${esc(x.key)}</span><span>${x.latest ? `${esc(Number(x.latest.value.toFixed(2)))} ${esc(x.unit)}` : "—"}</span>${spark(t, x.warning, x.critical)}`;
         }));
-        return `<a class="device" href="#/device/${encodeURIComponent(d.id)}" data-device="${esc(d.id)}"><span class="dot ${d.status}"></span><strong>${esc(d.name || d.id)}</strong>
+        return `<a class="device" href="#/device/${encodeURIComponent(d.id)}" data-device="${esc(d.id)}"><span class="dot ${esc(d.status)}"></span><strong>${esc(d.name || d.id)}</strong>
           <span class="muted">${esc(d.profile)} · ${esc(d.status)}${d.open_tickets ? ` · ${d.open_tickets} open ticket(s)` : ""}</span>
           <div class="sensors">${sensors.join("")}</div></a>`;
       }));
@@ -210,23 +337,57 @@ async function viewSites(main) {
   });
 }
 
+const windows = { "1h": 3600000, "6h": 6 * 3600000, "24h": 24 * 3600000 };
+
 async function viewDevice(main, id) {
   const devices = await api("/api/v1/devices");
   const d = devices.find((x) => x.id === id);
-  if (!d) { main.innerHTML = `<p class="error">No device ${esc(id)}.</p>`; return; }
+  if (!d) { main.innerHTML = `<p class="error">No device ${esc(id)} that you may see.</p>`; return; }
+  const site = (await api("/api/v1/sites")).find((s) => s.id === d.site), zone = site?.timezone;
   const tickets = await api(`/api/v1/tickets?device=${encodeURIComponent(id)}&status=all&limit=20`);
-  const details = await Promise.all(tickets.slice(0, 5).map((t) => api(`/api/v1/tickets/${t.id}`)));
-  const markers = details.flatMap((x) => x.detections.map((y) => ms(y.detected_at)));
-  main.innerHTML = `<p><a href="#/sites">← sites</a></p><h1><span class="dot ${d.status}"></span>${esc(d.name || d.id)}</h1>
-    <p class="muted">${esc(d.profile)} at ${esc(d.site)} · last seen ${when(d.last_seen)} · detections marked in red</p><div id="charts"></div>
+  const details = await Promise.all(tickets.slice(0, 10).map((t) => api(`/api/v1/tickets/${t.id}`)));
+  const detections = details.flatMap((x) => x.detections.map((y) => ({ ...y, ticket: x.ticket.id })));
+  // A forecast is drawn on its own sensor: the newest open forecast ticket of each sensor.
+  const forecasts = {};
+  for (const x of details) if (x.ticket.forecast && x.ticket.sensor && !["closed", "cancelled"].includes(x.ticket.status)) forecasts[x.ticket.sensor] ??= x.ticket.forecast;
+  state.window = state.window in windows ? state.window : "1h";
+  main.innerHTML = `<p><a href="#/sites">← sites</a></p><h1><span class="dot ${esc(d.status)}"></span>${esc(d.name || d.id)}</h1>
+    <p class="muted">${esc(d.profile)} at ${esc(site?.name || d.site)} · last seen ${when(d.last_seen, zone)} · detections marked in red on the sensor that fired</p>
+    <div class="actions" id="window">${Object.keys(windows).map((w) => `<button class="${w === state.window ? "" : "secondary"}" data-window="${w}">${w}</button>`).join("")}</div>
+    <div id="charts"></div>
     <h2>Tickets</h2><ul>${tickets.map((t) => `<li><a href="#/ticket/${t.id}">#${t.id}</a> ${esc(t.grade)} ${esc(t.status)} — ${esc(t.title)}</li>`).join("") || "<li class=muted>none</li>"}</ul>`;
+  main.querySelectorAll("button[data-window]").forEach((b) => b.addEventListener("click", () => { state.window = b.dataset.window; render(); }));
   every(10000, async () => {
+    const to = Date.now(), from = to - windows[state.window];
     const charts = await Promise.all(d.sensors.map(async (x) => {
-      const t = await api(`/api/v1/devices/${encodeURIComponent(id)}/telemetry?sensor=${encodeURIComponent(x.key)}`);
-      return `<h2>${esc(x.key)} <span class="muted">(${t.count} samples, last hour)</span></h2>${chart(t.samples, { warning: t.warning, critical: t.critical, markers, unit: t.unit })}`;
+      const t = await telemetry(id, x.key, from, to);
+      const markers = detections.filter((y) => y.sensor === x.key).map((y) => ({ t: ms(y.detected_at), label: `#${y.ticket} ${y.summary}` }));
+      return `<figure class="sensor-chart" data-sensor="${esc(x.key)}"><figcaption>${esc(x.key)} <span class="muted">(${t.count} samples)</span></figcaption>` +
+        chart(seriesOf(t), { warning: t.warning, critical: t.critical, markers, unit: t.unit, zone, forecast: forecasts[x.key], from, to }) + `</figure>`;
     }));
     $("#charts").innerHTML = charts.join("");
   });
+}
+
+async function viewMonth(main) {
+  const now = new Date(), month = state.month || `${now.getFullYear()}-${String(now.getMonth() + 1).padStart(2, "0")}`;
+  const zone = Intl.DateTimeFormat().resolvedOptions().timeZone || "UTC";
+  const k = await api(`/api/v1/kpis?month=${encodeURIComponent(month)}&timezone=${encodeURIComponent(zone)}`);
+  const pct = (v) => v == null ? "—" : `${Math.round(v * 100)} %`;
+  const bars = (rows) => {
+    const top = Math.max(1, ...rows.map((r) => r.count));
+    return rows.slice(0, 8).map((r) => `<div class="bar"><span>${esc(r.key)}</span><span class="track"><span style="width:${(100 * r.count / top).toFixed(0)}%"></span></span><span>${r.count}</span></div>`).join("") || `<p class="muted">none</p>`;
+  };
+  main.innerHTML = `<h1>Monthly service report</h1>
+    <form class="inline" id="month-form"><label>Month <input type="month" name="month" value="${esc(month)}"></label><button>Show</button></form>
+    <p class="muted">${esc(k.month)} in ${esc(k.timezone)} · ${k.kpis.tickets} ticket(s), ${k.kpis.resolved} resolved · definitions ${esc(k.kpis.definitions)}
+      · ${esc(when(k.kpis.from))} to ${esc(when(k.kpis.to))}</p>
+    <table id="kpis"><tr><th>KPI</th><th>value</th><th>target</th><th>status</th></tr>${k.table.map((r) =>
+      `<tr class="${esc(r.status.replace(" ", "-"))}"><td>${esc(r.kpi)}</td><td>${esc(r.value)}</td><td>${esc(r.target)}</td><td>${esc(r.status)}</td></tr>`).join("")}</table>
+    <h2>Top faults by equipment model</h2><div class="bars" id="top-faults">${bars(k.kpis.top_faults)}</div>
+    <h2>Staff ranking</h2><table id="ranking"><tr><th>who</th><th>owned</th><th>resolved</th><th>SLA met</th></tr>${k.kpis.engineers.slice(0, 10).map((e) =>
+      `<tr><td>${esc(e.name)}</td><td>${e.owned}</td><td>${e.resolved}</td><td>${pct(e.sla_compliance)}</td></tr>`).join("") || `<tr><td colspan="4" class="muted">nobody owned a ticket this month</td></tr>`}</table>`;
+  $("#month-form").addEventListener("submit", (event) => { event.preventDefault(); state.month = new FormData(event.target).get("month"); render(); });
 }
 
 async function viewReport(main) {
@@ -290,6 +451,7 @@ function viewSignIn(main) {
 
 async function render() {
   clearTimers();
+  $("#banner").hidden = true;
   const main = $("#main");
   state.token = readToken();
   if (!state.token) return viewSignIn(main);
@@ -307,6 +469,7 @@ async function render() {
     else if (view === "device") await viewDevice(main, decodeURIComponent(arg));
     else if (view === "report") await viewReport(main);
     else if (view === "ask") await viewAsk(main);
+    else if (view === "month") await viewMonth(main);
     else await viewBoard(main);
   } catch (e) { main.innerHTML = `<p class="error">${esc(e.message)}</p>`; }
 }
