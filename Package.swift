@@ -95,7 +95,7 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ],
             path: "Simulator",
-            exclude: ["demo-site.yaml", "README.md"]
+            exclude: ["demo-site.yaml", "demo.yaml", "README.md"]
         ),
         .target(name: "FieldwatchTesting", dependencies: ["FieldwatchCore"]),
         // `make bench`: release build only; never part of `make test`.

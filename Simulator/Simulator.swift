@@ -55,6 +55,10 @@ struct SimulatorCommand: AsyncParsableCommand {
     @Option(help: "Write the injected faults as JSON lines (ground truth for evaluating detection).") var labels: String?
     @Option(help: "YAML file with a `scenarios:` list (the inventory's own `scenarios:` are read too).") var scenarios: String?
     @Option(help: "Length of the load cycle in simulated seconds (default a day).") var cycle: Double = 86_400
+    @Option(help: ArgumentHelp(
+        "Seconds of history to publish first, as fast as the broker takes them, before going live.",
+        discussion: "Simulated time starts this long before --start (default now) and catches up with the wall clock, as a device or site logger flushing its buffer after an outage; scenario start times count from the start of the history. Needs --rate above 0."))
+    var backfill: Double = 0
     @Flag(help: "Mark every message and label as an emergency drill: the gateway opens drill tickets, kept apart from real ones.") var drill = false
 
     func validate() throws {
@@ -64,6 +68,8 @@ struct SimulatorCommand: AsyncParsableCommand {
         guard qos == 0 || qos == 1 else { throw ValidationError("--qos \(qos): use 0 or 1") }
         guard cycle > 0, cycle.isFinite else { throw ValidationError("--cycle \(cycle): give seconds above 0 (86400 is a day)") }
         guard speed > 0, speed.isFinite else { throw ValidationError("--speed \(speed): give a factor above 0, e.g. 60 for one simulated minute per second") }
+        guard backfill >= 0, backfill.isFinite else { throw ValidationError("--backfill \(backfill): give seconds of history, 0 or more") }
+        if backfill > 0 && rate == 0 { throw ValidationError("--backfill needs --rate above 0: the history is published sample by sample at that rate's spacing") }
         if out != nil && rate == 0 { throw ValidationError("--out needs --rate above 0: simulated time advances by ticks, not the wall clock") }
         if out != nil && duration == 0 && messages == 0 { throw ValidationError("--out needs --duration or --messages, or the file grows without end") }
         if case let .failure(error) = MQTTConfiguration.parseBrokerURL(broker) { throw ValidationError("\(error)") }
@@ -129,6 +135,7 @@ struct SimulatorCommand: AsyncParsableCommand {
         var lastProgress = startInstant
         var tick = 0
         var sent = 0
+        var backfilling = backfill > 0
         let period = rate > 0 ? 1 / rate : 0
         loop: while true {
             // Simulated time follows the tick count (and so is exactly reproducible); only with
@@ -136,7 +143,12 @@ struct SimulatorCommand: AsyncParsableCommand {
             let simulated = rate > 0 ? Double(tick) * period : (clock.now - startInstant).secondsDouble * speed
             if duration > 0 && simulated >= duration { break }
             if rate > 0 && out == nil {
-                let due = startInstant + .milliseconds(Int64(simulated / speed * 1000))
+                // The --backfill history is due at once; live time runs from the end of it.
+                let due = startInstant + .milliseconds(Int64((simulated - backfill) / speed * 1000))
+                if backfilling && simulated >= backfill {
+                    backfilling = false
+                    say("backfilled \(fmt(backfill)) s of history (\(sent) messages) in \(String(format: "%.1f", (clock.now - startInstant).secondsDouble)) s; now live")
+                }
                 if due > clock.now { try await Task.sleep(until: due, clock: clock) }
             }
             let ts = Timestamp(startDate.addingTimeInterval(simulated))
@@ -169,12 +181,13 @@ struct SimulatorCommand: AsyncParsableCommand {
         }
     }
 
+    /// Where simulated time begins: --start (default now), less the --backfill history.
     func startTime() throws -> Date {
-        guard let start else { return Date() }
+        guard let start else { return Date().addingTimeInterval(-backfill) }
         guard let t = Timestamp(rfc3339: start) else {
             throw ValidationError("--start \(start): give an RFC 3339 time such as 2026-11-27T08:00:00Z")
         }
-        return t.date
+        return t.date.addingTimeInterval(-backfill)
     }
 }
 

@@ -231,7 +231,7 @@ public final class TicketDesk: Service, Sendable {
             let site = rules.directory.sites[a.site]
             let ticket = try tx.insertTicket(NewTicket(
                 site: a.site, device: a.device, sensor: a.sensor, faultCode: a.faultCode, source: .predictive, grade: grade,
-                title: a.summary, openedAt: a.detectedAt, detector: a.detector, detectorVersion: a.detectorVersion,
+                title: a.summary, openedAt: recordedAt, detector: a.detector, detectorVersion: a.detectorVersion,
                 profileID: a.profileID, profileVersion: a.profileVersion, lastValue: a.value, limit: a.limit, unit: a.unit,
                 drill: a.drill, customer: site?.customer, tier: facts.tier, criticality: facts.criticality, timeZone: site?.timeZone,
                 forecast: a.forecast))
@@ -312,7 +312,7 @@ public final class TicketDesk: Service, Sendable {
         let ticket = try tx.insertTicket(NewTicket(
             site: a.site, device: siteDevice, sensor: nil, faultCode: .siteOffline, source: .predictive, grade: grade,
             title: "No contact with any of the \(devices.count) devices at site \(a.site): check the site's network and power",
-            openedAt: a.detectedAt, detector: "site-offline", detectorVersion: 1, customer: site?.customer, tier: tier,
+            openedAt: recordedAt, detector: "site-offline", detectorVersion: 1, customer: site?.customer, tier: tier,
             criticality: criticality, timeZone: site?.timeZone))
         try rules.refreshClocks(ticket, in: tx)
         let detail = ["fault_code": FaultCode.siteOffline.rawValue, "devices": devices.map(\.rawValue).sorted().joined(separator: ","), "grade": grade.rawValue]

@@ -46,6 +46,20 @@ struct TicketStoreTests {
         #expect(audit[0].detail.contains("\"fault_code\":\"BEARING_OVERTEMP\""))
     }
 
+    /// A device whose clock was reset (or telemetry buffered for hours and sent late) must not
+    /// open a ticket dated in the past, already breached: tickets open at the gateway's time, and
+    /// the device's time stays with the detection as evidence.
+    @Test func aTicketOpensAtTheGatewaysTimeWhateverTheDeviceClockSays() throws {
+        let store = try temporaryStore()
+        let year2000: Int64 = 946_684_800_000
+        let effects = try apply(store, [anomaly(at: year2000)])
+        guard case let .opened(ticket) = effects.first else { Issue.record("expected opened, got \(effects)"); return }
+        #expect(ticket.openedAt == Timestamp(milliseconds: 1_764_240_100_000))
+        #expect(try store.detections(ticketID: ticket.id).map(\.detectedAt) == [Timestamp(milliseconds: year2000)])
+        let clocks = try store.clocks(ticketID: ticket.id)
+        #expect(!clocks.isEmpty && clocks.allSatisfy { $0.startedAt == ticket.openedAt && !$0.isBreached(at: ticket.openedAt) })
+    }
+
     @Test func warningIsGeneralAndCriticalRaisesTheGradeOnTheSameTicket() throws {
         let store = try temporaryStore()
         _ = try apply(store, [anomaly(severity: .warning, value: 85)])

@@ -90,6 +90,14 @@ const when = (t, zone) => {
 /** Milliseconds of an RFC 3339 time (every time the API sends is one). */
 const ms = (t) => Date.parse(t);
 
+/** How far ahead a forecast crossing is from now, with its band: "in 3h 30m (3h 10m – 4h 05m)"; "due now" once passed. */
+function leadFromNow(f) {
+  const now = Date.now(), c = ms(f.crossing_at) - now;
+  if (!(c > 0)) return "due now";
+  const e = ms(f.earliest) - now, l = f.latest ? ms(f.latest) - now : NaN;
+  return `in ${span(c)} (${e > 0 ? span(e) : "now"} – ${Number.isFinite(l) ? span(l) : "later"})`;
+}
+
 /** Formats times of day in a zone (the site's), falling back to the browser's zone for an unknown one. */
 function clockFormat(zone, withDay) {
   const options = withDay ? { month: "short", day: "numeric", hour: "2-digit", minute: "2-digit", hourCycle: "h23" }
@@ -155,8 +163,12 @@ function chart(points, { warning, critical, markers = [], unit = "", zone, forec
     parts.push(`<line x1="${f(x(t))}" x2="${f(x(t))}" y1="${T}" y2="${H - B}" stroke="#eef1f4"/>`,
       `<text class="tick" x="${f(x(t))}" y="${H - B + 16}" text-anchor="middle" font-size="12" fill="#66717d">${esc(format.format(new Date(t)))}</text>`);
   }
-  for (const v of [lo + pad, (lo + hi) / 2, hi - pad]) {
-    parts.push(`<text x="${L - 6}" y="${f(y(v) + 4)}" text-anchor="end" font-size="12" fill="#66717d">${esc(Number(v.toPrecision(4)))}</text>`);
+  // Value ticks at round numbers (1, 2 or 5 times a power of ten), about four of them.
+  const raw = (hi - lo) / 4, power = 10 ** Math.floor(Math.log10(raw)), vstep = power * ([1, 2, 5, 10].find((m) => m * power >= raw) || 10);
+  const decimals = Math.max(0, Math.min(6, -Math.floor(Math.log10(vstep))));
+  for (let v = Math.ceil(lo / vstep) * vstep; v <= hi; v += vstep) {
+    parts.push(`<line x1="${L}" x2="${W - R}" y1="${f(y(v))}" y2="${f(y(v))}" stroke="#f2f4f6"/>`,
+      `<text x="${L - 6}" y="${f(y(v) + 4)}" text-anchor="end" font-size="12" fill="#66717d">${esc(v.toFixed(decimals))}</text>`);
   }
   parts.push(`<text x="${L}" y="12" font-size="12" fill="#66717d">${esc(unit)}${zone ? ` · times in ${esc(zone)}` : ""}</text>`);
   const limit = (v, color, name) => v == null ? "" :
@@ -220,7 +232,7 @@ async function viewBoard(main) {
       const clock = i.clocks.find((c) => c.kind === i.next_clock);
       return `<a class="card ticket ${escalated ? "escalated" : ""}" href="#/ticket/${t.id}" data-ticket="${t.id}">
         <span class="pill ${t.grade}">${t.grade}</span>
-        <span class="title">#${t.id} ${esc(t.title)}${t.forecast ? ` <span class="pill forecast">limit ${esc(t.forecast.lead)}</span>` : ""}</span>
+        <span class="title">#${t.id} ${esc(t.title)}${t.forecast ? ` <span class="pill forecast">limit ${esc(leadFromNow(t.forecast))}</span>` : ""}</span>
         <span>${i.next_deadline ? `${esc(i.next_clock.replace("_", " "))}: ${countdown(i.next_deadline, clock?.target)}` : `<span class="muted">${esc(t.status)}</span>`}</span>
         <span class="meta">${esc(t.fault_code)} · ${esc(t.device)} at ${esc(t.site)} · ${esc(t.status)}${t.paused ? " (paused)" : ""} · owner ${esc(t.owner || "none yet")}
           ${i.escalation ? `<span class="pill esc">escalated: ${esc(i.escalation)}</span>` : ""}</span></a>`;
@@ -265,9 +277,10 @@ async function viewTicket(main, id) {
     <p>${esc(t.fault_code)} on <a href="#/device/${encodeURIComponent(t.device)}">${esc(t.device)}</a> at ${esc(t.site)} · ${esc(t.source.replace("_", " "))}
        · status <strong id="status">${esc(t.status)}</strong>${t.paused ? " (paused)" : ""} · owner ${esc(t.owner || "none yet")} · ${t.occurrences} occurrence(s)
        · opened ${when(t.opened_at, zone)}</p>
-    ${t.forecast ? `<p id="forecast" class="forecast">Predicted to reach ${esc(t.forecast.limit)} ${esc(t.unit || "")} ${esc(t.forecast.lead)}:
+    ${t.forecast ? `<p id="forecast" class="forecast">Predicted to reach ${esc(t.forecast.limit)} ${esc(t.unit || "")} ${esc(leadFromNow(t.forecast))}:
        ${when(t.forecast.crossing_at, zone)} (earliest ${when(t.forecast.earliest, zone)}${t.forecast.latest ? `, latest ${when(t.forecast.latest, zone)}` : ""});
-       trend ${t.forecast.slope_per_hour.toPrecision(3)} ${esc(t.unit || "")}/h fitted on ${t.forecast.points} points since ${when(t.forecast.window_start, zone)}.</p>
+       trend ${t.forecast.slope_per_hour.toPrecision(3)} ${esc(t.unit || "")}/h fitted on ${t.forecast.points} points from ${when(t.forecast.window_start, zone)}
+       to ${when(t.forecast.fitted_at, zone)} (then ${esc(t.forecast.lead)}).</p>
        <figure id="trend"><figcaption>${esc(t.sensor || "")}: the trend and where it leads</figcaption><div id="trend-chart">${chart([], { forecast: t.forecast, unit: t.unit, zone })}</div></figure>` : ""}
     <h2>SLA clocks</h2>
     <table id="clocks"><tr><th>clock</th><th>target</th><th>deadline</th><th>state</th></tr>${d.clocks.map((c) => `
