@@ -65,7 +65,8 @@ enum OpenAPI {
         let schema: [String: Any] = schemas[name] == nil ? ["type": "object"]
             : route.response.hasSuffix("[]") ? ["type": "array", "items": ["$ref": "#/components/schemas/\(name)"]] : ["$ref": "#/components/schemas/\(name)"]
         result[route.method == .post && (route.body == "ReportRequest" || route.body == "ProposeRequest" || route.body == "RatingRequest") ? "201" : "200"] =
-            ["description": route.response, "content": ["application/json": ["schema": schema]]]
+            route.response == "Prometheus text" ? ["description": route.response, "content": ["text/plain": ["schema": ["type": "string"]]]]
+                : ["description": route.response, "content": ["application/json": ["schema": schema]]]
         if route.body == "ReportRequest" { result["200"] = ["description": "linked to an open ticket", "content": ["application/json": ["schema": schema]]] }
         if route.operation != nil {
             result["401"] = error
@@ -81,47 +82,87 @@ enum OpenAPI {
         return result
     }
 
+    /// A property's schema from a short spelling: `string`, `integer`, `number`, `boolean`,
+    /// `object`, `array`; `time` for an RFC 3339 date-time string; `Name` for a component;
+    /// `[T]` for an array of T; `{string}` for a string map; a trailing `?` allows null.
+    static func property(_ type: String) -> [String: Any] {
+        if type.hasSuffix("?") {
+            let inner = property(String(type.dropLast()))
+            if let t = inner["type"] as? String, inner["$ref"] == nil { return inner.merging(["type": [t, "null"]]) { $1 } }
+            return ["oneOf": [inner, ["type": "null"]]]
+        }
+        if type.hasPrefix("[") { return ["type": "array", "items": property(String(type.dropFirst().dropLast()))] }
+        if type.hasPrefix("{") { return ["type": "object", "additionalProperties": property(String(type.dropFirst().dropLast()))] }
+        if type == "time" { return ["type": "string", "format": "date-time"] }
+        if let first = type.first, first.isUppercase { return ["$ref": "#/components/schemas/\(type)"] }
+        return ["type": type]
+    }
+
     static func object(_ properties: [String: String], required: [String] = []) -> [String: Any] {
-        var schema: [String: Any] = ["type": "object", "properties": properties.mapValues { type -> [String: Any] in
-            type.hasSuffix("?") ? ["type": [String(type.dropLast()), "null"]] : ["type": type]
-        }]
+        var schema: [String: Any] = ["type": "object", "properties": properties.mapValues(property)]
         if !required.isEmpty { schema["required"] = required }
         return schema
     }
 
     static var schemas: [String: Any] { [
         "Error": ["type": "object", "required": ["error"], "properties": ["error": object(["status": "integer", "code": "string", "message": "string"])]],
+        "Health": object(["status": "string"]),
         "Site": object(["id": "string", "name": "string", "customer": "string", "tier": "string", "timezone": "string", "latitude": "number",
                         "longitude": "number", "devices": "integer", "open_tickets": "integer"]),
+        "Sample": object(["ts": "time", "value": "number"], required: ["ts", "value"]),
+        "Sensor": object(["key": "string", "unit": "string", "latest": "Sample?", "warning": "number?", "critical": "number?"]),
         "Device": object(["id": "string", "site": "string", "profile": "string", "name": "string?", "criticality": "integer", "status": "string",
-                          "last_seen": "string?", "open_tickets": "integer", "sensors": "array"]),
-        "Telemetry": object(["device": "string", "sensor": "string", "unit": "string", "from": "string", "to": "string", "samples": "array",
+                          "last_seen": "time?", "open_tickets": "integer", "sensors": "[Sensor]"]),
+        "Bucket": object(["ts": "time", "count": "integer", "min": "number", "max": "number", "mean": "number"]),
+        "Telemetry": object(["device": "string", "sensor": "string", "unit": "string", "from": "time", "to": "time", "samples": "[Sample]",
                              "count": "integer", "min": "number?", "max": "number?", "mean": "number?", "warning": "number?", "critical": "number?",
-                             "rollup": "array?"]),
+                             "rollup": "[Bucket]?"]),
+        "Forecast": object(["limit": "number", "crossing_at": "time", "earliest": "time", "latest": "time?", "hours_to_limit": "number",
+                            "slope_per_hour": "number", "level": "number", "fitted_at": "time", "window_start": "time", "points": "integer",
+                            "lead": "string"]),
         "Ticket": object(["id": "integer", "site": "string", "device": "string", "sensor": "string?", "fault_code": "string", "source": "string",
-                          "grade": "string", "status": "string", "title": "string", "opened_at": "string", "updated_at": "string",
-                          "occurrences": "integer", "owner": "string?", "customer": "string?", "tier": "string", "paused": "boolean",
-                          "drill": "boolean", "forecast": "object?"]),
-        "TicketDetail": object(["ticket": "object", "allowed_actions": "array", "clocks": "array", "pauses": "array", "solutions": "array", "escalations": "array",
-                                "detections": "array", "timeline": "array"]),
+                          "grade": "string", "status": "string", "title": "string", "opened_at": "time", "updated_at": "time",
+                          "occurrences": "integer", "detector": "string?", "detector_version": "integer?", "profile_id": "string?",
+                          "profile_version": "integer?", "last_value": "number?", "limit": "number?", "unit": "string?", "owner": "string?",
+                          "customer": "string?", "tier": "string", "criticality": "integer?", "time_zone": "string?", "paused": "boolean",
+                          "channel": "string?", "cancel_reason": "string?", "complaint_of": "integer?", "drill": "boolean",
+                          "forecast": "Forecast?"]),
+        "Clock": object(["kind": "string", "state": "string", "target": "string", "calendar": "string", "deadline": "time?", "met_at": "time?",
+                         "breached": "boolean"]),
+        "Pause": object(["id": "integer", "reason": "string", "evidence": "string", "actor": "string", "started_at": "time", "ended_at": "time?"]),
+        "Rating": object(["id": "integer", "score": "integer", "comment": "string", "actor": "string", "at": "time"]),
+        "Escalation": object(["clock": "string", "level": "string", "deadline": "time", "due_at": "time", "fired_at": "time"]),
+        "Detection": object(["id": "integer", "transition": "string", "severity": "string", "sensor": "string", "detected_at": "time",
+                             "condition_since": "time", "value": "number", "limit": "number", "unit": "string", "detector": "string",
+                             "detector_version": "integer", "profile_id": "string", "profile_version": "integer", "summary": "string",
+                             "evidence": "[Sample]", "recorded_at": "time", "forecast": "Forecast?"]),
+        "TimelineEntry": object(["id": "integer", "at": "time", "actor": "string", "action": "string", "detail": "{string}", "hash": "string"]),
+        "TicketDetail": object(["ticket": "Ticket", "allowed_actions": "[string]", "clocks": "[Clock]", "pauses": "[Pause]", "solutions": "[Solution]",
+                                "ratings": "[Rating]", "escalations": "[Escalation]", "detections": "[Detection]", "timeline": "[TimelineEntry]"]),
         "AskRequest": object(["question": "string", "device": "string?"], required: ["question"]),
-        "AssistantAnswer": object(["answer": "string", "sources": "array", "intent": "string", "handover_ticket": "integer?", "handover": "string?"]),
-        "KPIs": object(["month": "string", "timezone": "string", "kpis": "object", "table": "array"]),
+        "AssistantSource": object(["kind": "string", "id": "string", "title": "string"]),
+        "AssistantAnswer": object(["answer": "string", "sources": "[AssistantSource]", "intent": "string", "handover_ticket": "integer?", "handover": "string?"]),
+        "KPIRow": object(["kpi": "string", "value": "string", "target": "string", "status": "string"]),
+        "KPIFigures": ["type": "object", "description": "The KPI figures (definitions kpi-1); durations in minutes, shares 0…1, null when not available.",
+                       "properties": ["from": property("time"), "to": property("time"), "definitions": property("string"), "tickets": property("integer")]],
+        "KPIs": object(["month": "string", "timezone": "string", "kpis": "KPIFigures", "table": "[KPIRow]"]),
         "Me": object(["subject": "string", "role": "string", "organisation": "string?", "token_name": "string"]),
-        "BoardItem": object(["ticket": "object", "clocks": "array", "next_clock": "string?", "next_deadline": "string?", "share_left": "number?",
+        "BoardItem": object(["ticket": "Ticket", "clocks": "[Clock]", "next_clock": "string?", "next_deadline": "time?", "share_left": "number?",
                              "escalation": "string?"]),
-        "StepOutcome": object(["ticket": "object", "clocks": "array"]),
-        "ReportOutcome": object(["linked": "boolean", "ticket": "object", "clocks": "array"]),
-        "Solution": object(["id": "integer", "ticket_id": "integer", "status": "string", "diagnosis": "string", "planned_work": "string",
-                            "estimated_cost": "number"]),
-        "AuditVerification": object(["records": "integer", "head_id": "integer?", "head_hash": "string", "problem": "object?"]),
+        "StepOutcome": object(["ticket": "Ticket", "clocks": "[Clock]"]),
+        "ReportOutcome": object(["linked": "boolean", "ticket": "Ticket", "clocks": "[Clock]"]),
+        "Solution": object(["id": "integer", "ticket_id": "integer", "proposed_by": "string", "proposed_at": "time", "diagnosis": "string",
+                            "planned_work": "string", "parts": "string", "estimated_cost": "number", "status": "string", "decided_by": "string?",
+                            "decided_at": "time?", "decision_note": "string?"]),
+        "AuditProblem": object(["record_id": "integer?", "kind": "string", "message": "string"]),
+        "AuditVerification": object(["records": "integer", "head_id": "integer?", "head_hash": "string", "problem": "AuditProblem?"]),
         "ReportRequest": object(["device": "string", "channel": "string", "description": "string", "reporter": "string?", "stopped": "boolean?",
                                  "fault_code": "string?"], required: ["device", "channel", "description"]),
-        "StepRequest": object(["reason": "string?", "pause_reason": "string?", "evidence": "string?", "at": "string?"]),
+        "StepRequest": object(["reason": "string?", "pause_reason": "string?", "evidence": "string?", "at": "time?"]),
         "ProposeRequest": object(["diagnosis": "string", "work": "string", "parts": "string?", "cost": "number"], required: ["diagnosis", "work", "cost"]),
         "DecisionRequest": object(["approve": "boolean", "reason": "string?"], required: ["approve"]),
         "RatingRequest": object(["score": "integer", "comment": "string?"], required: ["score"]),
-        "RatingOutcome": object(["ticket": "object", "complaint": "object?"]),
+        "RatingOutcome": object(["ticket": "Ticket", "complaint": "Ticket?"]),
         "GradeRequest": object(["grade": "string", "reason": "string?"], required: ["grade"]),
     ] }
 }

@@ -66,6 +66,8 @@ public struct TicketView: Codable, Sendable, Equatable {
     public var paused: Bool
     public var channel: String?
     public var cancel_reason: String?
+    /// For a complaint (opened by a rating of 2 or less): the ticket it is about.
+    public var complaint_of: Int64?
     public var forecast: ForecastView?
 
     public init(_ t: Ticket) {
@@ -78,6 +80,7 @@ public struct TicketView: Codable, Sendable, Equatable {
         paused = t.paused
         channel = t.channel
         cancel_reason = t.cancelReason
+        complaint_of = t.complaintOf
         id = t.id
         site = t.site.rawValue
         device = t.device.rawValue

@@ -7,44 +7,19 @@ import Testing
 @testable import Storage
 import TimeSeries
 
-/// The dashboard in a real browser: headless Chromium loads each page from a running API
-/// server with seeded data, lets its scripts fetch and render (virtual time), and the test
+/// The dashboard in a real browser on records seeded by hand, for states the simulator cannot
+/// reach (a device gone from the inventory, a forecast of a given lead); the pages on data the
+/// real pipeline made are in GatewayTests/PipelineDashboardTests. Headless Chromium loads each
+/// page from a running API server, lets its scripts fetch and render (virtual time), and the test
 /// reads the resulting DOM. Screenshots (phone-sized) are kept in .build/browser-screenshots.
 @Suite("Dashboard in headless Chromium", .serialized)
 struct BrowserTests {
-    static func chromium() throws -> String {
-        guard let path = ["/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/bin/google-chrome"].first(where: FileManager.default.isExecutableFile(atPath:))
-        else { throw FixtureError("chromium is not installed; run `sudo apt-get install chromium` (scripts/install-deps.sh does)") }
-        return path
-    }
-
-    /// Runs Chromium on a page and returns its DOM after scripts ran; with `screenshot`, saves a PNG instead.
-    /// The wait happens on a Dispatch thread: blocking a Swift concurrency thread could starve the
-    /// in-process API server that Chromium is talking to.
-    static func load(_ url: String, screenshot: String? = nil) async throws -> String {
-        try await withCheckedThrowingContinuation { continuation in
-            DispatchQueue.global().async {
-                continuation.resume(with: Result { try loadBlocking(url, screenshot: screenshot) })
-            }
-        }
-    }
-
-    static func loadBlocking(_ url: String, screenshot: String?) throws -> String {
-        let profile = try makeTemporaryDirectory(prefix: "chromium")
-        var arguments = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
-                         "--user-data-dir=\(profile.path)", "--virtual-time-budget=6000"]
-        if let screenshot { arguments += ["--screenshot=\(screenshot)", "--window-size=412,915", "--hide-scrollbars"] } else { arguments.append("--dump-dom") }
-        arguments.append(url)
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: try chromium())
-        process.arguments = arguments
-        let out = Pipe()
-        process.standardOutput = out
-        process.standardError = FileHandle(forWritingAtPath: "/dev/null")
-        try process.run()
-        let data = out.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return String(decoding: data, as: UTF8.self)
+    /// Loads a page in headless Chromium and returns its DOM; any console message, uncaught
+    /// exception, error shown or uncomputed value on the page fails the test.
+    static func load(_ url: String, screenshot: String? = nil, sourceLocation: SourceLocation = #_sourceLocation) async throws -> String {
+        let page = try await Chromium.load(url, screenshot: screenshot)
+        #expect(page.problems.isEmpty, "\(url): \(page.problems)", sourceLocation: sourceLocation)
+        return page.dom
     }
 
     static func seeded() async throws -> (APIFixture, Ticket) {

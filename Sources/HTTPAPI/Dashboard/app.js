@@ -277,6 +277,9 @@ async function viewTicket(main, id) {
     <p>${esc(t.fault_code)} on <a href="#/device/${encodeURIComponent(t.device)}">${esc(t.device)}</a> at ${esc(t.site)} · ${esc(t.source.replace("_", " "))}
        · status <strong id="status">${esc(t.status)}</strong>${t.paused ? " (paused)" : ""} · owner ${esc(t.owner || "none yet")} · ${t.occurrences} occurrence(s)
        · opened ${when(t.opened_at, zone)}</p>
+    ${t.complaint_of ? `<p id="complaint-of" class="notice">A complaint about <a href="#/ticket/${t.complaint_of}">ticket #${t.complaint_of}</a>:
+       the customer rated its repair 2 or less. It closes only when a supervisor has resolved it with the customer.</p>` : ""}
+    ${t.cancel_reason ? `<p class="muted" id="cancel-reason">Cancelled: ${esc(t.cancel_reason)}</p>` : ""}
     ${t.forecast ? `<p id="forecast" class="forecast">Predicted to reach ${esc(t.forecast.limit)} ${esc(t.unit || "")} ${esc(leadFromNow(t.forecast))}:
        ${when(t.forecast.crossing_at, zone)} (earliest ${when(t.forecast.earliest, zone)}${t.forecast.latest ? `, latest ${when(t.forecast.latest, zone)}` : ""});
        trend ${t.forecast.slope_per_hour.toPrecision(3)} ${esc(t.unit || "")}/h fitted on ${t.forecast.points} points from ${when(t.forecast.window_start, zone)}
