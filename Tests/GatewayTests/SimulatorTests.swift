@@ -228,4 +228,21 @@ struct SimulatorTests {
         let (badStatus, badText) = try await runTool("fieldwatch-sim", ["replay", "--csv", csv, "--device", "pump-9", "--sensor", "x", "--out", out])
         #expect(badStatus != 0 && badText.contains("--device pump-9 is not in Simulator/demo-site.yaml"))
     }
+
+    /// `--backfill` moves the simulated start back by the history it publishes first, so a run
+    /// ends at the wall clock (or --start) with hours of data behind it; it needs a sample rate.
+    @Test func backfillPublishesHistoryEndingAtTheStart() async throws {
+        let out = try makeTemporaryDirectory().appendingPathComponent("out.jsonl").path
+        let (status, text) = try await runTool("fieldwatch-sim", [
+            "--out", out, "--start", "2026-03-02T08:00:00Z", "--backfill", "3600", "--rate", "0.1", "--duration", "3610", "--faults", "0",
+        ])
+        #expect(status == 0, "\(text)")
+        let stamps = try readLines(out, as: SimLine.self).compactMap { line -> Int64? in
+            (try? JSONSerialization.jsonObject(with: Data(line.payload.utf8)) as? [String: Any])?["ts"] as? Int64
+        }
+        let start = Timestamp(rfc3339: "2026-03-02T08:00:00Z")!.milliseconds
+        #expect(stamps.min() == start - 3_600_000 && stamps.max()! >= start && stamps.max()! < start + 10_000, "\(stamps.min() ?? 0) … \(stamps.max() ?? 0)")
+        let (badStatus, badText) = try await runTool("fieldwatch-sim", ["--backfill", "60", "--rate", "0"])
+        #expect(badStatus != 0 && badText.contains("--backfill needs --rate above 0"), "\(badText)")
+    }
 }
