@@ -85,6 +85,8 @@ public struct Ticket: Sendable, Hashable, Codable {
     public var complaintOf: Int64?
     /// For a predictive ticket from a trend: the latest forecast of the limit crossing.
     public var forecast: LimitForecast?
+    /// The engineer sent to do the work (dispatch); the owner stays who took the ticket.
+    public var assignee: String?
 
     public init(
         id: Int64, site: SiteID, device: DeviceID, sensor: SensorKey?, faultCode: FaultCode, source: TicketSource,
@@ -92,8 +94,9 @@ public struct Ticket: Sendable, Hashable, Codable {
         occurrences: Int, detector: String?, detectorVersion: Int?, profileID: String?, profileVersion: Int?,
         lastValue: Double?, limit: Double?, unit: String?, drill: Bool = false, owner: String? = nil, customer: String? = nil,
         tier: CustomerTier = .standard, criticality: Int? = nil, timeZone: String? = nil, paused: Bool = false, channel: String? = nil,
-        cancelReason: String? = nil, complaintOf: Int64? = nil, forecast: LimitForecast? = nil
+        cancelReason: String? = nil, complaintOf: Int64? = nil, forecast: LimitForecast? = nil, assignee: String? = nil
     ) {
+        self.assignee = assignee
         self.complaintOf = complaintOf
         self.forecast = forecast
         self.owner = owner

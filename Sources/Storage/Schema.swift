@@ -287,6 +287,44 @@ enum Schema {
                 );
                 """)
         }
+        migrator.registerMigration("v10-field-team") { db in
+            // The field team as imported (engineers, service points, partners): the columns
+            // dispatch filters on, and the whole record as canonical JSON. Nobody is deleted:
+            // an engineer left out of a new import is deactivated, so old tickets keep a name.
+            try db.execute(sql: """
+                CREATE TABLE engineer (
+                    id            TEXT PRIMARY KEY CHECK (id <> ''),
+                    name          TEXT NOT NULL CHECK (name <> ''),
+                    role          TEXT NOT NULL CHECK (role IN ('engineer', 'dispatcher', 'supervisor', 'management')),
+                    service_point TEXT,
+                    active        INTEGER NOT NULL CHECK (active IN (0, 1)),
+                    definition    TEXT NOT NULL CHECK (json_valid(definition)),
+                    updated_at    INTEGER NOT NULL
+                );
+                CREATE TABLE service_point (
+                    id         TEXT PRIMARY KEY CHECK (id <> ''),
+                    partner    TEXT,
+                    active     INTEGER NOT NULL CHECK (active IN (0, 1)),
+                    definition TEXT NOT NULL CHECK (json_valid(definition)),
+                    updated_at INTEGER NOT NULL
+                );
+                CREATE TABLE partner (
+                    id         TEXT PRIMARY KEY CHECK (id <> ''),
+                    active     INTEGER NOT NULL CHECK (active IN (0, 1)),
+                    definition TEXT NOT NULL CHECK (json_valid(definition)),
+                    updated_at INTEGER NOT NULL
+                );
+                -- The last known position of each engineer (check-ins, the phone view, the CLI).
+                CREATE TABLE engineer_position (
+                    engineer_id TEXT PRIMARY KEY REFERENCES engineer(id),
+                    latitude    REAL NOT NULL CHECK (latitude BETWEEN -90 AND 90),
+                    longitude   REAL NOT NULL CHECK (longitude BETWEEN -180 AND 180),
+                    at          INTEGER NOT NULL
+                );
+                ALTER TABLE ticket ADD COLUMN assignee TEXT REFERENCES engineer(id);
+                CREATE INDEX ticket_assignee ON ticket (assignee) WHERE assignee IS NOT NULL;
+                """)
+        }
         return migrator
     }
 }

@@ -294,6 +294,6 @@ public struct TicketTransaction {
             limit: row["limit_value"], unit: row["unit"], drill: row["drill"], owner: row["owner"], customer: row["customer"],
             tier: CustomerTier(rawValue: row["tier"] ?? "standard") ?? .standard, criticality: row["criticality"], timeZone: row["time_zone"],
             paused: row["paused"], channel: row["channel"], cancelReason: row["cancel_reason"], complaintOf: row["complaint_of"],
-            forecast: forecast(row["forecast"]))
+            forecast: forecast(row["forecast"]), assignee: row["assignee"])
     }
 }

@@ -1,0 +1,140 @@
+import FieldwatchCore
+import Foundation
+import Profiles
+import Storage
+
+/// The field half of the desk: the team, who goes to which ticket, and why. One façade for
+/// the command line and the HTTP API over the tickets, the team's records, the inventory
+/// (site coordinates) and the device profiles (the trades each fault needs).
+public final class FieldOperations: Sendable {
+    public let workflow: TicketWorkflow
+    public let team: any FieldTeamRepository
+    public let inventory: Inventory
+    public let profiles: [String: DeviceProfile]
+    public let settings: DispatchSettings
+
+    public init(workflow: TicketWorkflow, team: any FieldTeamRepository, inventory: Inventory, profiles: [String: DeviceProfile],
+                settings: DispatchSettings = DispatchSettings()) {
+        self.workflow = workflow
+        self.team = team
+        self.inventory = inventory
+        self.profiles = profiles
+        self.settings = settings
+    }
+
+    var store: TicketStore { workflow.store }
+
+    /// Imports a field-team file; see `FieldTeamFile`.
+    public func importTeam(_ team: FieldTeam, source: String, actor: String, at: Timestamp) throws(ServiceDeskError) -> FieldTeamImport {
+        do {
+            return try self.team.importTeam(team, source: source, actor: actor, at: at)
+        } catch {
+            throw ServiceDeskError(.storage, "cannot import the field team from \(source): \(error)")
+        }
+    }
+
+    /// A ticket as dispatch sees it; nil when its site is not in the inventory.
+    public func job(for t: Ticket) throws(ServiceDeskError) -> DispatchJob {
+        guard let site = inventory.site(t.site) else {
+            throw ServiceDeskError(.notFound, "ticket #\(t.id)'s site \(t.site) is not in the inventory, so its position is unknown; add it to the inventory")
+        }
+        let profile = (t.profileID ?? inventory.device(t.device)?.profileID).flatMap { profiles[$0] }
+        let clocks: [ClockRecord]
+        do { clocks = try store.clocks(ticketID: t.id) } catch { throw ServiceDeskError(.storage, "\(error)") }
+        let deadline = clocks.first { $0.kind == "on_site" && $0.state == .running }?.deadline
+        return DispatchJob(ticketID: t.id, site: t.site, position: GeoPoint(latitude: site.latitude, longitude: site.longitude), timeZone: site.timeZone,
+                           skills: DispatchJob.skills(for: t.faultCode, profile: profile), deadline: deadline, tier: t.tier, grade: t.grade,
+                           assignee: t.assignee)
+    }
+
+    /// The team as it stands: active engineers and partners, positions and open jobs.
+    public func dispatcher() throws(ServiceDeskError) -> Dispatcher {
+        do {
+            let open = try team.openJobs()
+            var jobs: [String: [(ticket: Int64, position: GeoPoint)]] = [:]
+            for (engineer, tickets) in open {
+                jobs[engineer] = tickets.compactMap { t in inventory.site(t.site).map { (t.id, GeoPoint(latitude: $0.latitude, longitude: $0.longitude)) } }
+            }
+            return Dispatcher(engineers: try team.engineers(includeInactive: false), partners: try team.partners(), positions: try team.positions(),
+                              jobs: jobs, settings: settings)
+        } catch {
+            throw ServiceDeskError(.storage, "cannot read the field team: \(error)")
+        }
+    }
+
+    func openTicket(_ id: Int64) throws(ServiceDeskError) -> Ticket {
+        let ticket: Ticket?
+        do { ticket = try store.ticket(id: id) } catch { throw ServiceDeskError(.storage, "\(error)") }
+        guard let ticket else { throw ServiceDeskError(.notFound, "no ticket #\(id)") }
+        guard ticket.status.isOpen && ticket.status != .resolved else {
+            throw ServiceDeskError(.conflict, "ticket #\(id) is \(ticket.status.rawValue); only open tickets are dispatched")
+        }
+        return ticket
+    }
+
+    /// Ranked candidates for a ticket, with every excluded engineer and why.
+    public func suggest(ticketID: Int64, now: Timestamp) throws(ServiceDeskError) -> DispatchSuggestion {
+        let ticket = try openTicket(ticketID)
+        let dispatcher = try dispatcher()
+        guard !dispatcher.engineers.isEmpty || !dispatcher.partners.isEmpty else {
+            throw ServiceDeskError(.conflict, "no field team is loaded; import one with `fieldwatch engineers import FILE`")
+        }
+        return dispatcher.suggest(try job(for: ticket), now: now)
+    }
+
+    /// Sends an engineer to a ticket. The first responder stays the owner; the assignee is
+    /// who goes. Reassigning needs a reason. Audited and notified (the engineer's topic and
+    /// the ticket's) in one transaction.
+    @discardableResult
+    public func assign(ticketID: Int64, engineer: String, by actor: String, reason: String?, at: Timestamp) throws(ServiceDeskError) -> Ticket {
+        let reason = reason?.trimmingCharacters(in: .whitespacesAndNewlines).nilIfEmpty
+        _ = try openTicket(ticketID)
+        let known: [Engineer]
+        do { known = try team.engineers(includeInactive: true) } catch { throw ServiceDeskError(.storage, "\(error)") }
+        guard let person = known.first(where: { $0.id == engineer }) else {
+            throw ServiceDeskError(.notFound, "no engineer \"\(engineer)\"\(didYouMeanID(engineer, known.map(\.id))); `fieldwatch engineers list` shows the team")
+        }
+        guard person.active else { throw ServiceDeskError(.conflict, "\(engineer) is no longer on the team (deactivated by the last import)") }
+        do {
+            return try store.transaction { tx in
+                guard var ticket = try tx.ticket(id: ticketID) else { throw ServiceDeskError(.notFound, "no ticket #\(ticketID)") }
+                let previous = ticket.assignee
+                if previous == engineer { throw ServiceDeskError(.conflict, "ticket #\(ticketID) is already assigned to \(engineer)") }
+                if previous != nil && reason == nil {
+                    throw ServiceDeskError(.invalid, "ticket #\(ticketID) is assigned to \(previous!); reassigning it to \(engineer) needs a reason (--reason)")
+                }
+                try tx.assign(ticketID: ticketID, engineer: engineer, at: at)
+                ticket.assignee = engineer
+                var detail = ["engineer": engineer, "name": person.name]
+                if let previous { detail["previous"] = previous }
+                if let reason { detail["reason"] = reason }
+                let auditID = try tx.appendAudit(at: at, actor: actor, action: previous == nil ? "ticket.assigned" : "ticket.reassigned", ticketID: ticketID, detail: detail)
+                if !ticket.drill {
+                    let payload = TicketWorkflow.payload(ticket, event: "ticket.assigned", actor: actor, at: at, extra: detail)
+                    try tx.enqueue(key: "audit-\(auditID)", kind: "ticket.assigned", topic: TicketWorkflow.topic(ticket), payload: payload, at: at)
+                    try tx.enqueue(key: "audit-\(auditID)-engineer", kind: "ticket.assigned", topic: "fieldwatch/engineers/\(engineer)/jobs", payload: payload, at: at)
+                }
+                return ticket
+            }
+        } catch let error as ServiceDeskError {
+            throw error
+        } catch {
+            throw ServiceDeskError(.storage, "cannot assign ticket #\(ticketID): \(error)")
+        }
+    }
+
+    /// Records where an engineer is (the CLI, the phone view, a check-in).
+    public func locate(engineer: String, at point: GeoPoint, time: Timestamp, actor: String) throws(ServiceDeskError) {
+        let known: [Engineer]
+        do { known = try team.engineers(includeInactive: false) } catch { throw ServiceDeskError(.storage, "\(error)") }
+        guard known.contains(where: { $0.id == engineer }) else {
+            throw ServiceDeskError(.notFound, "no active engineer \"\(engineer)\"\(didYouMeanID(engineer, known.map(\.id))); `fieldwatch engineers list` shows the team")
+        }
+        guard (-90...90).contains(point.latitude), (-180...180).contains(point.longitude) else {
+            throw ServiceDeskError(.invalid, "latitude \(point.latitude), longitude \(point.longitude) is not a position; give decimal degrees (-90…90, -180…180)")
+        }
+        do { try team.locate(EngineerPosition(engineer: engineer, position: point, at: time), actor: actor) } catch {
+            throw ServiceDeskError(.storage, "cannot record \(engineer)'s position: \(error)")
+        }
+    }
+}
