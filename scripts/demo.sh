@@ -62,10 +62,14 @@ token engineer eng.chen "engineer"
 token customer wang.shenzhen "customer, Shenzhen Water Group (VIP)" "Shenzhen Water Group"
 token customer li.tianhe "customer, Tianhe Property Management" "Tianhe Property Management"
 
+# The field team (engineers, service points, a partner) that dispatch ranks; idempotent on a rerun.
+"$bin/fieldwatch" engineers import ServicePolicy/demo-team.yaml --db "$db" --by "make demo" | head -1
+
 echo "broker:    mqtt://127.0.0.1:$port (log $run/mosquitto.log)"
 echo "database:  $db · dead letters: $run/dead-letters.jsonl"
 echo "fleet:     $fleet (two sites, six devices; the fault script is described at its top)"
 echo "policy:    ServicePolicy/demo.yaml (minutes, not hours: clocks and escalations you can watch)"
+echo "team:      ServicePolicy/demo-team.yaml (dispatch: the dashboard's Dispatch page, or fieldwatch dispatch suggest N --db $db --inventory $fleet)"
 echo "dashboard, one sign-in link per role:"
 printf '%s\n' "${links[@]}"
 echo "HTTP API:  http://127.0.0.1:$http_port/api/v1/tickets (described at /openapi.json)"

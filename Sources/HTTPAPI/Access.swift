@@ -17,6 +17,9 @@ public enum Access {
         case rate
         case ask
         case verifyAudit
+        case readTeam
+        case dispatch
+        case locate
 
         public var description: String {
             switch self {
@@ -30,6 +33,9 @@ public enum Access {
             case .rate: "rate a fixed fault"
             case .ask: "ask the assistant"
             case .verifyAudit: "verify the audit chain"
+            case .readTeam: "read the field team"
+            case .dispatch: "rank and assign engineers"
+            case .locate: "record an engineer's position"
             }
         }
     }
@@ -55,6 +61,8 @@ public enum Access {
         case .propose: [.admin, .supervisor, .engineer]
         case .decide, .regrade, .verifyAudit: [.admin, .supervisor]
         case .rate: staff.union([.customer])
+        case .readTeam, .locate: staff.union([.engineer])
+        case .dispatch: staff
         }
     }
 
@@ -69,11 +77,11 @@ public enum Access {
     }
 
     /// Whether a ticket is in the caller's scope: customers see their organisation's, engineers
-    /// the ones they own plus new unowned ones (to take them, first-responder style).
+    /// the ones they own or are sent to, plus new unowned ones (to take them, first-responder style).
     public static func canSee(_ ticket: Ticket, _ token: APIToken) -> Bool {
         switch token.role {
         case .admin, .supervisor, .dispatcher: true
-        case .engineer: ticket.owner == token.subject || (ticket.owner == nil && ticket.status == .new)
+        case .engineer: ticket.owner == token.subject || ticket.assignee == token.subject || (ticket.owner == nil && ticket.status == .new)
         case .customer: ticket.customer != nil && ticket.customer == token.organisation && !ticket.drill
         }
     }

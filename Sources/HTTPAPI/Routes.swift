@@ -31,6 +31,11 @@ public struct APIEnvironment: Sendable {
     }
 
     var store: TicketStore { workflow.store }
+
+    /// Dispatch and the field team, on the same database.
+    var field: FieldOperations {
+        FieldOperations(workflow: workflow, team: SQLiteFieldTeamStore(workflow.store), inventory: inventory, profiles: profiles)
+    }
 }
 
 /// One route: how it is called, who may call it, what it takes and gives (for /openapi.json),

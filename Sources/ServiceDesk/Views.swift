@@ -68,6 +68,8 @@ public struct TicketView: Codable, Sendable, Equatable {
     public var cancel_reason: String?
     /// For a complaint (opened by a rating of 2 or less): the ticket it is about.
     public var complaint_of: Int64?
+    /// The engineer sent to do the work (dispatch); the owner stays who took the ticket.
+    public var assignee: String?
     public var forecast: ForecastView?
 
     public init(_ t: Ticket) {
@@ -81,6 +83,7 @@ public struct TicketView: Codable, Sendable, Equatable {
         channel = t.channel
         cancel_reason = t.cancelReason
         complaint_of = t.complaintOf
+        assignee = t.assignee
         id = t.id
         site = t.site.rawValue
         device = t.device.rawValue

@@ -76,6 +76,8 @@ final class PipelineRun: @unchecked Sendable {
                 try #require(s == 0, "\(out)")
                 tokens[role] = try #require((try JSONSerialization.jsonObject(with: Data(out.utf8)) as? [String: Any])?["secret"] as? String)
             }
+            let (imported, importText) = try await runTool("fieldwatch", ["engineers", "import", "ServicePolicy/demo-team.yaml", "--db", db])
+            try #require(imported == 0, "\(importText)")
         } catch {
             stop()
             throw error
@@ -153,6 +155,12 @@ struct PipelineDashboardTests {
         let rated = try await run.call("POST", "/api/v1/tickets/\(reported)/rating", as: "customer", body: #"{"score": 1, "comment": "it tripped again"}"#)
         let complaint = try #require(((rated.json as? [String: Any])?["complaint"] as? [String: Any])?["id"] as? Int, "\(rated.text)")
 
+        // Dispatch: the forecast ticket (a mechanical fault) goes to the nearest mechanic on the team.
+        let suggestion = try #require(try await run.call("GET", "/api/v1/tickets/\(forecast)/dispatch", as: "dispatcher").json as? [String: Any])
+        let best = try #require((suggestion["candidates"] as? [[String: Any]])?.first, "\(suggestion)")
+        #expect(best["engineer"] as? String == "eng.chen", "\(suggestion)")
+        #expect(try await run.call("POST", "/api/v1/tickets/\(forecast)/assign", as: "dispatcher", body: #"{"engineer": "eng.chen"}"#).status == 200)
+
         // The forecast ticket as the pipeline wrote it: predicted well before any limit is crossed.
         let detail = try #require(try await run.call("GET", "/api/v1/tickets/\(forecast)", as: "admin").json as? [String: Any])
         let ticket = try #require(detail["ticket"] as? [String: Any])
@@ -171,6 +179,10 @@ struct PipelineDashboardTests {
             for id in allTickets { pages.append((role, "#/ticket/\(id)", ["id=\"clocks\"", "id=\"timeline\"", "ticket.opened"])) }
             for device in devices { pages.append((role, "#/device/\(device)", ["class=\"sensor-chart\"", "class=\"series\""])) }
         }
+        for role in ["admin", "supervisor", "dispatcher"] {
+            pages.append((role, "#/dispatch", ["class=\"card dispatch-card\"", "class=\"candidate\"", "<svg class=\"plan\"", "data-engineer=\"eng.zhou\""]))
+        }
+        pages.append(("engineer", "#/jobs", ["class=\"card job\" data-ticket=\"\(forecast)\"", "href=\"geo:", "id=\"send-position\""]))
         // Customers see their own organisation's tickets and equipment.
         pages += [("customer-vip", "#/ticket/\(forecast)", ["id=\"forecast\"", "class=\"forecast-trend\""]), ("customer-vip", "#/ticket/\(stuck)", ["id=\"evidence\""]),
                   ("customer-vip", "#/device/pump-01", ["class=\"forecast-trend\""]),
@@ -206,11 +218,13 @@ struct PipelineDashboardTests {
         #expect(missing.problems.contains { $0.contains("no ticket #999999") }, "\(missing.problems)")
 
         try FileManager.default.createDirectory(at: Self.shots, withIntermediateDirectories: true)
-        for (name, path, size) in [("pipeline-forecast-ticket", "#/ticket/\(forecast)", "1280,1500"), ("pipeline-forecast-ticket-phone", "#/ticket/\(forecast)", "412,915"),
-                                   ("pipeline-device", "#/device/pump-01", "1280,1500"), ("pipeline-board", "#/board", "1280,900")] {
+        for (name, path, size, role) in [("pipeline-forecast-ticket", "#/ticket/\(forecast)", "1280,1500", "dispatcher"),
+                                         ("pipeline-forecast-ticket-phone", "#/ticket/\(forecast)", "412,915", "dispatcher"),
+                                         ("pipeline-device", "#/device/pump-01", "1280,1500", "dispatcher"), ("pipeline-board", "#/board", "1280,900", "dispatcher"),
+                                         ("pipeline-dispatch", "#/dispatch", "1280,1400", "dispatcher"), ("pipeline-jobs-phone", "#/jobs", "412,915", "engineer")] {
             let file = Self.shots.appendingPathComponent("\(name).png").path
             try? FileManager.default.removeItem(atPath: file)
-            let shot = try await Chromium.load("\(run.base)/\(path)?token=\(run.tokens["dispatcher"]!)", screenshot: file, windowSize: size)
+            let shot = try await Chromium.load("\(run.base)/\(path)?token=\(run.tokens[role]!)", screenshot: file, windowSize: size)
             #expect(shot.problems.isEmpty, "\(name): \(shot.problems)")
             #expect(((try? FileManager.default.attributesOfItem(atPath: file)[.size] as? Int) ?? 0) > 10_000, "\(file)")
         }

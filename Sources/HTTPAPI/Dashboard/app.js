@@ -275,8 +275,8 @@ async function viewTicket(main, id) {
     <p><a href="#/board">← tickets</a></p>
     <h1><span class="pill ${esc(t.grade)}">${esc(t.grade)}</span> #${t.id} ${esc(t.title)}</h1>
     <p>${esc(t.fault_code)} on <a href="#/device/${encodeURIComponent(t.device)}">${esc(t.device)}</a> at ${esc(t.site)} · ${esc(t.source.replace("_", " "))}
-       · status <strong id="status">${esc(t.status)}</strong>${t.paused ? " (paused)" : ""} · owner ${esc(t.owner || "none yet")} · ${t.occurrences} occurrence(s)
-       · opened ${when(t.opened_at, zone)}</p>
+       · status <strong id="status">${esc(t.status)}</strong>${t.paused ? " (paused)" : ""} · owner ${esc(t.owner || "none yet")} · <span id="assignee">${t.assignee ? `engineer ${esc(t.assignee)}` : "no engineer sent yet"}</span>
+       · ${t.occurrences} occurrence(s) · opened ${when(t.opened_at, zone)}</p>
     ${t.complaint_of ? `<p id="complaint-of" class="notice">A complaint about <a href="#/ticket/${t.complaint_of}">ticket #${t.complaint_of}</a>:
        the customer rated its repair 2 or less. It closes only when a supervisor has resolved it with the customer.</p>` : ""}
     ${t.cancel_reason ? `<p class="muted" id="cancel-reason">Cancelled: ${esc(t.cancel_reason)}</p>` : ""}
@@ -406,6 +406,97 @@ async function viewMonth(main) {
   $("#month-form").addEventListener("submit", (event) => { event.preventDefault(); state.month = new FormData(event.target).get("month"); render(); });
 }
 
+/** The dispatcher's board: tickets nobody is sent to yet with their best three candidates, the team's loads, and a plan of sites and people. */
+async function viewDispatch(main) {
+  main.innerHTML = `<h1>Dispatch</h1><div class="dispatch"><section><h2>Waiting for an engineer</h2><div id="unassigned" class="cards"></div></section>
+    <section><h2>Plan</h2><div id="plan"></div><h2>Team</h2><table id="team"></table></section></div><p class="error" id="dispatch-error"></p>`;
+  const refresh = async () => {
+    const [board, team, sites] = await Promise.all([api("/api/v1/board"), api("/api/v1/team"), api("/api/v1/sites")]);
+    const waiting = board.filter((i) => !i.ticket.assignee && i.ticket.status !== "resolved");
+    const suggestions = await Promise.all(waiting.map((i) => api(`/api/v1/tickets/${i.ticket.id}/dispatch`).catch((e) => ({ error: e.message, candidates: [], excluded: [] }))));
+    $("#unassigned").innerHTML = waiting.length === 0 ? `<p class="muted" id="none-waiting">Every open ticket has an engineer.</p>` : waiting.map((i, n) => {
+      const t = i.ticket, s = suggestions[n];
+      return `<div class="card dispatch-card" data-ticket="${t.id}"><span class="pill ${esc(t.grade)}">${esc(t.grade)}</span>
+        <span class="title"><a href="#/ticket/${t.id}">#${t.id}</a> ${esc(t.title)}</span>
+        <span>${i.next_deadline ? `${esc(i.next_clock.replace("_", " "))}: ${countdown(i.next_deadline, i.clocks.find((c) => c.kind === i.next_clock)?.target)}` : ""}</span>
+        <div class="meta">${esc(t.site)} · needs ${esc(s.skills?.length ? s.skills.join(", ") : "no particular trade")}${s.error ? ` · <span class="error">${esc(s.error)}</span>` : ""}
+          <ol class="candidates">${s.candidates.slice(0, 3).map((c) => `<li class="candidate" data-engineer="${esc(c.engineer)}">
+            <strong>${esc(c.partner ? `partner ${c.name}` : c.name)}</strong> · ETA ${c.eta_minutes} min · ${c.distance_km} km
+            ${c.sla_slack_minutes == null ? "" : c.sla_slack_minutes >= 0 ? `· <span class="ok">${span(c.sla_slack_minutes * 60000)} to spare</span>` : `· <span class="late">${span(-c.sla_slack_minutes * 60000)} late</span>`}
+            · ${c.workload} job(s) ${c.partner ? "" : `<button class="assign" data-ticket="${t.id}" data-engineer="${esc(c.engineer)}">Assign</button>`}
+            <div class="muted">${esc(c.reasons.join(" · "))}</div></li>`).join("") || `<li class="muted">nobody can take it: ${esc(s.excluded.map((x) => `${x.engineer} ${x.why}`).join("; "))}</li>`}</ol></div></div>`;
+    }).join("");
+    $("#team").innerHTML = `<tr><th>engineer</th><th>skills</th><th>jobs</th><th>last position</th></tr>` + team.engineers.filter((e) => e.role === "engineer").map((e) =>
+      `<tr data-engineer="${esc(e.id)}"><td>${esc(e.name)} <span class="muted">${esc(e.id)}</span></td>
+       <td>${e.skills.map((s) => `<span class="${s.valid ? "" : "expired"}" title="${s.certificate_until ? `certificate until ${esc(s.certificate_until)}` : ""}">${esc(s.skill)}</span>`).join(", ")}</td>
+       <td>${e.open_jobs.length}/${e.max_jobs}</td><td>${e.position_at ? when(e.position_at) : "home base"}</td></tr>`).join("");
+    $("#plan").innerHTML = plan(sites, team, board);
+    main.querySelectorAll("button.assign").forEach((b) => b.addEventListener("click", async () => {
+      try { await api(`/api/v1/tickets/${b.dataset.ticket}/assign`, { method: "POST", body: JSON.stringify({ engineer: b.dataset.engineer }) }); await refresh(); }
+      catch (e) { $("#dispatch-error").textContent = e.message; }
+    }));
+    tickCountdowns();
+  };
+  every(15000, refresh);
+  every(1000, tickCountdowns);
+}
+
+/** Sites, service points and engineers on a plain plan of their coordinates (no map tiles: nothing leaves the gateway). */
+function plan(sites, team, board) {
+  const people = team.engineers.filter((e) => e.role === "engineer").map((e) => ({ ...e, at: e.position || e.home }));
+  const points = sites.map((s) => [s.latitude, s.longitude]).concat(team.service_points.map((p) => [p.position.latitude, p.position.longitude]), people.map((e) => [e.at.latitude, e.at.longitude]));
+  if (!points.length) return `<p class="muted">No sites or engineers yet.</p>`;
+  const W = Math.round(Math.max(280, Math.min(640, ($("#plan")?.clientWidth || 480)))), H = Math.round(W * 0.7), P = 28;
+  const lats = points.map((p) => p[0]), lons = points.map((p) => p[1]);
+  let [la0, la1, lo0, lo1] = [Math.min(...lats), Math.max(...lats), Math.min(...lons), Math.max(...lons)];
+  const midLat = (la0 + la1) / 2, k = Math.cos(midLat * Math.PI / 180);
+  const spanX = Math.max((lo1 - lo0) * k, 0.02), spanY = Math.max(la1 - la0, 0.02), scale = Math.min((W - 2 * P) / spanX, (H - 2 * P) / spanY);
+  const x = (lon) => P + ((lon - lo0) * k) * scale + ((W - 2 * P) - spanX * scale) / 2, y = (lat) => H - P - (lat - la0) * scale - ((H - 2 * P) - spanY * scale) / 2;
+  const open = (site) => board.filter((i) => i.ticket.site === site).length;
+  const parts = [];
+  for (const p of team.service_points) {
+    const r = p.radius_km / 111.195 * scale;
+    parts.push(`<circle class="coverage" cx="${x(p.position.longitude).toFixed(1)}" cy="${y(p.position.latitude).toFixed(1)}" r="${r.toFixed(1)}" fill="${p.partner ? "#6a1b9a" : "var(--accent)"}" fill-opacity="0.06" stroke="${p.partner ? "#6a1b9a" : "var(--accent)"}" stroke-opacity="0.3"/>`,
+      `<rect x="${(x(p.position.longitude) - 4).toFixed(1)}" y="${(y(p.position.latitude) - 4).toFixed(1)}" width="8" height="8" fill="${p.partner ? "#6a1b9a" : "var(--accent)"}"><title>${esc(p.name)}</title></rect>`);
+  }
+  for (const s of sites) {
+    const n = open(s.id);
+    parts.push(`<circle class="site" data-site="${esc(s.id)}" cx="${x(s.longitude).toFixed(1)}" cy="${y(s.latitude).toFixed(1)}" r="${6 + Math.min(n, 5)}" fill="${n ? "var(--red)" : "var(--ok)"}"><title>${esc(s.name)}: ${n} open</title></circle>`,
+      `<text x="${(x(s.longitude) + 10).toFixed(1)}" y="${(y(s.latitude) + 4).toFixed(1)}" font-size="11">${esc(s.name)}</text>`);
+  }
+  for (const e of people) {
+    parts.push(`<circle class="engineer" data-engineer="${esc(e.id)}" cx="${x(e.at.longitude).toFixed(1)}" cy="${y(e.at.latitude).toFixed(1)}" r="5" fill="#fff" stroke="#14212e" stroke-width="2"><title>${esc(e.name)}: ${e.open_jobs.length}/${e.max_jobs} jobs</title></circle>`,
+      `<text x="${(x(e.at.longitude) + 8).toFixed(1)}" y="${(y(e.at.latitude) - 6).toFixed(1)}" font-size="10" fill="#14212e">${esc(e.name)}</text>`);
+  }
+  return `<svg class="plan" viewBox="0 0 ${W} ${H}" role="img" aria-label="plan of sites and engineers">${parts.join("")}</svg>
+    <p class="muted">● site (red: open tickets) · ○ engineer (last position or home) · ■ service point with its coverage (purple: partner)</p>`;
+}
+
+/** An engineer's phone: my jobs in deadline order, a navigation link, my position. */
+async function viewJobs(main) {
+  const [board, sites] = await Promise.all([api("/api/v1/board"), api("/api/v1/sites")]);
+  const mine = board.filter((i) => i.ticket.assignee === state.me.subject || i.ticket.owner === state.me.subject);
+  main.innerHTML = `<h1>My jobs</h1><div class="cards" id="jobs">${mine.map((i) => {
+      const t = i.ticket, s = sites.find((x) => x.id === t.site);
+      return `<div class="card job" data-ticket="${t.id}"><span class="pill ${esc(t.grade)}">${esc(t.grade)}</span>
+        <span class="title"><a href="#/ticket/${t.id}">#${t.id}</a> ${esc(t.title)}</span>
+        <span>${i.next_deadline ? `${esc(i.next_clock.replace("_", " "))}: ${countdown(i.next_deadline, i.clocks.find((c) => c.kind === i.next_clock)?.target)}` : esc(t.status)}</span>
+        <span class="meta">${esc(s?.name || t.site)} · ${esc(t.status)}${t.assignee === state.me.subject ? " · sent to you" : " · you own it"}
+          ${s ? ` · <a class="navigate" href="geo:${s.latitude},${s.longitude}?q=${s.latitude},${s.longitude}(${encodeURIComponent(s.name)})">navigate</a>` : ""}</span></div>`;
+    }).join("") || `<p class="muted" id="no-jobs">No jobs for you right now.</p>`}</div>
+    <p><button id="send-position">Send my position</button> <span class="muted" id="position-status">Dispatch measures travel from your last position.</span></p>`;
+  $("#send-position").addEventListener("click", () => {
+    if (!navigator.geolocation) { $("#position-status").textContent = "This browser cannot tell where you are."; return; }
+    navigator.geolocation.getCurrentPosition(async (p) => {
+      try {
+        await api(`/api/v1/engineers/${encodeURIComponent(state.me.subject)}/position`, { method: "POST", body: JSON.stringify({ latitude: p.coords.latitude, longitude: p.coords.longitude }) });
+        $("#position-status").textContent = `Sent: ${p.coords.latitude.toFixed(4)}, ${p.coords.longitude.toFixed(4)}.`;
+      } catch (e) { $("#position-status").textContent = e.message; }
+    }, (e) => { $("#position-status").textContent = `No position: ${e.message}`; });
+  });
+  every(1000, tickCountdowns);
+}
+
 async function viewReport(main) {
   const devices = await api("/api/v1/devices");
   main.innerHTML = `<h1>Report a fault</h1>
@@ -478,7 +569,10 @@ async function render() {
   $("#who").innerHTML = `${esc(state.me.subject)} · ${esc(state.me.role)}${state.me.organisation ? ` · ${esc(state.me.organisation)}` : ""} <button class="secondary" id="signout">Sign out</button>`;
   $("#signout").addEventListener("click", () => { state.me = null; signOut(); });
   const [, view, arg] = (location.hash || "#/board").split("?")[0].split("/");
-  document.querySelectorAll("nav a").forEach((a) => a.classList.toggle("active", a.dataset.view === view));
+  document.querySelectorAll("nav a").forEach((a) => {
+    a.classList.toggle("active", a.dataset.view === view);
+    a.hidden = !!a.dataset.roles && !a.dataset.roles.split(" ").includes(state.me.role);
+  });
   try {
     if (view === "ticket") await viewTicket(main, arg);
     else if (view === "sites") await viewSites(main);
@@ -486,6 +580,8 @@ async function render() {
     else if (view === "report") await viewReport(main);
     else if (view === "ask") await viewAsk(main);
     else if (view === "month") await viewMonth(main);
+    else if (view === "dispatch") await viewDispatch(main);
+    else if (view === "jobs") await viewJobs(main);
     else await viewBoard(main);
   } catch (e) { main.innerHTML = `<p class="error">${esc(e.message)}</p>`; }
 }
