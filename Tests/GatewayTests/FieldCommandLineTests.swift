@@ -1,0 +1,66 @@
+import FieldwatchCore
+import FieldwatchTesting
+import Foundation
+import Testing
+
+/// The field team and dispatch from the command line, on a real database file.
+@Suite("Field team and dispatch from the command line", .serialized)
+struct FieldCommandLineTests {
+    func json(_ text: String) -> Any? { try? JSONSerialization.jsonObject(with: Data(text.utf8)) }
+
+    @Test func importRankAssignAndLocateOnTheDemoTeam() async throws {
+        let dir = try makeTemporaryDirectory()
+        let db = dir.appendingPathComponent("fw.db").path
+        let field = ["--db", db, "--inventory", "Simulator/demo.yaml", "--profiles", "DeviceProfiles"]
+        // A jammed motor reported by phone at the Shenzhen pumping station: a mechanical and electrical fault.
+        let (reported, reportText) = try await runTool("fieldwatch", [
+            "tickets", "report", "--device", "pump-01", "--channel", "phone", "--reporter", "Mr Wang", "--description", "the motor hums and trips",
+            "--fault", "MOTOR_OVERLOAD", "--stopped",
+        ] + field)
+        try #require(reported == 0, "\(reportText)")
+
+        let (noTeam, noTeamText) = try await runTool("fieldwatch", ["dispatch", "suggest", "1"] + field)
+        #expect(noTeam == 1 && noTeamText.contains("import one with `fieldwatch engineers import FILE`"), "\(noTeamText)")
+
+        let (imported, importText) = try await runTool("fieldwatch", ["engineers", "import", "ServicePolicy/demo-team.yaml", "--db", db, "--by", "ops"])
+        #expect(imported == 0 && importText.contains("10 added"), "\(importText)")
+        let (_, again) = try await runTool("fieldwatch", ["engineers", "import", "ServicePolicy/demo-team.yaml", "--db", db])
+        #expect(again.contains("no change (10 record(s) as stored)"), "\(again)")
+
+        let listed = try #require(json(try await runTool("fieldwatch", ["engineers", "list", "--db", db, "--json"]).1) as? [[String: Any]])
+        #expect(listed.compactMap { $0["id"] as? String }.contains("eng.chen") && listed.count == 6)
+
+        let (_, suggestText) = try await runTool("fieldwatch", ["dispatch", "suggest", "1", "--json"] + field)
+        let suggestion = try #require(json(suggestText) as? [String: Any], "\(suggestText)")
+        let candidates = try #require(suggestion["candidates"] as? [[String: Any]])
+        #expect(candidates.first?["engineer"] as? String == "eng.chen", "\(suggestText)")
+        let excluded = (suggestion["excluded"] as? [[String: Any]] ?? []).reduce(into: [String: String]()) { $0[$1["engineer"] as! String] = $1["why"] as? String }
+        #expect(excluded["eng.wang"] == "lacks electrical" && excluded["eng.zhou"] == "lacks mechanical", "\(excluded)")
+        let (_, readable) = try await runTool("fieldwatch", ["dispatch", "suggest", "1"] + field)
+        #expect(readable.contains("ticket #1: needs electrical, mechanical") && readable.contains("1. eng.chen (Chen Jie): ETA"), "\(readable)")
+
+        let (assigned, assignText) = try await runTool("fieldwatch", ["dispatch", "assign", "1", "--engineer", "eng.chen", "--by", "dispatch.zhao"] + field)
+        #expect(assigned == 0 && assignText.contains("ticket #1 assigned to eng.chen by dispatch.zhao"), "\(assignText)")
+        let (again2, againText) = try await runTool("fieldwatch", ["dispatch", "assign", "1", "--engineer", "eng.li", "--by", "dispatch.zhao"] + field)
+        #expect(again2 == 1 && againText.contains("needs a reason (--reason)"), "\(againText)")
+        let shown = try #require(json(try await runTool("fieldwatch", ["tickets", "show", "1", "--db", db, "--json"]).1) as? [String: Any])
+        #expect((shown["ticket"] as? [String: Any])?["assignee"] as? String == "eng.chen")
+        #expect((shown["timeline"] as? [[String: Any]])?.last?["action"] as? String == "ticket.assigned")
+
+        let (located, locateText) = try await runTool("fieldwatch", ["engineers", "locate", "eng.wang", "--lat", "22.533", "--lon", "113.931"] + field)
+        #expect(located == 0, "\(locateText)")
+        let (_, bad) = try await runTool("fieldwatch", ["engineers", "locate", "eng.wong", "--lat", "22.5", "--lon", "113.9"] + field)
+        #expect(bad.contains("no active engineer \"eng.wong\" (did you mean \"eng.wang\"?)"), "\(bad)")
+
+        // A broken file names the line, the field and the fix; nothing is imported.
+        let broken = dir.appendingPathComponent("team.yaml").path
+        try "engineers:\n  - {id: eng.x, name: X, home: {latitude: 22.5, longitude: 113.9}, skills: [plumbng]}\n".write(toFile: broken, atomically: true, encoding: .utf8)
+        let (brokenStatus, brokenText) = try await runTool("fieldwatch", ["engineers", "import", broken, "--db", db])
+        #expect(brokenStatus != 0 && brokenText.contains("team.yaml:2:") && brokenText.contains("did you mean \"plumbing\"?"), "\(brokenText)")
+
+        let (audit, auditText) = try await runTool("fieldwatch", ["audit", "verify", "--db", db])
+        #expect(audit == 0 && auditText.contains("chain intact"), "\(auditText)")
+        let (_, help) = try await runTool("fieldwatch", ["dispatch", "--help"])
+        #expect(help.contains("Hard filters") && help.contains("partner providers"))
+    }
+}
