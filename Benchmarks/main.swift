@@ -52,7 +52,7 @@ func percentile(_ sorted: [Double], _ q: Double) -> Double {
 
 let samples = Int(ProcessInfo.processInfo.environment["BENCH_SAMPLES"] ?? "") ?? 20_000_000
 let messages = Int(ProcessInfo.processInfo.environment["BENCH_MESSAGES"] ?? "") ?? 200_000
-/// `BENCH_ONLY=latency,qos1` runs only the named parts: core, history, burst, qos0, latency, qos1, drift.
+/// `BENCH_ONLY=latency,qos1` runs only the named parts: core, history, dispatch, burst, qos0, latency, qos1, drift.
 let only = Set((ProcessInfo.processInfo.environment["BENCH_ONLY"] ?? "").split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) })
 func wants(_ part: String) -> Bool { only.isEmpty || only.contains(part) }
 print("fieldwatch-bench: \(ProcessInfo.processInfo.activeProcessorCount) cores; \(human(Double(samples))) samples for the core figures, \(human(Double(messages))) MQTT messages end to end")
@@ -187,6 +187,40 @@ if !wants("history") {
 }
 
 // MARK: burst of 10,000 detections → dedup → committed
+
+// MARK: dispatch: suggest with 500 engineers, a plan for 5,000 open tickets × 500 engineers
+if wants("dispatch") {
+    print("dispatch, one thread:")
+    var rng = SplitMix64(seed: 42)
+    func spot() -> GeoPoint { GeoPoint(latitude: 22.3 + rng.uniform() * 1.2, longitude: 112.9 + rng.uniform() * 1.5) }
+    let trades = ["mechanical", "electrical", "instrumentation", "controls", "hvac", "refrigeration"]
+    let team = (0..<500).map { i in
+        Engineer(id: "eng\(i)", name: "Engineer \(i)", skills: trades.filter { _ in rng.uniform() < 0.5 }.map { HeldSkill(skill: $0, certificateUntil: "2030-01-01") },
+                 home: spot(), maxJobs: 12)
+    }
+    let sites = (0..<200).map { _ in spot() }
+    let now = Timestamp.now()
+    let tickets = (0..<5_000).map { j in
+        DispatchJob(ticketID: Int64(j + 1), site: SiteID("s\(j % 200)"), position: sites[j % 200], timeZone: "Asia/Shanghai",
+                    skills: rng.uniform() < 0.7 ? [trades[Int(rng.uniform() * Double(trades.count))]] : [],
+                    deadline: now + .seconds(Int64(1 + rng.uniform() * 24) * 3600), tier: rng.uniform() < 0.2 ? .vip : .standard)
+    }
+    let dispatcher = Dispatcher(engineers: team)
+    var ranked = 0
+    let suggestTime = seconds { for job in tickets.prefix(200) { ranked += dispatcher.suggest(job, now: now).candidates.count } }
+    var distances = 0.0
+    let distanceTime = seconds { for job in tickets.prefix(200) { for e in team { distances += e.home.kilometres(to: job.position) } } }
+    blackHole(distances)
+    row("dispatch suggest, one ticket × 500 engineers (ranked, with reasons and exclusions)", String(format: "%.2f ms", suggestTime / 200 * 1000),
+        String(format: "500 distances %.3f ms", distanceTime / 200 * 1000), String(format: "%.0f", suggestTime / distanceTime), "report")
+    var plan: DispatchPlan?
+    let planTime = seconds { plan = dispatcher.plan(tickets, now: now) }
+    let allDistances = seconds { for job in tickets { for e in team { distances += e.home.kilometres(to: job.position) } } }
+    blackHole(distances)
+    row("dispatch plan, 5,000 open tickets × 500 engineers (12 places each), s", String(format: "%.2f", planTime)
+        + " (\(plan!.assignments.count) assigned, \(plan!.breaches) breaches, \(Int(plan!.total_km)) km)",
+        String(format: "2.5 M distances %.2f s", allDistances), String(format: "%.1f", planTime / allDistances), "≤ 2 s")
+}
 
 if wants("burst") {
 let ticketStore = try TicketStore(path: dir.appendingPathComponent("burst.db").path)

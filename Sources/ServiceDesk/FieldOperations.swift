@@ -137,4 +137,15 @@ public final class FieldOperations: Sendable {
             throw ServiceDeskError(.storage, "cannot record \(engineer)'s position: \(error)")
         }
     }
+
+    /// One assignment for every open ticket without an engineer (drills aside); see `Dispatcher.plan`.
+    public func plan(now: Timestamp) throws(ServiceDeskError) -> DispatchPlan {
+        let waiting: [Ticket]
+        do { waiting = try store.tickets(openOnly: true).filter { !$0.drill && $0.assignee == nil && $0.status != .resolved } } catch {
+            throw ServiceDeskError(.storage, "\(error)")
+        }
+        var jobs: [DispatchJob] = []
+        for t in waiting { jobs.append(try job(for: t)) }
+        return try dispatcher().plan(jobs, now: now)
+    }
 }

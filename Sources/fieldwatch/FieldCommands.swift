@@ -150,7 +150,7 @@ struct DispatchCommand: ParsableCommand {
             --access minutes at the site), lightest workload. When nobody in house can arrive in \
             time, partner providers covering the site are proposed at their committed response.
             """,
-        subcommands: [Suggest.self, Assign.self])
+        subcommands: [Suggest.self, Assign.self, Plan.self])
 
     struct Suggest: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Rank the candidates for a ticket and say why; list who is excluded and why.")
@@ -200,6 +200,38 @@ struct DispatchCommand: ParsableCommand {
                 t = try ops.assign(ticketID: id, engineer: engineer, by: actor, reason: reason, at: time)
             } catch { throw deskFailure(error) }
             print("ticket #\(t.id) assigned to \(engineer) by \(actor); owner \(t.owner ?? "none yet")")
+        }
+    }
+
+    struct Plan: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Assign every open ticket that has no engineer at once: fewest breached deadlines, then fewest left out, then least travel.",
+            discussion: "Prints the plan; --apply --by NAME makes the assignments (each audited and notified as with `assign`).")
+        @OptionGroup var field: FieldOptions
+        @Flag(help: "Print JSON.") var json = false
+        @Flag(help: "Make the assignments.") var apply = false
+        @Option(name: .customLong("by"), help: "Who decides (required with --apply).") var actor: String?
+
+        func validate() throws {
+            if apply && actor == nil { throw ValidationError("--apply needs --by NAME: who decides the assignments") }
+        }
+
+        func run() throws {
+            let ops = try field.open()
+            let plan: DispatchPlan
+            do { plan = try ops.plan(now: .now()) } catch { throw deskFailure(error) }
+            if json {
+                print(try encodeJSON(plan))
+            } else {
+                print("\(plan.assignments.count) ticket(s) assigned, \(plan.unassigned.count) left out, \(plan.breaches) breach(es), \(plan.total_km) km in all")
+                for a in plan.assignments { print("  #\(a.ticket) → \(a.engineer): ETA \(a.eta_minutes) min, \(a.distance_km) km\(a.late ? ", LATE" : "")") }
+                for u in plan.unassigned { print("  #\(u.ticket): nobody (\(u.why))") }
+            }
+            guard apply, let actor else { return }
+            for a in plan.assignments {
+                do { try ops.assign(ticketID: a.ticket, engineer: a.engineer, by: actor, reason: "dispatch plan", at: .now()) } catch { throw deskFailure(error) }
+            }
+            if !json { print("applied: \(plan.assignments.count) assignment(s) by \(actor)") }
         }
     }
 }

@@ -39,6 +39,12 @@ struct FieldCommandLineTests {
         let (_, readable) = try await runTool("fieldwatch", ["dispatch", "suggest", "1"] + field)
         #expect(readable.contains("ticket #1: needs electrical, mechanical") && readable.contains("1. eng.chen (Chen Jie): ETA"), "\(readable)")
 
+        let plan = try #require(json(try await runTool("fieldwatch", ["dispatch", "plan", "--json"] + field).1) as? [String: Any])
+        let planned = try #require(plan["assignments"] as? [[String: Any]], "\(plan)")
+        #expect(planned.count == 1 && planned.first?["engineer"] as? String == "eng.chen" && planned.first?["ticket"] as? Int == 1, "\(plan)")
+        let (noBy, noByText) = try await runTool("fieldwatch", ["dispatch", "plan", "--apply"] + field)
+        #expect(noBy != 0 && noByText.contains("--apply needs --by NAME"), "\(noByText)")
+
         let (assigned, assignText) = try await runTool("fieldwatch", ["dispatch", "assign", "1", "--engineer", "eng.chen", "--by", "dispatch.zhao"] + field)
         #expect(assigned == 0 && assignText.contains("ticket #1 assigned to eng.chen by dispatch.zhao"), "\(assignText)")
         let (again2, againText) = try await runTool("fieldwatch", ["dispatch", "assign", "1", "--engineer", "eng.li", "--by", "dispatch.zhao"] + field)
