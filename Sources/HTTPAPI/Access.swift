@@ -20,6 +20,9 @@ public enum Access {
         case readTeam
         case dispatch
         case locate
+        case visit
+        case acceptVisit
+        case remote
 
         public var description: String {
             switch self {
@@ -36,6 +39,9 @@ public enum Access {
             case .readTeam: "read the field team"
             case .dispatch: "rank and assign engineers"
             case .locate: "record an engineer's position"
+            case .visit: "check in at a site or finish a visit"
+            case .acceptVisit: "accept a check-in made away from the site"
+            case .remote: "record remote assistance"
             }
         }
     }
@@ -61,7 +67,8 @@ public enum Access {
         case .propose: [.admin, .supervisor, .engineer]
         case .decide, .regrade, .verifyAudit: [.admin, .supervisor]
         case .rate: staff.union([.customer])
-        case .readTeam, .locate: staff.union([.engineer])
+        case .readTeam, .locate, .visit, .remote: staff.union([.engineer])
+        case .acceptVisit: [.admin, .supervisor]
         case .dispatch: staff
         }
     }

@@ -58,7 +58,98 @@ enum FieldRoutes {
             let ticket = try env.field.assign(ticketID: id, engineer: body.engineer, by: actor(token), reason: body.reason, at: env.now())
             return try stepOutcome(ticket, env, request, context)
         },
+        RouteSpec(method: .post, path: "/api/v1/tickets/{id}/visits",
+                  summary: "Check in at the ticket's site (an engineer for themself). Within the radius of the site it is the arrival; away from it, or without a position, a supervisor may accept it.",
+                  operation: .visit, body: "VisitStartRequest", response: "Visit") { request, context, env in
+            let (token, id, body) = try await ticketCommand(.visit, VisitStartRequest.self, request, context, env)
+            let engineer = body.engineer ?? token.subject
+            if token.role == .engineer && engineer != token.subject {
+                throw APIError(.forbidden, "forbidden", "an engineer token checks in only its own engineer (\(token.subject)), not \(engineer)")
+            }
+            var position: GeoPoint?
+            if let lat = body.latitude, let lon = body.longitude { position = GeoPoint(latitude: lat, longitude: lon) }
+            let at = try stepTime(body.at, env)
+            return try respond(VisitView(try env.field.startVisit(ticketID: id, engineer: engineer, position: position, at: at)), request, context, status: .created)
+        },
+        RouteSpec(method: .post, path: "/api/v1/visits/{id}/accept", summary: "A supervisor accepts a check-in made away from the site as the arrival.",
+                  operation: .acceptVisit, response: "Visit") { request, context, env in
+            let token = try context.caller()
+            try Access.require(.acceptVisit, token)
+            return try respond(VisitView(try env.field.acceptVisit(try visitID(context), by: actor(token), at: env.now())), request, context)
+        },
+        RouteSpec(method: .post, path: "/api/v1/visits/{id}/finish",
+                  summary: "Finish a visit: fixed (the ticket is resolved) or not_fixed with a reason (missing_part, missing_skill, no_access, misdiagnosis, needs_follow_up); work, labour hours, parts used (PART:QTY,…).",
+                  operation: .visit, body: "VisitFinishRequest", response: "Visit") { request, context, env in
+            let token = try context.caller()
+            try Access.require(.visit, token)
+            let id = try visitID(context)
+            let body = try await request.body(VisitFinishRequest.self, context: context)
+            guard let outcome = VisitRecord.Outcome(rawValue: body.outcome) else {
+                throw APIError(.unprocessableContent, "invalid", "outcome \"\(body.outcome)\": use fixed or not_fixed")
+            }
+            let reason = try body.reason.map { r -> VisitRecord.NotFixedReason in
+                guard let reason = VisitRecord.NotFixedReason(rawValue: r) else {
+                    throw APIError(.unprocessableContent, "invalid", "reason \"\(r)\": use \(VisitRecord.NotFixedReason.allCases.map(\.rawValue).joined(separator: ", "))")
+                }
+                return reason
+            }
+            if token.role == .engineer {
+                let visit = try env.store.visit(id: id)
+                guard visit?.engineer == token.subject else { throw APIError(.notFound, "not_found", "no visit #\(id) of yours") }
+            }
+            let at = try stepTime(body.at, env)
+            return try respond(VisitView(try env.field.finishVisit(id, outcome: outcome, reason: reason, work: body.work, labourHours: body.labour_hours,
+                                                                   parts: body.parts, at: at)), request, context)
+        },
+        RouteSpec(method: .post, path: "/api/v1/tickets/{id}/remote",
+                  summary: "Record remote assistance (what was checked, what the customer was told); outcome fixed resolves the ticket without a visit.",
+                  operation: .remote, body: "RemoteRequest", response: "RemoteAssist") { request, context, env in
+            let (token, id, body) = try await ticketCommand(.remote, RemoteRequest.self, request, context, env)
+            guard let outcome = VisitRecord.Outcome(rawValue: body.outcome) else {
+                throw APIError(.unprocessableContent, "invalid", "outcome \"\(body.outcome)\": use fixed or not_fixed")
+            }
+            let at = try stepTime(body.at, env)
+            return try respond(RemoteAssistView(try env.field.remoteAssist(ticketID: id, by: actor(token), checked: body.checked, instructions: body.instructions,
+                                                                           outcome: outcome, at: at)), request, context, status: .created)
+        },
     ]
+}
+
+func visitID(_ context: APIRequestContext) throws -> Int64 {
+    guard let text = context.parameters.get("id"), let id = Int64(text) else {
+        throw APIError(.badRequest, "bad_id", "the visit id in the path must be a number, as in /api/v1/visits/3/finish")
+    }
+    return id
+}
+
+/// A step's time: now, or an RFC 3339 `at` that has already happened (a minute of clock skew allowed).
+func stepTime(_ text: String?, _ env: APIEnvironment) throws -> Timestamp {
+    let at = try time(text, "at", default: env.now())
+    guard at <= env.now() + .seconds(60) else { throw APIError(.unprocessableContent, "invalid", "at \(text ?? "") is in the future; record steps when they have happened") }
+    return at
+}
+
+struct VisitStartRequest: Decodable, Sendable {
+    var engineer: String?
+    var latitude: Double?
+    var longitude: Double?
+    var at: String?
+}
+
+struct VisitFinishRequest: Decodable, Sendable {
+    var outcome: String
+    var reason: String?
+    var work: String
+    var labour_hours: Double
+    var parts: String?
+    var at: String?
+}
+
+struct RemoteRequest: Decodable, Sendable {
+    var checked: String
+    var instructions: String
+    var outcome: String
+    var at: String?
 }
 
 struct GeoView: Codable, Sendable {

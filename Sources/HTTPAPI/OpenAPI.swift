@@ -64,7 +64,7 @@ enum OpenAPI {
         let name = route.response.hasSuffix("[]") ? String(route.response.dropLast(2)) : route.response
         let schema: [String: Any] = schemas[name] == nil ? ["type": "object"]
             : route.response.hasSuffix("[]") ? ["type": "array", "items": ["$ref": "#/components/schemas/\(name)"]] : ["$ref": "#/components/schemas/\(name)"]
-        result[route.method == .post && (route.body == "ReportRequest" || route.body == "ProposeRequest" || route.body == "RatingRequest") ? "201" : "200"] =
+        result[route.method == .post && ["ReportRequest", "ProposeRequest", "RatingRequest", "VisitStartRequest", "RemoteRequest"].contains(route.body ?? "") ? "201" : "200"] =
             route.response == "Prometheus text" ? ["description": route.response, "content": ["text/plain": ["schema": ["type": "string"]]]]
                 : ["description": route.response, "content": ["application/json": ["schema": schema]]]
         if route.body == "ReportRequest" { result["200"] = ["description": "linked to an open ticket", "content": ["application/json": ["schema": schema]]] }
@@ -138,7 +138,16 @@ enum OpenAPI {
                              "evidence": "[Sample]", "recorded_at": "time", "forecast": "Forecast?"]),
         "TimelineEntry": object(["id": "integer", "at": "time", "actor": "string", "action": "string", "detail": "{string}", "hash": "string"]),
         "TicketDetail": object(["ticket": "Ticket", "allowed_actions": "[string]", "clocks": "[Clock]", "pauses": "[Pause]", "solutions": "[Solution]",
-                                "ratings": "[Rating]", "escalations": "[Escalation]", "detections": "[Detection]", "timeline": "[TimelineEntry]"]),
+                                "ratings": "[Rating]", "escalations": "[Escalation]", "detections": "[Detection]", "visits": "[Visit]",
+                                "remote_assists": "[RemoteAssist]", "timeline": "[TimelineEntry]"]),
+        "Visit": object(["id": "integer", "engineer": "string", "started_at": "time", "distance_m": "number?", "check_in": "string",
+                         "accepted_by": "string?", "finished_at": "time?", "outcome": "string?", "reason": "string?", "work": "string?",
+                         "labour_hours": "number?", "parts": "string?"]),
+        "RemoteAssist": object(["id": "integer", "actor": "string", "at": "time", "checked": "string", "instructions": "string", "outcome": "string"]),
+        "VisitStartRequest": object(["engineer": "string?", "latitude": "number?", "longitude": "number?", "at": "time?"]),
+        "VisitFinishRequest": object(["outcome": "string", "reason": "string?", "work": "string", "labour_hours": "number", "parts": "string?", "at": "time?"],
+                                     required: ["outcome", "work", "labour_hours"]),
+        "RemoteRequest": object(["checked": "string", "instructions": "string", "outcome": "string", "at": "time?"], required: ["checked", "instructions", "outcome"]),
         "AskRequest": object(["question": "string", "device": "string?"], required: ["question"]),
         "AssistantSource": object(["kind": "string", "id": "string", "title": "string"]),
         "AssistantAnswer": object(["answer": "string", "sources": "[AssistantSource]", "intent": "string", "handover_ticket": "integer?", "handover": "string?"]),

@@ -10,9 +10,13 @@ public struct DispatchSettings: Sendable, Equatable {
     /// Time from arriving at a site to standing at the equipment (gate, induction, walk), minutes.
     public var accessMinutes: Double
 
-    public init(speedKmh: Double = 40, accessMinutes: Double = 15) {
+    /// A check-in within this distance of the site is evidence of arrival, metres.
+    public var checkInRadiusMetres: Double
+
+    public init(speedKmh: Double = 40, accessMinutes: Double = 15, checkInRadiusMetres: Double = 300) {
         self.speedKmh = speedKmh
         self.accessMinutes = accessMinutes
+        self.checkInRadiusMetres = checkInRadiusMetres
     }
 }
 

@@ -94,8 +94,23 @@ public struct ServiceKPIs: Sendable, Equatable, Codable {
     /// Complaints (tickets opened from a rating of 2 or less) closed / complaints opened; nil without complaints.
     public var complaintClosure: Double?
     public var complaints = 0
-    /// Not available until visits and operating hours are recorded.
-    public var firstTimeFixRate: Double?
+    /// Tickets resolved after exactly one on-site visit, fixed, and not repeated (same device
+    /// and fault) within 30 days, over the tickets resolved with an on-site visit.
+    public struct FirstTimeFix: Sendable, Equatable, Codable {
+        /// 0…1; nil when no ticket was resolved with a visit.
+        public var value: Double?
+        /// Tickets resolved with an on-site visit (the denominator).
+        public var tickets: Int
+        public var fixedFirstTime: Int
+        /// Visits that did not fix the fault, by reason: what management acts on.
+        public var notFixedReasons: [String: Int]
+    }
+    public var firstTimeFix = FirstTimeFix(value: nil, tickets: 0, fixedFirstTime: 0, notFixedReasons: [:])
+    /// Tickets resolved by remote assistance without any visit, over resolved tickets.
+    public var remoteResolutionRate: Double?
+    /// Finished visits per ticket that had any.
+    public var visitsPerTicket: Double?
+    /// Not available until operating hours are recorded.
     public var mtbfHours: Double?
     public var predictiveLeadTimeMinutes: Double?
 
@@ -162,6 +177,22 @@ public struct ServiceKPIs: Sendable, Equatable, Codable {
             csatResponseRate: fixed.isEmpty ? nil : Double(ratings.count) / Double(fixed.count),
             complaintClosure: complaints.isEmpty ? nil : Double(complaints.filter { $0.ticket.status == .closed }.count) / Double(complaints.count),
             complaints: complaints.count)
+        // First-time fix, remote resolution and visits, from the field records.
+        let done = records.filter { ($0.ticket.status == .resolved || $0.ticket.status == .closed) && $0.ticket.complaintOf == nil }
+        let visited = done.filter { r in r.visits.contains { $0.finishedAt != nil } }
+        let firstTime = visited.filter { r in
+            let finished = r.visits.filter { $0.finishedAt != nil }
+            return finished.count == 1 && finished[0].outcome == .fixed && !r.repeated
+        }
+        var reasons: [String: Int] = [:]
+        for v in visited.flatMap(\.visits) where v.outcome == .notFixed { reasons[v.reason?.rawValue ?? "unknown", default: 0] += 1 }
+        kpis.firstTimeFix = FirstTimeFix(value: visited.isEmpty ? nil : Double(firstTime.count) / Double(visited.count), tickets: visited.count,
+                                         fixedFirstTime: firstTime.count, notFixedReasons: reasons)
+        let remoteFixed = done.filter { r in r.visits.isEmpty && r.remote.contains { $0.outcome == .fixed } }
+        kpis.remoteResolutionRate = done.isEmpty ? nil : Double(remoteFixed.count) / Double(done.count)
+        let withVisits = records.filter { !$0.visits.isEmpty }
+        kpis.visitsPerTicket = withVisits.isEmpty ? nil
+            : Double(withVisits.reduce(0) { $0 + $1.visits.filter { $0.finishedAt != nil }.count }) / Double(withVisits.count)
         kpis.topComponents = Array(counts(records.compactMap { r in
             r.ticket.profileID.flatMap { p in component(p, r.ticket.faultCode).map { "\(p) · \($0)" } }
         }).prefix(10))

@@ -48,7 +48,19 @@ public enum MonthlyReport {
         for c in k.slaCompliance where c.decided > 0 {
             rows.append(Row(kpi: "SLA compliance, \(c.grade)", value: "\(percent(c.share!)) (\(c.met) of \(c.decided) clocks)", target: "", status: "info"))
         }
-        rows.append(Row(kpi: "First-time fix rate", value: "not available: visits are not recorded yet", target: "≥ 85 %", status: "not available"))
+        let ftf = k.firstTimeFix
+        if let rate = ftf.value {
+            let why = ftf.notFixedReasons.sorted { $0.value > $1.value || ($0.value == $1.value && $0.key < $1.key) }.map { "\($0.key) \($0.value)" }
+            rows.append(Row(kpi: "First-time fix rate", value: "\(percent(rate)) (\(ftf.fixedFirstTime) of \(ftf.tickets) tickets with a visit)"
+                                + (why.isEmpty ? "" : "; not fixed: \(why.joined(separator: ", "))"),
+                            target: "≥ 85 %", status: rate >= 0.85 ? "met" : "missed"))
+        } else {
+            rows.append(Row(kpi: "First-time fix rate", value: "no ticket resolved with a visit this month", target: "≥ 85 %", status: "not available"))
+        }
+        rows.append(Row(kpi: "Remote resolution rate", value: k.remoteResolutionRate.map(percent) ?? "—", target: "",
+                        status: k.remoteResolutionRate == nil ? "not available" : "info"))
+        rows.append(Row(kpi: "Visits per ticket", value: k.visitsPerTicket.map { String(format: "%.2f", $0) } ?? "—", target: "",
+                        status: k.visitsPerTicket == nil ? "not available" : "info"))
         if let csat = k.csatMean {
             rows.append(Row(kpi: "Customer satisfaction (CSAT)", value: String(format: "%.2f / 5 (%@ of fixed tickets rated)", csat, percent(k.csatResponseRate ?? 0)),
                             target: "≥ 4.5 / 5", status: csat >= 4.5 ? "met" : "missed"))

@@ -147,6 +147,57 @@ public struct EscalationView: Codable, Sendable, Equatable {
     public var fired_at: String
 }
 
+/// A visit to site: check-in, and the finish when there is one.
+public struct VisitView: Codable, Sendable, Equatable {
+    public var id: Int64
+    public var engineer: String
+    public var started_at: String
+    public var distance_m: Double?
+    /// at_site, away (needs a supervisor's acceptance) or accepted.
+    public var check_in: String
+    public var accepted_by: String?
+    public var finished_at: String?
+    public var outcome: String?
+    public var reason: String?
+    public var work: String?
+    public var labour_hours: Double?
+    public var parts: String?
+
+    public init(_ v: VisitRecord) {
+        id = v.id
+        engineer = v.engineer
+        started_at = v.startedAt.rfc3339
+        distance_m = v.distanceMetres.map { $0.rounded() }
+        check_in = v.withinRadius ? "at_site" : v.acceptedBy == nil ? "away" : "accepted"
+        accepted_by = v.acceptedBy
+        finished_at = v.finishedAt?.rfc3339
+        outcome = v.outcome?.rawValue
+        reason = v.reason?.rawValue
+        work = v.work
+        labour_hours = v.labourHours
+        parts = v.parts
+    }
+}
+
+/// Remote assistance given on a ticket.
+public struct RemoteAssistView: Codable, Sendable, Equatable {
+    public var id: Int64
+    public var actor: String
+    public var at: String
+    public var checked: String
+    public var instructions: String
+    public var outcome: String
+
+    public init(_ r: RemoteAssistRecord) {
+        id = r.id
+        actor = r.actor
+        at = r.at.rfc3339
+        checked = r.checked
+        instructions = r.instructions
+        outcome = r.outcome.rawValue
+    }
+}
+
 /// One record of the audit trail, as people read it.
 public struct TimelineEntry: Codable, Sendable, Equatable {
     public var id: Int64
@@ -180,6 +231,8 @@ public struct TicketDetail: Codable, Sendable, Equatable {
     public var ratings: [RatingView]
     public var escalations: [EscalationView]
     public var detections: [DetectionView]
+    public var visits: [VisitView]
+    public var remote_assists: [RemoteAssistView]
     public var timeline: [TimelineEntry]
 
     /// Reads a ticket and everything recorded about it; nil when there is no such ticket.
@@ -204,6 +257,8 @@ public struct TicketDetail: Codable, Sendable, Equatable {
                 EscalationView(clock: $0.clock, level: $0.level, deadline: $0.deadline.rfc3339, due_at: $0.dueAt.rfc3339, fired_at: $0.firedAt.rfc3339)
             },
             detections: try store.detections(ticketID: id).map(DetectionView.init),
+            visits: try store.visits(ticketID: id).map(VisitView.init),
+            remote_assists: try store.remoteAssists(ticketID: id).map(RemoteAssistView.init),
             timeline: try store.auditRecords(ticketID: id).map(TimelineEntry.init))
     }
 }

@@ -84,61 +84,68 @@ public final class TicketWorkflow: Sendable {
         }
         let rules = rules
         return try write("\(action.rawValue) ticket #\(ticketID)") { tx in
-            guard var ticket = try tx.ticket(id: ticketID) else {
-                throw ServiceDeskError(.notFound, "no ticket #\(ticketID); `fieldwatch tickets list` shows the ids")
-            }
-            guard at >= ticket.openedAt else {
-                throw ServiceDeskError(.invalid, "\(at.rfc3339) is before ticket #\(ticketID) opened (\(ticket.openedAt.rfc3339)); check the time")
-            }
-            let from = ticket.status
-            let to = try Lifecycle.apply(action, to: ticket, paused: ticket.paused)
-            if action == .resolve { try Self.checkApproval(ticket, in: tx, policy: rules.policy) }
-            var met: [ClockKind: Timestamp?] = [:]
-            var detail = ["from": from.rawValue, "to": to.rawValue]
-            switch action {
-            case .acknowledge:
-                ticket.owner = actor
-            case .contact:
-                met[.firstContact] = at
-            case .arrive:
-                met[.onSite] = at
-            case .resolve:
-                met[.resolution] = at
-            case .reopen:
-                met[.resolution] = .some(nil)
-            case .cancel:
-                ticket.cancelReason = reason
-            case .pause:
-                try tx.startPause(ticketID: ticketID, reason: pause!.reason.rawValue, evidence: pause!.evidence, actor: actor, at: at)
-                ticket.paused = true
-                detail["pause_reason"] = pause!.reason.rawValue
-                detail["evidence"] = pause!.evidence
-            case .resume:
-                try tx.endPause(ticketID: ticketID, at: at)
-                ticket.paused = false
-            case .dispatch, .confirm:
-                break
-            }
-            if action == .cancel && ticket.paused {
-                try tx.endPause(ticketID: ticketID, at: at)
-                ticket.paused = false
-            }
-            // A first contact made before anyone acknowledged is impossible by the state
-            // machine, so the owner is always set from here on.
-            ticket.status = to
-            try tx.updateStatus(ticketID: ticketID, status: to, owner: ticket.owner, paused: ticket.paused, cancelReason: ticket.cancelReason, at: at)
-            let clocks = try rules.refreshClocks(ticket, in: tx, met: met)
-            if let reason { detail["reason"] = reason }
-            if let owner = ticket.owner { detail["owner"] = owner }
-            for c in clocks where c.metAt == at && met[ClockKind(rawValue: c.kind)!] != nil {
-                detail["\(c.kind)_met"] = c.deadline.map { at <= $0 ? "within target" : "late by \(formatMinutes(at.milliseconds - $0.milliseconds))" } ?? "met"
-            }
-            let auditID = try tx.appendAudit(at: at, actor: actor, action: "ticket.\(action.rawValue)", ticketID: ticketID, detail: detail)
-            try tx.enqueue(key: "audit-\(auditID)", kind: action == .acknowledge ? "ticket.assigned" : "ticket.progress",
-                           topic: Self.topic(ticket), payload: Self.payload(ticket, event: "ticket.\(action.rawValue)", actor: actor, at: at, extra: detail), at: at)
-            ticket.updatedAt = max(ticket.updatedAt, at)
-            return ticket
+            try Self.step(action, ticketID: ticketID, actor: actor, reason: reason, pause: pause, at: at, in: tx, rules: rules)
         }
+    }
+
+    /// The lifecycle step inside the caller's transaction (a visit's check-in arrives, a fix
+    /// resolves, in the same transaction as the visit's record). Arguments are checked by `perform`.
+    static func step(_ action: TicketAction, ticketID: Int64, actor: String, reason: String?, pause: (reason: PauseReason, evidence: String)?,
+                     at: Timestamp, in tx: TicketTransaction, rules: ServiceRules) throws -> Ticket {
+        guard var ticket = try tx.ticket(id: ticketID) else {
+            throw ServiceDeskError(.notFound, "no ticket #\(ticketID); `fieldwatch tickets list` shows the ids")
+        }
+        guard at >= ticket.openedAt else {
+            throw ServiceDeskError(.invalid, "\(at.rfc3339) is before ticket #\(ticketID) opened (\(ticket.openedAt.rfc3339)); check the time")
+        }
+        let from = ticket.status
+        let to = try Lifecycle.apply(action, to: ticket, paused: ticket.paused)
+        if action == .resolve { try Self.checkApproval(ticket, in: tx, policy: rules.policy) }
+        var met: [ClockKind: Timestamp?] = [:]
+        var detail = ["from": from.rawValue, "to": to.rawValue]
+        switch action {
+        case .acknowledge:
+            ticket.owner = actor
+        case .contact:
+            met[.firstContact] = at
+        case .arrive:
+            met[.onSite] = at
+        case .resolve:
+            met[.resolution] = at
+        case .reopen:
+            met[.resolution] = .some(nil)
+        case .cancel:
+            ticket.cancelReason = reason
+        case .pause:
+            try tx.startPause(ticketID: ticketID, reason: pause!.reason.rawValue, evidence: pause!.evidence, actor: actor, at: at)
+            ticket.paused = true
+            detail["pause_reason"] = pause!.reason.rawValue
+            detail["evidence"] = pause!.evidence
+        case .resume:
+            try tx.endPause(ticketID: ticketID, at: at)
+            ticket.paused = false
+        case .dispatch, .confirm:
+            break
+        }
+        if action == .cancel && ticket.paused {
+            try tx.endPause(ticketID: ticketID, at: at)
+            ticket.paused = false
+        }
+        // A first contact made before anyone acknowledged is impossible by the state
+        // machine, so the owner is always set from here on.
+        ticket.status = to
+        try tx.updateStatus(ticketID: ticketID, status: to, owner: ticket.owner, paused: ticket.paused, cancelReason: ticket.cancelReason, at: at)
+        let clocks = try rules.refreshClocks(ticket, in: tx, met: met)
+        if let reason { detail["reason"] = reason }
+        if let owner = ticket.owner { detail["owner"] = owner }
+        for c in clocks where c.metAt == at && met[ClockKind(rawValue: c.kind)!] != nil {
+            detail["\(c.kind)_met"] = c.deadline.map { at <= $0 ? "within target" : "late by \(formatMinutes(at.milliseconds - $0.milliseconds))" } ?? "met"
+        }
+        let auditID = try tx.appendAudit(at: at, actor: actor, action: "ticket.\(action.rawValue)", ticketID: ticketID, detail: detail)
+        try tx.enqueue(key: "audit-\(auditID)", kind: action == .acknowledge ? "ticket.assigned" : "ticket.progress",
+                       topic: Self.topic(ticket), payload: Self.payload(ticket, event: "ticket.\(action.rawValue)", actor: actor, at: at, extra: detail), at: at)
+        ticket.updatedAt = max(ticket.updatedAt, at)
+        return ticket
     }
 
     /// A repair goes ahead only with a solution the policy lets through: approved by a

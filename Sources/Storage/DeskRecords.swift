@@ -305,6 +305,21 @@ public struct KPIRecord: Sendable, Equatable {
     public var clocks: [ClockRecord]
     /// The customer's latest rating, if any.
     public var rating: Int?
+    /// Visits to site and remote assistance, oldest first.
+    public var visits: [VisitRecord] = []
+    public var remote: [RemoteAssistRecord] = []
+    /// Another ticket for the same device and fault opened within 30 days after this one was
+    /// resolved: the fix did not hold.
+    public var repeated = false
+
+    public init(ticket: Ticket, clocks: [ClockRecord], rating: Int?, visits: [VisitRecord] = [], remote: [RemoteAssistRecord] = [], repeated: Bool = false) {
+        self.ticket = ticket
+        self.clocks = clocks
+        self.rating = rating
+        self.visits = visits
+        self.remote = remote
+        self.repeated = repeated
+    }
 }
 
 extension TicketStore {
@@ -320,7 +335,24 @@ extension TicketStore {
             for row in try Row.fetchAll(db, sql: "SELECT ticket_id, score FROM rating WHERE ticket_id BETWEEN ? AND ? ORDER BY id", arguments: [first, last]) {
                 ratings[row["ticket_id"]] = row["score"]
             }
-            return tickets.map { KPIRecord(ticket: $0, clocks: clocks[$0.id] ?? [], rating: ratings[$0.id]) }
+            let visits = Dictionary(grouping: try Row.fetchAll(db, sql: "SELECT * FROM visit WHERE ticket_id BETWEEN ? AND ? ORDER BY started_at, id",
+                                                               arguments: [first, last]).map(TicketTransaction.visit(from:)), by: \.ticketID)
+            let remote = Dictionary(grouping: try Row.fetchAll(db, sql: "SELECT * FROM remote_assist WHERE ticket_id BETWEEN ? AND ? ORDER BY at, id",
+                                                               arguments: [first, last]).map(TicketTransaction.remote(from:)), by: \.ticketID)
+            // A repeat: the same device and fault again within 30 days of the resolution.
+            var repeated: Set<Int64> = []
+            for row in try Row.fetchAll(db, sql: """
+                SELECT DISTINCT t.id FROM ticket t JOIN sla_clock c ON c.ticket_id = t.id AND c.kind = 'resolution' AND c.met_at IS NOT NULL
+                JOIN ticket later ON later.device_id = t.device_id AND later.fault_code = t.fault_code AND later.id <> t.id AND later.drill = 0
+                    AND later.opened_at > c.met_at AND later.opened_at <= c.met_at + 30 * 86400000
+                WHERE t.id BETWEEN ? AND ?
+                """, arguments: [first, last]) {
+                repeated.insert(row["id"])
+            }
+            return tickets.map {
+                KPIRecord(ticket: $0, clocks: clocks[$0.id] ?? [], rating: ratings[$0.id], visits: visits[$0.id] ?? [], remote: remote[$0.id] ?? [],
+                          repeated: repeated.contains($0.id))
+            }
         }
     }
 }

@@ -325,6 +325,43 @@ enum Schema {
                 CREATE INDEX ticket_assignee ON ticket (assignee) WHERE assignee IS NOT NULL;
                 """)
         }
+        migrator.registerMigration("v11-visits-remote") { db in
+            // Visits to site (check-in with where the engineer was, finish with the outcome) and
+            // remote assistance: what first-time fix and remote resolution are counted from.
+            try db.execute(sql: """
+                CREATE TABLE visit (
+                    id            INTEGER PRIMARY KEY AUTOINCREMENT,
+                    ticket_id     INTEGER NOT NULL REFERENCES ticket(id),
+                    engineer      TEXT NOT NULL REFERENCES engineer(id),
+                    started_at    INTEGER NOT NULL,
+                    latitude      REAL CHECK (latitude IS NULL OR latitude BETWEEN -90 AND 90),
+                    longitude     REAL CHECK (longitude IS NULL OR longitude BETWEEN -180 AND 180),
+                    distance_m    REAL CHECK (distance_m IS NULL OR distance_m >= 0),
+                    within_radius INTEGER NOT NULL CHECK (within_radius IN (0, 1)),
+                    accepted_by   TEXT,
+                    finished_at   INTEGER CHECK (finished_at IS NULL OR finished_at >= started_at),
+                    outcome       TEXT CHECK (outcome IN ('fixed', 'not_fixed')),
+                    reason        TEXT CHECK (reason IN ('missing_part', 'missing_skill', 'no_access', 'misdiagnosis', 'needs_follow_up')),
+                    work          TEXT,
+                    labour_hours  REAL CHECK (labour_hours IS NULL OR labour_hours >= 0),
+                    parts         TEXT,
+                    CHECK ((finished_at IS NULL) = (outcome IS NULL)),
+                    CHECK (outcome IS NOT 'not_fixed' OR reason IS NOT NULL)
+                );
+                CREATE UNIQUE INDEX visit_one_open ON visit (ticket_id, engineer) WHERE finished_at IS NULL;
+                CREATE INDEX visit_ticket ON visit (ticket_id);
+                CREATE TABLE remote_assist (
+                    id           INTEGER PRIMARY KEY AUTOINCREMENT,
+                    ticket_id    INTEGER NOT NULL REFERENCES ticket(id),
+                    actor        TEXT NOT NULL CHECK (actor <> ''),
+                    at           INTEGER NOT NULL,
+                    checked      TEXT NOT NULL CHECK (checked <> ''),
+                    instructions TEXT NOT NULL CHECK (instructions <> ''),
+                    outcome      TEXT NOT NULL CHECK (outcome IN ('fixed', 'not_fixed'))
+                );
+                CREATE INDEX remote_assist_ticket ON remote_assist (ticket_id);
+                """)
+        }
         return migrator
     }
 }

@@ -18,7 +18,7 @@ struct FieldOptions: ParsableArguments {
         guard access >= 0, access.isFinite else { throw ValidationError("--access \(access): give minutes, 0 or more") }
     }
 
-    func open() throws -> FieldOperations {
+    func open(checkInRadius: Double = 300) throws -> FieldOperations {
         let loaded: [String: DeviceProfile]
         let inv: Inventory
         do {
@@ -29,7 +29,7 @@ struct FieldOptions: ParsableArguments {
         }
         let workflow = try desk.open(directory: SiteDirectory(inventory: inv, profiles: loaded))
         return FieldOperations(workflow: workflow, team: SQLiteFieldTeamStore(workflow.store), inventory: inv, profiles: loaded,
-                               settings: DispatchSettings(speedKmh: speed, accessMinutes: access))
+                               settings: DispatchSettings(speedKmh: speed, accessMinutes: access, checkInRadiusMetres: checkInRadius))
     }
 }
 

@@ -25,7 +25,7 @@ struct Fieldwatch: AsyncParsableCommand {
               fieldwatch tickets list                       the tickets it opened
               fieldwatch tickets ack 1 --by me              take one: you own it
             """,
-        subcommands: [Serve.self, Tickets.self, EngineersCommand.self, DispatchCommand.self, Audit.self, Report.self, AssistantCommand.self, PolicyCommand.self, Tokens.self, ProfilesCommand.self, Replay.self, Eval.self]
+        subcommands: [Serve.self, Tickets.self, EngineersCommand.self, DispatchCommand.self, VisitsCommand.self, KPIsCommand.self, Audit.self, Report.self, AssistantCommand.self, PolicyCommand.self, Tokens.self, ProfilesCommand.self, Replay.self, Eval.self]
     )
 }
 
@@ -99,7 +99,8 @@ struct Tickets: ParsableCommand {
             Lifecycle: new → ack → contact → dispatch → arrive → resolve → confirm (closed); reopen;             cancel; pause/resume. A step that is not possible says which are. Every step records who             (--by), when (--at, default now) and why (--reason) in the audit trail, and recomputes the             ticket's SLA clocks with the policy in force.
             """,
         subcommands: [List.self, Show.self, Report.self, Open.self, Ack.self, Contact.self, Dispatch.self, Arrive.self, Resolve.self, Confirm.self,
-                      Reopen.self, Cancel.self, Pause.self, Resume.self, Propose.self, Approve.self, Reject.self, Rate.self, Regrade.self, Escalate.self]
+                      Reopen.self, Cancel.self, Pause.self, Resume.self, Propose.self, Approve.self, Reject.self, Rate.self, Regrade.self, Escalate.self,
+                      Remote.self]
     )
 
     struct Location: ParsableArguments {

@@ -116,7 +116,7 @@ struct BrowserTests {
         let dom = try await Self.load(file.absoluteString)
         #expect(dom.contains("id=\"kpis\"") && dom.contains("First contact, mean") && dom.contains("≤ 2 h"), "\(dom.prefix(2000))")
         #expect(dom.contains("<tr class=\"met\"><td>First contact, mean</td>"), "contact within a minute meets the 2 h target")
-        #expect(dom.contains("First-time fix rate</td><td>not available"))
+        #expect(dom.contains("First-time fix rate</td><td>no ticket resolved with a visit this month"))
         #expect(dom.contains("<rect") && dom.contains("test-pump · BEARING_OVERTEMP"), "the fault chart is drawn")
         #expect(dom.contains("<td>eng.chen</td>"), "the staff ranking names the owner")
         let shots = Fixtures.packageRoot().appendingPathComponent(".build/browser-screenshots")
