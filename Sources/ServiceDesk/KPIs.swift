@@ -105,7 +105,7 @@ public struct ServiceKPIs: Sendable, Equatable, Codable {
         /// Visits that did not fix the fault, by reason: what management acts on.
         public var notFixedReasons: [String: Int]
     }
-    public var firstTimeFix = FirstTimeFix(value: nil, tickets: 0, fixedFirstTime: 0, notFixedReasons: [:])
+    public var firstTimeFixRate = FirstTimeFix(value: nil, tickets: 0, fixedFirstTime: 0, notFixedReasons: [:])
     /// Tickets resolved by remote assistance without any visit, over resolved tickets.
     public var remoteResolutionRate: Double?
     /// Finished visits per ticket that had any.
@@ -186,7 +186,7 @@ public struct ServiceKPIs: Sendable, Equatable, Codable {
         }
         var reasons: [String: Int] = [:]
         for v in visited.flatMap(\.visits) where v.outcome == .notFixed { reasons[v.reason?.rawValue ?? "unknown", default: 0] += 1 }
-        kpis.firstTimeFix = FirstTimeFix(value: visited.isEmpty ? nil : Double(firstTime.count) / Double(visited.count), tickets: visited.count,
+        kpis.firstTimeFixRate = FirstTimeFix(value: visited.isEmpty ? nil : Double(firstTime.count) / Double(visited.count), tickets: visited.count,
                                          fixedFirstTime: firstTime.count, notFixedReasons: reasons)
         let remoteFixed = done.filter { r in r.visits.isEmpty && r.remote.contains { $0.outcome == .fixed } }
         kpis.remoteResolutionRate = done.isEmpty ? nil : Double(remoteFixed.count) / Double(done.count)

@@ -48,7 +48,7 @@ public enum MonthlyReport {
         for c in k.slaCompliance where c.decided > 0 {
             rows.append(Row(kpi: "SLA compliance, \(c.grade)", value: "\(percent(c.share!)) (\(c.met) of \(c.decided) clocks)", target: "", status: "info"))
         }
-        let ftf = k.firstTimeFix
+        let ftf = k.firstTimeFixRate
         if let rate = ftf.value {
             let why = ftf.notFixedReasons.sorted { $0.value > $1.value || ($0.value == $1.value && $0.key < $1.key) }.map { "\($0.key) \($0.value)" }
             rows.append(Row(kpi: "First-time fix rate", value: "\(percent(rate)) (\(ftf.fixedFirstTime) of \(ftf.tickets) tickets with a visit)"

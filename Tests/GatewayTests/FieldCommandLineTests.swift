@@ -53,6 +53,31 @@ struct FieldCommandLineTests {
         #expect((shown["ticket"] as? [String: Any])?["assignee"] as? String == "eng.chen")
         #expect((shown["timeline"] as? [[String: Any]])?.last?["action"] as? String == "ticket.assigned")
 
+        // The visit: check in at the pumping station (the arrival), not fixed for want of a part,
+        // the repair approved, fixed on the second visit; then the month's KPIs say so.
+        for (step, who) in [("ack", "eng.chen"), ("contact", "eng.chen"), ("dispatch", "dispatch.zhao")] {
+            let (status, text) = try await runTool("fieldwatch", ["tickets", step, "1", "--db", db, "--by", who])
+            #expect(status == 0, "\(step): \(text)")
+        }
+        let (started, startText) = try await runTool("fieldwatch", ["visits", "start", "1", "--engineer", "eng.chen", "--lat", "22.5331", "--lon", "113.9306"] + field)
+        #expect(started == 0 && startText.contains("visit #1 on ticket #1 by eng.chen: checked in, 24 m from the site; arrival recorded"), "\(startText)")
+        let (notFixed, notFixedText) = try await runTool("fieldwatch", ["visits", "finish", "1", "--outcome", "not_fixed", "--reason", "missing_part",
+                                                                         "--work", "motor bearing seized; no spare on the van", "--labour-hours", "1.5"] + field)
+        #expect(notFixed == 0 && notFixedText.contains("stays open for the next visit"), "\(notFixedText)")
+        _ = try await runTool("fieldwatch", ["tickets", "propose", "1", "--db", db, "--by", "eng.chen", "--diagnosis", "motor bearing seized",
+                                             "--work", "replace the motor bearings", "--cost", "1200"])
+        _ = try await runTool("fieldwatch", ["tickets", "approve", "1", "--db", db, "--by", "sup.liu"])
+        let (_, second) = try await runTool("fieldwatch", ["visits", "start", "1", "--engineer", "eng.chen", "--lat", "22.5329", "--lon", "113.9305"] + field)
+        #expect(second.contains("visit #2"), "\(second)")
+        let (fixed, fixedText) = try await runTool("fieldwatch", ["visits", "finish", "2", "--outcome", "fixed", "--work", "replaced both motor bearings",
+                                                                   "--labour-hours", "3", "--parts", "SKF-6309-2Z:2"] + field)
+        #expect(fixed == 0 && fixedText.contains("ticket #1 resolved"), "\(fixedText)")
+        let kpis = try #require(json(try await runTool("fieldwatch", ["kpis", "--db", db, "--json"]).1) as? [String: Any])
+        let ftf = try #require((kpis["kpis"] as? [String: Any])?["first_time_fix_rate"] as? [String: Any], "\(kpis)")
+        #expect(ftf["value"] as? Double == 0 && ftf["tickets"] as? Int == 1 && (ftf["not_fixed_reasons"] as? [String: Int]) == ["missing_part": 1], "\(ftf)")
+        let (_, table) = try await runTool("fieldwatch", ["kpis", "--db", db])
+        #expect(table.contains("First-time fix rate") && table.contains("0.0 % (0 of 1 tickets with a visit); not fixed: missing_part 1"), "\(table)")
+
         let (located, locateText) = try await runTool("fieldwatch", ["engineers", "locate", "eng.wang", "--lat", "22.533", "--lon", "113.931"] + field)
         #expect(located == 0, "\(locateText)")
         let (_, bad) = try await runTool("fieldwatch", ["engineers", "locate", "eng.wong", "--lat", "22.5", "--lon", "113.9"] + field)

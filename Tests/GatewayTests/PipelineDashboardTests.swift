@@ -143,14 +143,22 @@ struct PipelineDashboardTests {
                                         body: #"{"device": "chiller-01", "channel": "phone", "description": "the chiller trips every afternoon"}"#)
         #expect(report.status == 201, "\(report.text)")
         let reported = try #require(((report.json as? [String: Any])?["ticket"] as? [String: Any])?["id"] as? Int)
-        for (step, role) in [("acknowledge", "engineer"), ("contact", "engineer"), ("dispatch", "dispatcher"), ("arrive", "engineer")] {
-            let r = try await run.call("POST", "/api/v1/tickets/\(reported)/actions/\(step)", as: role, body: #"{"reason": "test"}"#)
-            #expect(r.status == 200, "\(step): \(r.text)")
+        // Worked the way the field works: a check-in at the site is the arrival, the visit's finish the fix.
+        for (ticket, steps) in [(reported, ["acknowledge", "contact", "dispatch"]), (threshold, ["acknowledge", "contact", "dispatch"])] {
+            for step in steps {
+                let r = try await run.call("POST", "/api/v1/tickets/\(ticket)/actions/\(step)", as: step == "dispatch" ? "dispatcher" : "engineer", body: #"{"reason": "test"}"#)
+                #expect(r.status == 200, "#\(ticket) \(step): \(r.text)")
+            }
         }
+        let checkIn = try await run.call("POST", "/api/v1/tickets/\(reported)/visits", as: "engineer", body: #"{"latitude": 23.1301, "longitude": 113.3205}"#)
+        let visit = try #require((checkIn.json as? [String: Any])?["id"] as? Int, "\(checkIn.text)")
+        #expect(checkIn.status == 201 && (checkIn.json as? [String: Any])?["check_in"] as? String == "at_site", "\(checkIn.text)")
+        #expect(try await run.call("POST", "/api/v1/tickets/\(threshold)/visits", as: "engineer", body: #"{"latitude": 23.13, "longitude": 113.32}"#).status == 201)
         #expect(try await run.call("POST", "/api/v1/tickets/\(reported)/solutions", as: "engineer",
                                    body: #"{"diagnosis": "condenser fouled", "work": "clean the condenser tubes", "cost": 300}"#).status == 201)
         _ = try await run.call("POST", "/api/v1/tickets/\(reported)/solutions/decision", as: "supervisor", body: #"{"approve": true}"#)
-        let resolved = try await run.call("POST", "/api/v1/tickets/\(reported)/actions/resolve", as: "engineer", body: #"{"reason": "tubes cleaned"}"#)
+        let resolved = try await run.call("POST", "/api/v1/visits/\(visit)/finish", as: "engineer",
+                                          body: #"{"outcome": "fixed", "work": "cleaned the condenser tubes", "labour_hours": 2.5, "parts": "FILTER-CW-200:1"}"#)
         #expect(resolved.status == 200, "\(resolved.text)")
         let rated = try await run.call("POST", "/api/v1/tickets/\(reported)/rating", as: "customer", body: #"{"score": 1, "comment": "it tripped again"}"#)
         let complaint = try #require(((rated.json as? [String: Any])?["complaint"] as? [String: Any])?["id"] as? Int, "\(rated.text)")
@@ -192,7 +200,9 @@ struct PipelineDashboardTests {
         let special: [String: [String]] = [
             "#/ticket/\(forecast)": ["id=\"forecast\"", "Predicted to reach 95 Cel in ", "class=\"forecast-trend\"", "class=\"forecast-band\"", "class=\"detection\""],
             "#/ticket/\(stuck)": ["SENSOR_STUCK", "id=\"evidence\"", "class=\"series\""],
-            "#/ticket/\(threshold)": ["MOTOR_OVERLOAD", "data-sensor=\"motor_current\"", "class=\"limit critical\""],
+            "#/ticket/\(threshold)": ["MOTOR_OVERLOAD", "data-sensor=\"motor_current\"", "class=\"limit critical\"", "id=\"visits\"", "id=\"finish-form\""],
+            "#/ticket/\(reported)": ["id=\"visits\"", "at the site", "cleaned the condenser tubes"],
+            "#/month": ["First-time fix rate</td><td>100.0 % (1 of 1 tickets with a visit)"],
             "#/ticket/\(complaint)": ["id=\"complaint-of\"", "href=\"#/ticket/\(reported)\""], "#/device/pump-01": ["class=\"forecast-trend\""],
         ]
         for page in pages {

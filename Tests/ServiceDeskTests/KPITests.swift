@@ -49,7 +49,7 @@ struct KPITests {
         #expect(k.falseAlarmsByDetector == [.init(key: "threshold@1", predictive: 3, cancelled: 1)])
         #expect(k.engineers.map(\.name) == ["li.wei", "zhao"])
         #expect(k.engineers.first?.slaCompliance == 1)
-        #expect(k.firstTimeFix.value == nil && k.firstTimeFix.tickets == 0 && k.csatMean == nil && k.mtbfHours == nil, "not available is not zero")
+        #expect(k.firstTimeFixRate.value == nil && k.firstTimeFixRate.tickets == 0 && k.csatMean == nil && k.mtbfHours == nil, "not available is not zero")
         // Failing components come from the profiles' fault catalogues.
         let withParts = ServiceKPIs.compute(records, from: k.from, to: k.to, now: at(600), component: { _, fault in fault == "F2" ? nil : "bearing" })
         #expect(withParts.topComponents == [.init(key: "pump · bearing", count: 2)])

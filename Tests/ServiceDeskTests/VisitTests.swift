@@ -118,8 +118,8 @@ struct VisitTests {
 
         let period = MonthlyReport.period("2026-11", timeZone: TimeZone(identifier: shanghai)!)!
         let k = ServiceKPIs.compute(try w.store.kpiRecords(from: period.from, to: period.to), from: period.from, to: period.to, now: Self.t0 + .seconds(20 * 86_400))
-        #expect(k.firstTimeFix.tickets == 3 && k.firstTimeFix.fixedFirstTime == 1, "\(k.firstTimeFix)")
-        #expect(abs((k.firstTimeFix.value ?? 0) - 1.0 / 3) < 1e-9 && k.firstTimeFix.notFixedReasons == ["missing_part": 1])
+        #expect(k.firstTimeFixRate.tickets == 3 && k.firstTimeFixRate.fixedFirstTime == 1, "\(k.firstTimeFixRate)")
+        #expect(abs((k.firstTimeFixRate.value ?? 0) - 1.0 / 3) < 1e-9 && k.firstTimeFixRate.notFixedReasons == ["missing_part": 1])
         #expect(k.remoteResolutionRate == 0.25, "D of the four resolved tickets A–D")
         #expect(abs((k.visitsPerTicket ?? 0) - 4.0 / 3) < 1e-9)
         let row = try #require(MonthlyReport.rows(k).first { $0.kpi == "First-time fix rate" })

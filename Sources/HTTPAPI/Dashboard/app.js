@@ -296,6 +296,7 @@ async function viewTicket(main, id) {
         <select name="score">${[5, 4, 3, 2, 1].map((n) => `<option value="${n}">${"★".repeat(n)} ${n}</option>`).join("")}</select></label>
         <label>Anything to add? <textarea name="comment" rows="2"></textarea></label><button>Rate</button>
         ${d.ratings.length ? `<p class="muted">You rated it ${d.ratings[d.ratings.length - 1].score}/5.</p>` : ""}</form>` : ""}
+    ${fieldWork(d)}
     ${evidence.length ? `<h2>Evidence</h2><div id="evidence">${evidence.join("")}</div>` : ""}
     ${d.solutions.length ? `<h2>Solutions</h2><ul id="solutions">${d.solutions.map((s) => `<li>${esc(s.status)}: ${esc(s.diagnosis)} → ${esc(s.planned_work)} (est. ${esc(s.estimated_cost)}) · ${esc(s.proposed_by)}, ${when(s.proposed_at, zone)}</li>`).join("")}</ul>` : ""}
     ${d.ratings.length ? `<h2>Ratings</h2><ul id="ratings">${d.ratings.map((r) => `<li>${"★".repeat(r.score)} ${r.score}/5 ${esc(r.comment)} · ${when(r.at, zone)}</li>`).join("")}</ul>` : ""}
@@ -313,6 +314,7 @@ async function viewTicket(main, id) {
     $("#trend-chart").innerHTML = chart(series, { warning: l.warning, critical: l.critical, unit: t.unit, zone, forecast: t.forecast, from,
       markers: d.detections.filter((x) => x.sensor === t.sensor).map((x) => ({ t: ms(x.detected_at), label: x.summary })) });
   }
+  wireFieldWork(main, d, () => viewTicket(main, id));
   $("#rating-form")?.addEventListener("submit", async (event) => {
     event.preventDefault();
     const f = new FormData(event.target);
@@ -404,6 +406,62 @@ async function viewMonth(main) {
     <h2>Staff ranking</h2><table id="ranking"><tr><th>who</th><th>owned</th><th>resolved</th><th>SLA met</th></tr>${k.kpis.engineers.slice(0, 10).map((e) =>
       `<tr><td>${esc(e.name)}</td><td>${e.owned}</td><td>${e.resolved}</td><td>${pct(e.sla_compliance)}</td></tr>`).join("") || `<tr><td colspan="4" class="muted">nobody owned a ticket this month</td></tr>`}</table>`;
   $("#month-form").addEventListener("submit", (event) => { event.preventDefault(); state.month = new FormData(event.target).get("month"); render(); });
+}
+
+const fieldRoles = ["admin", "supervisor", "dispatcher", "engineer"];
+const notFixedReasons = ["missing_part", "missing_skill", "no_access", "misdiagnosis", "needs_follow_up"];
+
+/** A ticket's visits and remote assistance, with the forms the signed-in person may use now. */
+function fieldWork(d) {
+  const t = d.ticket, me = state.me, staff = fieldRoles.includes(me.role);
+  const open = d.visits.find((v) => !v.finished_at && (v.engineer === me.subject || me.role !== "engineer"));
+  const rows = d.visits.map((v) => `<tr data-visit="${v.id}"><td>#${v.id} ${esc(v.engineer)}</td><td>${when(v.started_at, t.time_zone)}</td>
+    <td>${esc({ at_site: "at the site", away: "away from the site", accepted: `accepted by ${v.accepted_by}` }[v.check_in] || v.check_in)}${v.distance_m != null ? ` (${v.distance_m} m)` : ""}</td>
+    <td>${v.outcome ? `${esc(v.outcome.replace("_", " "))}${v.reason ? `: ${esc(v.reason.replace(/_/g, " "))}` : ""}` : "in progress"}</td>
+    <td>${esc(v.work || "")}${v.labour_hours != null ? ` · ${v.labour_hours} h` : ""}${v.parts ? ` · ${esc(v.parts)}` : ""}</td>
+    <td>${v.check_in === "away" && ["admin", "supervisor"].includes(me.role) ? `<button class="secondary accept-visit" data-visit="${v.id}">Accept check-in</button>` : ""}</td></tr>`).join("");
+  const remote = d.remote_assists.map((r) => `<li>${when(r.at, t.time_zone)} ${esc(r.actor)}: checked ${esc(r.checked)}; told ${esc(r.instructions)} — <strong>${esc(r.outcome.replace("_", " "))}</strong></li>`).join("");
+  const canVisit = staff && ["dispatched", "on_site"].includes(t.status) && !open;
+  const canRemote = staff && ["contacted", "dispatched", "on_site"].includes(t.status) && !t.paused;
+  if (!rows && !remote && !canVisit && !canRemote && !open) return "";
+  return `<h2>Field work</h2>
+    ${rows ? `<table id="visits"><tr><th>visit</th><th>check-in</th><th>where</th><th>outcome</th><th>work</th><th></th></tr>${rows}</table>` : ""}
+    ${remote ? `<ul id="remote-assists">${remote}</ul>` : ""}
+    <div class="actions">${canVisit ? `<button id="check-in">Check in here</button>` : ""}</div>
+    ${open ? `<form class="stack" id="finish-form" data-visit="${open.id}"><strong>Finish visit #${open.id}</strong>
+      <label>Outcome <select name="outcome"><option value="fixed">fixed</option><option value="not_fixed">not fixed</option></select></label>
+      <label>Why not fixed <select name="reason"><option value="">—</option>${notFixedReasons.map((r) => `<option value="${r}">${r.replace(/_/g, " ")}</option>`).join("")}</select></label>
+      <label>Work done <textarea name="work" rows="2" required></textarea></label>
+      <label>Labour hours <input name="labour_hours" type="number" min="0" max="72" step="0.25" value="1" required></label>
+      <label>Parts used <input name="parts" placeholder="SKF-6309-2Z:1, GREASE-LGHP2-0.4KG:1"></label><button>Finish visit</button></form>` : ""}
+    ${canRemote ? `<details><summary>Record remote assistance</summary><form class="stack" id="remote-form">
+      <label>What was checked <input name="checked" required placeholder="live telemetry with the operator"></label>
+      <label>What the customer was told <input name="instructions" required></label>
+      <label>Outcome <select name="outcome"><option value="not_fixed">not fixed</option><option value="fixed">fixed remotely</option></select></label>
+      <button>Record</button></form></details>` : ""}
+    <p class="error" id="field-error"></p>`;
+}
+
+function wireFieldWork(main, d, reload) {
+  const fail = (e) => { $("#field-error").textContent = e.message; };
+  const post = async (path, body) => { try { await api(path, { method: "POST", body: JSON.stringify(body) }); reload(); } catch (e) { fail(e); } };
+  $("#check-in")?.addEventListener("click", () => {
+    const send = (coords) => post(`/api/v1/tickets/${d.ticket.id}/visits`, coords ? { latitude: coords.latitude, longitude: coords.longitude } : {});
+    if (!navigator.geolocation) return send(null);
+    navigator.geolocation.getCurrentPosition((p) => send(p.coords), () => send(null), { timeout: 10000 });
+  });
+  $("#finish-form")?.addEventListener("submit", (event) => {
+    event.preventDefault();
+    const f = new FormData(event.target);
+    post(`/api/v1/visits/${event.target.dataset.visit}/finish`, { outcome: f.get("outcome"), reason: f.get("reason") || undefined, work: f.get("work"),
+      labour_hours: Number(f.get("labour_hours")), parts: f.get("parts") || undefined });
+  });
+  $("#remote-form")?.addEventListener("submit", (event) => {
+    event.preventDefault();
+    const f = new FormData(event.target);
+    post(`/api/v1/tickets/${d.ticket.id}/remote`, { checked: f.get("checked"), instructions: f.get("instructions"), outcome: f.get("outcome") });
+  });
+  main.querySelectorAll("button.accept-visit").forEach((b) => b.addEventListener("click", () => post(`/api/v1/visits/${b.dataset.visit}/accept`, {})));
 }
 
 /** The dispatcher's board: tickets nobody is sent to yet with their best three candidates, the team's loads, and a plan of sites and people. */
