@@ -149,3 +149,37 @@ public final class FieldOperations: Sendable {
         return try dispatcher().plan(jobs, now: now)
     }
 }
+
+extension TicketWorkflow {
+    /// Tells supervisors, through the outbox, of each active engineer's certificate that
+    /// expires within `days` (an expired certificate stops dispatch sending them to that
+    /// trade). Each certificate is noticed once: the outbox key is the engineer, skill and
+    /// date, and a notice is audited only when it is new. Returns the new notices.
+    @discardableResult
+    public func noticeExpiringCertificates(now: Timestamp, within days: Int = 30) throws(ServiceDeskError) -> [String] {
+        let engineers: [Engineer]
+        do { engineers = try SQLiteFieldTeamStore(store).engineers(includeInactive: false) } catch { throw ServiceDeskError(.storage, "\(error)") }
+        let today = String(now.rfc3339.prefix(10)), horizon = String((now + .seconds(Int64(days) * 86_400)).rfc3339.prefix(10))
+        let due = engineers.flatMap { e in
+            e.skills.compactMap { s in s.certificateUntil.flatMap { $0 >= today && $0 <= horizon ? (e, s.skill, $0) : nil } }
+        }
+        guard !due.isEmpty else { return [] }
+        do {
+            return try store.transaction { tx in
+                var notices: [String] = []
+                for (e, skill, until) in due {
+                    let payload = ["event": "certificate.expiring", "engineer": e.id, "name": e.name, "skill": skill, "certificate_until": until,
+                                   "audience": "supervisor", "at": now.rfc3339]
+                    guard try tx.enqueue(key: "certificate-\(e.id)-\(skill)-\(until)", kind: "certificate.expiring",
+                                         topic: "fieldwatch/team/\(e.id)/certificates", payload: payload, at: now) else { continue }
+                    try tx.appendAudit(at: now, actor: "desk:certificates", action: "certificate.expiring", ticketID: nil,
+                                       detail: ["engineer": e.id, "skill": skill, "certificate_until": until])
+                    notices.append("\(e.id): \(skill) certificate expires on \(until)")
+                }
+                return notices
+            }
+        } catch {
+            throw ServiceDeskError(.storage, "cannot queue certificate notices: \(error)")
+        }
+    }
+}

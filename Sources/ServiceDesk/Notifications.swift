@@ -148,6 +148,11 @@ public final class EscalationService: Service, Sendable {
         } catch {
             logger.error("escalation scan failed, next try in \(interval): \(error)")
         }
+        do {
+            for notice in try workflow.noticeExpiringCertificates(now: now()) { logger.notice("supervisor told: \(notice)") }
+        } catch {
+            logger.error("certificate check failed, next try in \(interval): \(error)")
+        }
     }
 
     public func run() async throws {

@@ -242,3 +242,21 @@ struct AssignmentTests {
         } catch { #expect(error.kind == .conflict && error.message.contains("only open tickets are dispatched"), "\(error)") }
     }
 }
+
+@Suite("Certificates about to expire")
+struct CertificateNoticeTests {
+    @Test func eachCertificateDueWithinThirtyDaysIsNoticedOnceAndAudited() throws {
+        let w = try makeWorkflow()
+        let team = SQLiteFieldTeamStore(w.store)
+        _ = try team.importTeam(FieldTeam(engineers: [
+            engineer("soon", at: 1, skills: [HeldSkill(skill: "mechanical", certificateUntil: "2026-12-27"), HeldSkill(skill: "electrical", certificateUntil: "2027-03-01")]),
+            engineer("gone", at: 1, skills: [HeldSkill(skill: "mechanical", certificateUntil: "2026-12-01")]),
+        ], servicePoints: [], partners: []), source: "t.yaml", actor: "ops", at: dispatchNow)
+        #expect(try w.noticeExpiringCertificates(now: dispatchNow) == ["soon: mechanical certificate expires on 2026-12-27"])
+        #expect(try w.noticeExpiringCertificates(now: dispatchNow + .seconds(3600)).isEmpty, "noticed once")
+        let message = try #require(try w.store.outbox().first { $0.kind == "certificate.expiring" })
+        #expect(message.topic == "fieldwatch/team/soon/certificates" && message.payload.contains("\"audience\":\"supervisor\""))
+        #expect(try w.store.auditRecords().filter { $0.action == "certificate.expiring" }.count == 1)
+    }
+}
+
