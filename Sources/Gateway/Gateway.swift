@@ -97,7 +97,8 @@ public final class Gateway: Sendable {
                                                   historyBytes: configuration.historyKiB * 1024))
         desk = TicketDesk(store: store, rules: rules, logger: logger, onCommit: onCommit)
         workflow = TicketWorkflow(store: store, rules: rules)
-        escalation = EscalationService(workflow: workflow, interval: configuration.escalationInterval, logger: logger)
+        let field = FieldOperations(workflow: workflow, team: SQLiteFieldTeamStore(store), inventory: inventory, profiles: profiles)
+        escalation = EscalationService(workflow: workflow, field: field, interval: configuration.escalationInterval, logger: logger)
         let desk = self.desk
         pipeline = IngestPipeline(
             inventory: inventory, profiles: profiles, store: series,

@@ -65,5 +65,12 @@ approval:
   grades: [urgent]
   cost_over: 5000
 
+# Dispatch: with `auto: true`, the escalation scan sends the best candidate who arrives before
+# the on-site deadline (skills with valid certificates, shift, load, nearest; see
+# `fieldwatch dispatch --help`) to each urgent ticket nobody is sent to yet. Off by default:
+# a dispatcher decides, with `fieldwatch dispatch suggest` or the dashboard's Dispatch page.
+dispatch:
+  auto: false
+
 """#
 }

@@ -150,6 +150,35 @@ public final class FieldOperations: Sendable {
     }
 }
 
+extension FieldOperations {
+    /// `dispatch.auto`: sends the best candidate who arrives before the on-site deadline to
+    /// each open urgent ticket without an engineer (in house only; a partner is a person's
+    /// call). Returns what it assigned, as (ticket, engineer).
+    @discardableResult
+    public func autoDispatch(now: Timestamp) throws(ServiceDeskError) -> [(ticket: Int64, engineer: String)] {
+        guard workflow.rules.policy.autoDispatch else { return [] }
+        let waiting: [Ticket]
+        do {
+            waiting = try store.tickets(openOnly: true).filter { !$0.drill && $0.grade == .urgent && $0.assignee == nil && $0.status != .resolved }
+        } catch { throw ServiceDeskError(.storage, "\(error)") }
+        guard !waiting.isEmpty else { return [] }
+        var dispatcher = try dispatcher()
+        guard !dispatcher.engineers.isEmpty else { return [] }
+        var done: [(Int64, String)] = []
+        for t in waiting.sorted(by: { $0.openedAt < $1.openedAt }) {
+            guard let job = try? job(for: t),
+                  let best = dispatcher.suggest(job, now: now).candidates.first(where: { $0.partner == nil && ($0.sla_slack_minutes ?? 0) >= 0 })
+            else { continue }
+            try assign(ticketID: t.id, engineer: best.engineer, by: "desk:auto-dispatch",
+                       reason: "dispatch.auto: best candidate, ETA \(best.eta_minutes) min", at: now)
+            // The next ticket sees this job on the engineer's load.
+            dispatcher.jobs[best.engineer, default: []].append((ticket: t.id, position: job.position))
+            done.append((t.id, best.engineer))
+        }
+        return done
+    }
+}
+
 extension TicketWorkflow {
     /// Tells supervisors, through the outbox, of each active engineer's certificate that
     /// expires within `days` (an expired certificate stops dispatch sending them to that

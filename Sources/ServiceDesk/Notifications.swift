@@ -127,13 +127,16 @@ public final class OutboxDelivery: Service, Sendable {
 /// due while the gateway was down.
 public final class EscalationService: Service, Sendable {
     public let workflow: TicketWorkflow
+    /// Dispatch, for `dispatch.auto` in the policy; nil: no automatic dispatch.
+    public let field: FieldOperations?
     public let interval: Duration
     private let logger: Logger
     private let now: @Sendable () -> Timestamp
 
-    public init(workflow: TicketWorkflow, interval: Duration = .seconds(15), logger: Logger = Logger(label: "fieldwatch.escalation"),
-                now: @escaping @Sendable () -> Timestamp = { Timestamp.now() }) {
+    public init(workflow: TicketWorkflow, field: FieldOperations? = nil, interval: Duration = .seconds(15),
+                logger: Logger = Logger(label: "fieldwatch.escalation"), now: @escaping @Sendable () -> Timestamp = { Timestamp.now() }) {
         self.workflow = workflow
+        self.field = field
         self.interval = interval
         self.logger = logger
         self.now = now
@@ -147,6 +150,13 @@ public final class EscalationService: Service, Sendable {
             }
         } catch {
             logger.error("escalation scan failed, next try in \(interval): \(error)")
+        }
+        do {
+            for (ticket, engineer) in try field?.autoDispatch(now: now()) ?? [] {
+                logger.notice("ticket #\(ticket) sent to \(engineer) (dispatch.auto)", metadata: ["ticket.id": .stringConvertible(ticket)])
+            }
+        } catch {
+            logger.error("automatic dispatch failed, next try in \(interval): \(error)")
         }
         do {
             for notice in try workflow.noticeExpiringCertificates(now: now()) { logger.notice("supervisor told: \(notice)") }

@@ -123,6 +123,9 @@ public struct ServicePolicy: Sendable, Equatable {
     public var targets: [Grade: [CustomerTier: Targets]]
     public var escalation: Escalation
     public var approval: Approval
+    /// `dispatch.auto`: the escalation scan sends the best on-time candidate to each urgent
+    /// ticket nobody is sent to yet.
+    public var autoDispatch = false
     /// Where the policy came from, for messages.
     public var source: String
 
@@ -327,9 +330,16 @@ extension ServicePolicy {
             if let b = cr.bool("site_offline", "one SITE_OFFLINE ticket when a whole site goes silent") { correlation.siteOffline = b }
             cr.finish()
         }
+        var autoDispatch = false
+        if let node = r.value("dispatch"), var dr = MappingReader(node, path: "dispatch", context: context, what: "how engineers are sent") {
+            autoDispatch = dr.bool("auto", "send the best on-time engineer to each new urgent ticket automatically") ?? false
+            dr.finish()
+        }
         r.finish()
-        return ServicePolicy(grading: grading, calendars: calendars, targets: targets, escalation: escalation, approval: approval,
-                             correlation: correlation, source: file)
+        var policy = ServicePolicy(grading: grading, calendars: calendars, targets: targets, escalation: escalation, approval: approval,
+                                   correlation: correlation, source: file)
+        policy.autoDispatch = autoDispatch
+        return policy
     }
 
     static func readShare(_ node: Node) -> Double? {

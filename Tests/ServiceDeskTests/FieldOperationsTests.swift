@@ -260,3 +260,41 @@ struct CertificateNoticeTests {
     }
 }
 
+
+@Suite("Automatic dispatch")
+struct AutoDispatchTests {
+    func makeOps(auto: Bool) throws -> FieldOperations {
+        var policy = ServicePolicy.default
+        policy.autoDispatch = auto
+        let w = TicketWorkflow(store: try TicketStore(path: try makeTemporaryDirectory().appendingPathComponent("a.db").path),
+                               rules: ServiceRules(policy: policy, directory: directory))
+        let inventory = Inventory(sites: [Site(id: "site-std", name: "Pump station", customer: "Acme Build", latitude: pumpStation.latitude,
+                                               longitude: pumpStation.longitude, timeZone: shanghai)],
+                                  devices: [Device(id: "pump-1", site: "site-std", profileID: "pump")], sourceFile: "inventory.yaml")
+        let ops = FieldOperations(workflow: w, team: SQLiteFieldTeamStore(w.store), inventory: inventory, profiles: [:])
+        _ = try ops.importTeam(FieldTeam(engineers: [engineer("eng.near", at: 2, skills: [], maxJobs: 1), engineer("eng.far", at: 30, skills: [])],
+                                         servicePoints: [], partners: []), source: "t.yaml", actor: "ops", at: dispatchNow)
+        return ops
+    }
+
+    @Test func urgentTicketsGetTheBestOnTimeEngineerAndTheLoadCounts() throws {
+        let ops = try makeOps(auto: true)
+        let urgent = try open(ops.workflow, detection(severity: .critical, at: dispatchNow))
+        let second = try open(ops.workflow, detection(fault: "MOTOR_OVERLOAD", severity: .critical, at: dispatchNow + .seconds(3600)))
+        let general = try open(ops.workflow, detection(fault: "SEAL_LEAK", severity: .warning, at: dispatchNow + .seconds(7200)))
+        let done = try ops.autoDispatch(now: dispatchNow + .seconds(7300))
+        #expect(done.map(\.ticket) == [urgent.id, second.id] && done.map(\.engineer) == ["eng.near", "eng.far"], "eng.near takes one job at most: \(done)")
+        #expect(try ops.workflow.store.ticket(id: general.id)?.assignee == nil, "only urgent tickets are sent automatically")
+        #expect(try ops.workflow.store.auditRecords(ticketID: urgent.id).last?.actor == "desk:auto-dispatch")
+        #expect(try ops.autoDispatch(now: dispatchNow + .seconds(7400)).isEmpty, "nothing twice")
+        let off = try makeOps(auto: false)
+        _ = try open(off.workflow, detection(severity: .critical, at: dispatchNow))
+        #expect(try off.autoDispatch(now: dispatchNow + .seconds(60)).isEmpty)
+    }
+
+    @Test func thePolicyFileTurnsItOn() throws {
+        let policy = try ServicePolicy.parse("schema: 1\ndispatch:\n  auto: true\n", file: "p.yaml")
+        #expect(policy.autoDispatch && !ServicePolicy.default.autoDispatch)
+        #expect(throws: ProfileError.self) { try ServicePolicy.parse("schema: 1\ndispatch:\n  automatic: true\n", file: "p.yaml") }
+    }
+}
