@@ -65,8 +65,8 @@ approval:
   grades: [urgent]
   cost_over: 5000
 
-# Dispatch: with `auto: true`, the escalation scan sends the best candidate who arrives before
-# the on-site deadline (skills with valid certificates, shift, load, nearest; see
+# Dispatch: with `auto: true`, the escalation scan sends the best in-house candidate (on time
+# first, then the earliest; skills with valid certificates, shift, load; see
 # `fieldwatch dispatch --help`) to each urgent ticket nobody is sent to yet. Off by default:
 # a dispatcher decides, with `fieldwatch dispatch suggest` or the dashboard's Dispatch page.
 dispatch:

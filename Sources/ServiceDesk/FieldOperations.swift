@@ -151,9 +151,9 @@ public final class FieldOperations: Sendable {
 }
 
 extension FieldOperations {
-    /// `dispatch.auto`: sends the best candidate who arrives before the on-site deadline to
-    /// each open urgent ticket without an engineer (in house only; a partner is a person's
-    /// call). Returns what it assigned, as (ticket, engineer).
+    /// `dispatch.auto`: sends the best in-house candidate (on time first, then earliest) to
+    /// each open urgent ticket without an engineer; a partner is a person's call. Returns what
+    /// it assigned, as (ticket, engineer).
     @discardableResult
     public func autoDispatch(now: Timestamp) throws(ServiceDeskError) -> [(ticket: Int64, engineer: String)] {
         guard workflow.rules.policy.autoDispatch else { return [] }
@@ -167,10 +167,12 @@ extension FieldOperations {
         var done: [(Int64, String)] = []
         for t in waiting.sorted(by: { $0.openedAt < $1.openedAt }) {
             guard let job = try? job(for: t),
-                  let best = dispatcher.suggest(job, now: now).candidates.first(where: { $0.partner == nil && ($0.sla_slack_minutes ?? 0) >= 0 })
+                  let best = dispatcher.suggest(job, now: now).candidates.first(where: { $0.partner == nil })
             else { continue }
+            // The best in house, on time or not: someone goes now; a partner is a person's call.
+            let late = (best.sla_slack_minutes ?? 0) < 0 ? ", \(-best.sla_slack_minutes!) min after the on-site deadline" : ""
             try assign(ticketID: t.id, engineer: best.engineer, by: "desk:auto-dispatch",
-                       reason: "dispatch.auto: best candidate, ETA \(best.eta_minutes) min", at: now)
+                       reason: "dispatch.auto: best candidate, ETA \(best.eta_minutes) min\(late)", at: now)
             // The next ticket sees this job on the engineer's load.
             dispatcher.jobs[best.engineer, default: []].append((ticket: t.id, position: job.position))
             done.append((t.id, best.engineer))

@@ -123,7 +123,7 @@ public struct ServicePolicy: Sendable, Equatable {
     public var targets: [Grade: [CustomerTier: Targets]]
     public var escalation: Escalation
     public var approval: Approval
-    /// `dispatch.auto`: the escalation scan sends the best on-time candidate to each urgent
+    /// `dispatch.auto`: the escalation scan sends the best in-house candidate to each urgent
     /// ticket nobody is sent to yet.
     public var autoDispatch = false
     /// Where the policy came from, for messages.
@@ -332,7 +332,7 @@ extension ServicePolicy {
         }
         var autoDispatch = false
         if let node = r.value("dispatch"), var dr = MappingReader(node, path: "dispatch", context: context, what: "how engineers are sent") {
-            autoDispatch = dr.bool("auto", "send the best on-time engineer to each new urgent ticket automatically") ?? false
+            autoDispatch = dr.bool("auto", "send the best in-house engineer to each new urgent ticket automatically") ?? false
             dr.finish()
         }
         r.finish()
