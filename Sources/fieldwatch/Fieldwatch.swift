@@ -191,6 +191,16 @@ struct Tickets: ParsableCommand {
                 print("escalations:")
                 for e in detail.escalations { print("  \(e.fired_at) \(e.clock) \(e.level) (deadline \(e.deadline))") }
             }
+            if let assignee = ticket.assignee { print("engineer sent: \(assignee)") }
+            if !detail.visits.isEmpty {
+                print("visits:")
+                for v in detail.visits {
+                    let place = v.distance_m.map { "\(Int($0)) m from the site" } ?? "no position"
+                    print("  #\(v.id) \(v.engineer) checked in \(v.started_at) (\(v.check_in.replacingOccurrences(of: "_", with: " ")), \(place))"
+                          + (v.outcome.map { "; \($0)\(v.reason.map { " (\($0))" } ?? ""): \(v.work ?? ""), \(v.labour_hours ?? 0) h\(v.parts.map { ", parts \($0)" } ?? "")" } ?? "; in progress"))
+                }
+            }
+            for r in detail.remote_assists { print("remote assistance \(r.at) by \(r.actor): checked \(r.checked); told \(r.instructions); \(r.outcome)") }
             if let p = ticket.profileID { print("  profile \(p)@\(ticket.profileVersion ?? 0), detector \(ticket.detector ?? "?")@\(ticket.detectorVersion ?? 0)") }
             print("detections:")
             for d in detail.detections {

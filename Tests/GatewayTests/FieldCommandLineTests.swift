@@ -75,6 +75,9 @@ struct FieldCommandLineTests {
         let kpis = try #require(json(try await runTool("fieldwatch", ["kpis", "--db", db, "--json"]).1) as? [String: Any])
         let ftf = try #require((kpis["kpis"] as? [String: Any])?["first_time_fix_rate"] as? [String: Any], "\(kpis)")
         #expect(ftf["value"] as? Double == 0 && ftf["tickets"] as? Int == 1 && (ftf["not_fixed_reasons"] as? [String: Int]) == ["missing_part": 1], "\(ftf)")
+        let (_, shownText) = try await runTool("fieldwatch", ["tickets", "show", "1", "--db", db])
+        #expect(shownText.contains("engineer sent: eng.chen") && shownText.contains("not_fixed (missing_part): motor bearing seized; no spare on the van, 1.5 h")
+                && shownText.contains("(at site, 24 m from the site)"), "\(shownText)")
         let (_, table) = try await runTool("fieldwatch", ["kpis", "--db", db])
         #expect(table.contains("First-time fix rate") && table.contains("0.0 % (0 of 1 tickets with a visit); not fixed: missing_part 1"), "\(table)")
 
