@@ -112,7 +112,20 @@ public struct ServiceKPIs: Sendable, Equatable, Codable {
     public var visitsPerTicket: Double?
     /// Not available until operating hours are recorded.
     public var mtbfHours: Double?
-    public var predictiveLeadTimeMinutes: Double?
+    /// What the forecasts bought: for forecast tickets that were repaired, the time from the
+    /// ticket (the first forecast) to the repair, and how many were repaired before the
+    /// predicted crossing of the limit.
+    public struct PredictiveLead: Sendable, Equatable, Codable {
+        /// Forecast tickets resolved.
+        public var tickets: Int
+        /// Opened → resolved, minutes; nil without any.
+        public var medianLeadMinutes: Double?
+        /// Resolved before the latest predicted crossing.
+        public var repairedBeforeCrossing: Int
+        /// repairedBeforeCrossing / tickets; nil without any.
+        public var share: Double?
+    }
+    public var predictiveLead = PredictiveLead(tickets: 0, medianLeadMinutes: nil, repairedBeforeCrossing: 0, share: nil)
 
     /// The brief's targets, for display beside the figures.
     public static let targets: [(kpi: String, target: String)] = [
@@ -193,6 +206,14 @@ public struct ServiceKPIs: Sendable, Equatable, Codable {
         let withVisits = records.filter { !$0.visits.isEmpty }
         kpis.visitsPerTicket = withVisits.isEmpty ? nil
             : Double(withVisits.reduce(0) { $0 + $1.visits.filter { $0.finishedAt != nil }.count }) / Double(withVisits.count)
+        let forecastRepairs = records.compactMap { r -> (lead: Double, before: Bool)? in
+            guard let f = r.ticket.forecast, let fixed = clock(r, .resolution)?.metAt else { return nil }
+            return (minutes(r.ticket.openedAt, fixed), fixed <= f.crossingAt)
+        }
+        let before = forecastRepairs.filter(\.before).count
+        kpis.predictiveLead = PredictiveLead(tickets: forecastRepairs.count, medianLeadMinutes: Distribution(forecastRepairs.map(\.lead))?.median,
+                                             repairedBeforeCrossing: before,
+                                             share: forecastRepairs.isEmpty ? nil : Double(before) / Double(forecastRepairs.count))
         kpis.topComponents = Array(counts(records.compactMap { r in
             r.ticket.profileID.flatMap { p in component(p, r.ticket.faultCode).map { "\(p) · \($0)" } }
         }).prefix(10))

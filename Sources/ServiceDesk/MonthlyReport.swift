@@ -73,7 +73,13 @@ public enum MonthlyReport {
             rows.append(Row(kpi: "Complaint closure", value: "no complaint this month", target: "100 %", status: "not available"))
         }
         rows.append(Row(kpi: "MTBF (operating hours)", value: "not available: operating hours are not recorded yet", target: "", status: "not available"))
-        rows.append(Row(kpi: "Predictive lead time achieved", value: "not available: detectors do not forecast failures yet", target: "", status: "not available"))
+        let lead = k.predictiveLead
+        if let share = lead.share {
+            rows.append(Row(kpi: "Predictive lead time achieved", value: "\(percent(share)) of \(lead.tickets) forecast ticket(s) repaired before the predicted crossing; "
+                                + "median \(hours(lead.medianLeadMinutes ?? 0)) from forecast to repair", target: "", status: "info"))
+        } else {
+            rows.append(Row(kpi: "Predictive lead time achieved", value: "no forecast ticket repaired this month", target: "", status: "not available"))
+        }
         return rows
     }
 

@@ -125,4 +125,32 @@ struct VisitTests {
         let row = try #require(MonthlyReport.rows(k).first { $0.kpi == "First-time fix rate" })
         #expect(row.value == "33.3 % (1 of 3 tickets with a visit); not fixed: missing_part 1" && row.status == "missed" && row.target == "≥ 85 %", "\(row)")
     }
+
+    /// Two forecast tickets repaired: one before its predicted crossing, one after.
+    @Test func predictiveLeadCountsRepairsBeforeThePredictedCrossing() throws {
+        let ops = try setUp()
+        func forecastTicket(_ device: DeviceID, _ site: SiteID, crossingIn hours: Int64, at: Timestamp) throws -> Ticket {
+            var a = detection(device, site: site, fault: "BEARING_OVERTEMP", at: at)
+            a.detector = "trend-forecast"
+            a.forecast = LimitForecast(limit: 95, crossingAt: at + .seconds(hours * 3600), earliest: at + .seconds(hours * 2700), latest: at + .seconds(hours * 4500),
+                                       slopePerHour: 2, level: 80, fittedAt: at, windowStart: at - .seconds(6 * 3600), points: 48)
+            let t = try open(ops.workflow, a)
+            for (i, step) in [TicketAction.acknowledge, .contact, .dispatch].enumerated() {
+                try ops.workflow.perform(step, ticketID: t.id, actor: "eng.chen", at: at + .seconds(Int64(60 * (i + 1))))
+            }
+            return t
+        }
+        let early = try forecastTicket("pump-1", "site-std", crossingIn: 10, at: Self.t0)
+        let late = try forecastTicket("chiller-9", "site-vip", crossingIn: 2, at: Self.t0)
+        for (t, site) in [(early, Self.stdSite), (late, Self.vipSite)] {
+            let v = try ops.startVisit(ticketID: t.id, engineer: "eng.chen", position: site, at: Self.t0 + .seconds(3600))
+            _ = try ops.finishVisit(v.id, outcome: .fixed, reason: nil, work: "bearing", labourHours: 2, parts: nil, at: Self.t0 + .seconds(4 * 3600))
+        }
+        let period = MonthlyReport.period("2026-11", timeZone: TimeZone(identifier: shanghai)!)!
+        let k = ServiceKPIs.compute(try ops.workflow.store.kpiRecords(from: period.from, to: period.to), from: period.from, to: period.to, now: Self.t0 + .seconds(86_400))
+        #expect(k.predictiveLead.tickets == 2 && k.predictiveLead.repairedBeforeCrossing == 1 && k.predictiveLead.share == 0.5, "\(k.predictiveLead)")
+        #expect(k.predictiveLead.medianLeadMinutes == 240)
+        let row = try #require(MonthlyReport.rows(k).first { $0.kpi == "Predictive lead time achieved" })
+        #expect(row.value == "50.0 % of 2 forecast ticket(s) repaired before the predicted crossing; median 4.0 h from forecast to repair", "\(row)")
+    }
 }
