@@ -25,18 +25,40 @@ public struct Site: Sendable, Equatable {
     }
 }
 
+/// A service contract on a device: what it pays for.
+public struct ServiceContract: Sendable, Equatable {
+    public enum Covers: String, Sendable, CaseIterable {
+        case labour
+        case parts
+        case both
+    }
+    public var id: String
+    public var covers: Covers
+
+    public init(id: String, covers: Covers) {
+        self.id = id
+        self.covers = covers
+    }
+}
+
 /// One installed piece of equipment and the profile that describes it.
 public struct Device: Sendable, Equatable {
     public var id: DeviceID
     public var site: SiteID
     public var profileID: String
     public var name: String?
+    /// Last day of the manufacturer's warranty (YYYY-MM-DD): repairs of faults opened until
+    /// then are not billed.
+    public var warrantyUntil: String?
+    public var contract: ServiceContract?
 
-    public init(id: DeviceID, site: SiteID, profileID: String, name: String? = nil) {
+    public init(id: DeviceID, site: SiteID, profileID: String, name: String? = nil, warrantyUntil: String? = nil, contract: ServiceContract? = nil) {
         self.id = id
         self.site = site
         self.profileID = profileID
         self.name = name
+        self.warrantyUntil = warrantyUntil
+        self.contract = contract
     }
 }
 
@@ -96,6 +118,18 @@ public struct Inventory: Sendable, Equatable {
                 let site = d.string("site", "the id of the site the device is installed at")
                 let profile = d.string("profile", "the id of the device's profile in DeviceProfiles/")
                 let name = d.string("name", required: false, "a human name")
+                var warranty = d.string("warranty_until", required: false, "the warranty's last day, YYYY-MM-DD")
+                if let w = warranty, w.range(of: #"^\d{4}-\d\d-\d\d$"#, options: .regularExpression) == nil {
+                    context.report(d.value("warranty_until"), "\(path).warranty_until", "\"\(w)\" is not a date; write YYYY-MM-DD, e.g. 2027-06-30")
+                    warranty = nil
+                }
+                var contract: ServiceContract?
+                if let node = d.value("contract"), var cr = MappingReader(node, path: "\(path).contract", context: context, what: "a service contract (id, covers)") {
+                    let cid = cr.string("id", "the contract's id, e.g. SC-2026-014")
+                    let covers = cr.enumeration("covers", ServiceContract.Covers.self)
+                    cr.finish()
+                    if let cid, let covers { contract = ServiceContract(id: cid, covers: covers) }
+                }
                 d.finish()
                 var ok = id != nil
                 if let site, !siteIDs.contains(site) {
@@ -114,7 +148,7 @@ public struct Inventory: Sendable, Equatable {
                     ok = false
                 }
                 guard ok, let id, let site, let profile else { continue }
-                devices.append(Device(id: DeviceID(id), site: SiteID(site), profileID: profile, name: name))
+                devices.append(Device(id: DeviceID(id), site: SiteID(site), profileID: profile, name: name, warrantyUntil: warranty, contract: contract))
             }
         }
         for key in simulatorKeys { _ = r.value(key) }

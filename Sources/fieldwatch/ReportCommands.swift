@@ -9,7 +9,7 @@ struct Report: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "report",
         abstract: "Service reports.",
-        subcommands: [Monthly.self])
+        subcommands: [Monthly.self, Costs.self])
 
     struct Monthly: ParsableCommand {
         static let configuration = CommandConfiguration(
@@ -42,6 +42,51 @@ struct Report: ParsableCommand {
             }
             let first = kpis.firstContact.map { String(format: "first contact mean %.0f min", $0.mean) } ?? "no first contact recorded"
             print("\(out): \(month), \(kpis.tickets) ticket(s), \(kpis.resolved) resolved, \(first)\(csv.map { "; CSV \($0)" } ?? "")")
+        }
+    }
+}
+
+extension Report {
+    struct Costs: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "What the month's repairs cost and who pays: labour and parts per visit, decided warranty, contract or billable.",
+            discussion: """
+                Labour: each finished visit's hours × the engineer's hourly rate (the team file). Parts:                 what the visit used; not priced until the parts catalogue gives unit costs. Warranty:                 the device's `warranty_until` (inventory) covered the day the ticket opened; contract:                 the device's `contract: {id, covers: labour | parts | both}`; otherwise billable. Totals                 per ticket, equipment model, model · fault and customer. Tickets opened in the month.
+                """)
+        @OptionGroup var location: Tickets.Location
+        @Option(help: "The month, YYYY-MM (default this month).") var month: String?
+        @Option(help: "Time zone whose calendar month is reported (default UTC).") var timezone = "UTC"
+        @Option(help: "Inventory of sites and devices: warranties and contracts (default ./inventory.yaml).") var inventory = "./inventory.yaml"
+        @Option(help: "Directory of device profiles (default ./DeviceProfiles).") var profiles = "./DeviceProfiles"
+        @Flag(help: "Print JSON.") var json = false
+
+        func run() throws {
+            guard let zone = TimeZone(identifier: timezone) else { throw ValidationError("--timezone \(timezone): not an IANA time zone such as Asia/Shanghai") }
+            let month = month ?? String(Timestamp.now().rfc3339.prefix(7))
+            guard let period = MonthlyReport.period(month, timeZone: zone) else { throw ValidationError("--month \(month): expected YYYY-MM, such as 2026-11") }
+            let inv: Inventory
+            do { inv = try Inventory.load(file: inventory, profiles: try ProfileLoader.load(paths: [profiles])) } catch {
+                throw ValidationError("cannot read the inventory (--inventory, --profiles):\n\(error)")
+            }
+            let store = try location.open()
+            let rates = Dictionary(try SQLiteFieldTeamStore(store).engineers(includeInactive: true).map { ($0.id, $0.hourlyRate) }, uniquingKeysWith: { a, _ in a })
+            let report = CostReport.compute(month: month, records: try store.kpiRecords(from: period.from, to: period.to), inventory: inv, rates: rates)
+            if json {
+                print(try encodeJSON(report))
+                return
+            }
+            func money(_ x: Double) -> String { String(format: "%.2f", x) }
+            let t = report.totals
+            print("\(month) (\(timezone)): \(report.lines.count) cost line(s), \(String(format: "%g", t.labour_hours)) labour hour(s); "
+                  + "warranty \(money(t.warranty)), contract \(money(t.contract)), billable \(money(t.billable))"
+                  + (t.unpriced_lines > 0 ? "; \(t.unpriced_lines) line(s) not priced (parts: no catalogue yet)" : ""))
+            for (title, groups) in [("per equipment model", report.by_model), ("per model · fault", report.by_fault), ("per customer", report.by_customer),
+                                    ("per ticket", report.by_ticket)] where !groups.isEmpty {
+                print("\n\(title):")
+                printTable(header: ["", "WARRANTY", "CONTRACT", "BILLABLE", "HOURS", "UNPRICED"], rows: groups.map {
+                    [$0.key, money($0.warranty), money($0.contract), money($0.billable), String(format: "%g", $0.labour_hours), "\($0.unpriced_lines)"]
+                })
+            }
         }
     }
 }

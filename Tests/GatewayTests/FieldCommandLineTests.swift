@@ -78,6 +78,13 @@ struct FieldCommandLineTests {
         let (_, shownText) = try await runTool("fieldwatch", ["tickets", "show", "1", "--db", db])
         #expect(shownText.contains("engineer sent: eng.chen") && shownText.contains("not_fixed (missing_part): motor bearing seized; no spare on the van, 1.5 h")
                 && shownText.contains("(at site, 24 m from the site)"), "\(shownText)")
+        let costs = try #require(json(try await runTool("fieldwatch", ["report", "costs", "--json"] + field).1) as? [String: Any])
+        let totals = try #require(costs["totals"] as? [String: Any], "\(costs)")
+        let inWarranty = String(Timestamp.now().rfc3339.prefix(10)) <= "2027-06-30"
+        #expect(totals["labour_hours"] as? Double == 4.5 && totals[inWarranty ? "warranty" : "billable"] as? Double == 810, "1.5 h + 3 h at 180: \(totals)")
+        #expect(totals["unpriced_lines"] as? Int == 1, "the bearings are not priced without a parts catalogue")
+        let (_, costText) = try await runTool("fieldwatch", ["report", "costs"] + field)
+        #expect(costText.contains("per equipment model:") && costText.contains("centrifugal-pump"), "\(costText)")
         let (_, table) = try await runTool("fieldwatch", ["kpis", "--db", db])
         #expect(table.contains("First-time fix rate") && table.contains("0.0 % (0 of 1 tickets with a visit); not fixed: missing_part 1"), "\(table)")
 

@@ -153,4 +153,31 @@ struct VisitTests {
         let row = try #require(MonthlyReport.rows(k).first { $0.kpi == "Predictive lead time achieved" })
         #expect(row.value == "50.0 % of 2 forecast ticket(s) repaired before the predicted crossing; median 4.0 h from forecast to repair", "\(row)")
     }
+
+    /// A device in warranty, one under a labour contract, one billable.
+    @Test func costsAreDecidedWarrantyContractOrBillable() throws {
+        let ops = try setUp()
+        let inventory = Inventory(sites: ops.inventory.sites, devices: [
+            Device(id: "pump-1", site: "site-std", profileID: "pump", warrantyUntil: "2026-11-30"),
+            Device(id: "chiller-9", site: "site-vip", profileID: "chiller", contract: ServiceContract(id: "SC-14", covers: .labour)),
+        ], sourceFile: "inventory.yaml")
+        let a = try dispatched(ops, "pump-1", "site-std", "BEARING_OVERTEMP", at: Self.t0)
+        let b = try dispatched(ops, "chiller-9", "site-vip", "COMPRESSOR_OVERLOAD", at: Self.t0)
+        for (t, site) in [(a, Self.stdSite), (b, Self.vipSite)] {
+            let v = try ops.startVisit(ticketID: t.id, engineer: "eng.chen", position: site, at: Self.t0 + .seconds(3600))
+            _ = try ops.finishVisit(v.id, outcome: .fixed, reason: nil, work: "repair", labourHours: 2, parts: "SKF-6309-2Z:1", at: Self.t0 + .seconds(3 * 3600))
+        }
+        let period = MonthlyReport.period("2026-11", timeZone: TimeZone(identifier: shanghai)!)!
+        let report = CostReport.compute(month: "2026-11", records: try ops.workflow.store.kpiRecords(from: period.from, to: period.to), inventory: inventory,
+                                        rates: ["eng.chen": 150], partCost: { $0 == "SKF-6309-2Z" ? 86.5 : nil })
+        let labour = report.lines.filter { $0.kind == "labour" }
+        #expect(labour.map(\.decision) == ["warranty", "contract"] && labour.map(\.amount) == [300, 300] && labour.last?.contract == "SC-14")
+        #expect(report.lines.filter { $0.kind == "parts" }.map(\.decision) == ["warranty", "billable"], "the contract covers labour only")
+        #expect(report.totals.warranty == 386.5 && report.totals.contract == 300 && report.totals.billable == 86.5 && report.totals.labour_hours == 4)
+        #expect(report.by_customer.map(\.key).sorted() == ["Acme Build", "Harbour Tower"])
+        let unpriced = CostReport.compute(month: "2026-11", records: try ops.workflow.store.kpiRecords(from: period.from, to: period.to), inventory: inventory,
+                                          rates: ["eng.chen": 150])
+        #expect(unpriced.totals.unpriced_lines == 2, "parts without a catalogue price are counted, never priced at zero")
+    }
 }
+
