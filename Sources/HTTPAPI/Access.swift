@@ -23,6 +23,7 @@ public enum Access {
         case visit
         case acceptVisit
         case remote
+        case readCosts
 
         public var description: String {
             switch self {
@@ -42,6 +43,7 @@ public enum Access {
             case .visit: "check in at a site or finish a visit"
             case .acceptVisit: "accept a check-in made away from the site"
             case .remote: "record remote assistance"
+            case .readCosts: "read repair costs"
             }
         }
     }
@@ -69,7 +71,7 @@ public enum Access {
         case .rate: staff.union([.customer])
         case .readTeam, .locate, .visit, .remote: staff.union([.engineer])
         case .acceptVisit: [.admin, .supervisor]
-        case .dispatch: staff
+        case .dispatch, .readCosts: staff
         }
     }
 

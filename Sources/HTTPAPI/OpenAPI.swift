@@ -189,5 +189,12 @@ enum OpenAPI {
         "DispatchSuggestion": object(["ticket": "integer", "skills": "[string]", "deadline": "time?", "candidates": "[DispatchCandidate]",
                                       "excluded": "[DispatchExclusion]"]),
         "AssignRequest": object(["engineer": "string", "reason": "string?"], required: ["engineer"]),
+        "CostLine": object(["ticket": "integer", "visit": "integer", "device": "string", "model": "string", "fault_code": "string", "customer": "string",
+                            "kind": "string", "item": "string", "quantity": "number", "unit_cost": "number?", "amount": "number?", "decision": "string",
+                            "contract": "string?"]),
+        "CostGroup": object(["key": "string", "warranty": "number", "contract": "number", "billable": "number", "labour_hours": "number",
+                             "unpriced_lines": "integer"]),
+        "Costs": object(["month": "string", "lines": "[CostLine]", "totals": "CostGroup", "by_ticket": "[CostGroup]", "by_model": "[CostGroup]",
+                         "by_fault": "[CostGroup]", "by_customer": "[CostGroup]"]),
     ] }
 }

@@ -47,6 +47,22 @@ enum ServiceRoutes {
                                        table: MonthlyReport.rows(kpis).map { .init(kpi: $0.kpi, value: $0.value, target: $0.target, status: $0.status) }),
                                request, context)
         },
+        RouteSpec(method: .get, path: "/api/v1/costs",
+                  summary: "What the month's repairs cost and who pays: each finished visit's labour (hours × rate) and parts, decided warranty, contract or billable, with totals per ticket, model, fault and customer; parts unpriced until the parts catalogue.",
+                  operation: .readCosts, query: [("month", "YYYY-MM (default: this month)"), ("timezone", "IANA zone of the month (default UTC)")],
+                  response: "Costs") { request, context, env in
+            let token = try context.caller()
+            try Access.require(.readCosts, token)
+            let zoneName = request.query("timezone") ?? "UTC"
+            guard let zone = TimeZone(identifier: zoneName) else { throw APIError(.unprocessableContent, "invalid", "timezone \"\(zoneName)\" is not an IANA zone such as Asia/Shanghai") }
+            let month = request.query("month") ?? String(env.now().rfc3339.prefix(7))
+            guard let period = MonthlyReport.period(month, timeZone: zone) else {
+                throw APIError(.unprocessableContent, "invalid", "month \"\(month)\": expected YYYY-MM, such as 2026-11")
+            }
+            let rates = Dictionary(try env.field.team.engineers(includeInactive: true).map { ($0.id, $0.hourlyRate) }, uniquingKeysWith: { a, _ in a })
+            return try respond(CostReport.compute(month: month, records: try env.store.kpiRecords(from: period.from, to: period.to), inventory: env.inventory,
+                                                  rates: rates), request, context)
+        },
         RouteSpec(method: .get, path: "/api/v1/audit/verify",
                   summary: "Check the hash-chained audit trail; names the first record modified, deleted or reordered.",
                   operation: .verifyAudit, query: [("head", "a head hash written down earlier, checked to still be in the chain")],

@@ -187,6 +187,7 @@ struct PipelineDashboardTests {
             for id in allTickets { pages.append((role, "#/ticket/\(id)", ["id=\"clocks\"", "id=\"timeline\"", "ticket.opened"])) }
             for device in devices { pages.append((role, "#/device/\(device)", ["class=\"sensor-chart\"", "class=\"series\""])) }
         }
+        pages.append(("admin", "#/month", ["id=\"costs\"", "<td>water-cooled-chiller</td><td>0.00</td><td>0.00</td><td>450.00</td><td>2.5</td>"]))
         for role in ["admin", "supervisor", "dispatcher"] {
             pages.append((role, "#/dispatch", ["class=\"card dispatch-card\"", "class=\"candidate\"", "<svg class=\"plan\"", "data-engineer=\"eng.zhou\""]))
         }

@@ -405,6 +405,15 @@ async function viewMonth(main) {
     <h2>Top faults by equipment model</h2><div class="bars" id="top-faults">${bars(k.kpis.top_faults)}</div>
     <h2>Staff ranking</h2><table id="ranking"><tr><th>who</th><th>owned</th><th>resolved</th><th>SLA met</th></tr>${k.kpis.engineers.slice(0, 10).map((e) =>
       `<tr><td>${esc(e.name)}</td><td>${e.owned}</td><td>${e.resolved}</td><td>${pct(e.sla_compliance)}</td></tr>`).join("") || `<tr><td colspan="4" class="muted">nobody owned a ticket this month</td></tr>`}</table>`;
+  if (["admin", "supervisor", "dispatcher"].includes(state.me.role)) {
+    const c = await api(`/api/v1/costs?month=${encodeURIComponent(month)}&timezone=${encodeURIComponent(zone)}`);
+    const money = (x) => x.toFixed(2), t = c.totals;
+    main.insertAdjacentHTML("beforeend", `<h2>Costs: who pays</h2><p class="muted" id="cost-totals">${t.labour_hours} labour hour(s) · warranty ${money(t.warranty)} ·
+      contract ${money(t.contract)} · billable ${money(t.billable)}${t.unpriced_lines ? ` · ${t.unpriced_lines} part line(s) not priced yet (no parts catalogue)` : ""}</p>
+      <table id="costs"><tr><th>equipment model</th><th>warranty</th><th>contract</th><th>billable</th><th>hours</th></tr>${c.by_model.map((g) =>
+        `<tr><td>${esc(g.key)}</td><td>${money(g.warranty)}</td><td>${money(g.contract)}</td><td>${money(g.billable)}</td><td>${g.labour_hours}</td></tr>`).join("")
+        || `<tr><td colspan="5" class="muted">no finished visit this month</td></tr>`}</table>`);
+  }
   $("#month-form").addEventListener("submit", (event) => { event.preventDefault(); state.month = new FormData(event.target).get("month"); render(); });
 }
 
