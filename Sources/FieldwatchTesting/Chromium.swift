@@ -12,9 +12,7 @@ public struct BrowserPage: Sendable {
     /// error banner or message with text, or a value the page failed to compute.
     public var problems: [String] {
         var found = console.map { "console: \($0)" }
-        if let banner = dom.range(of: #"<p id="banner"[^>]*>[^<]+<"#, options: .regularExpression), !dom[banner].contains("hidden") {
-            found.append("error banner: \(dom[banner])")
-        }
+        // Any element of class error (the banner included) with text, unless hidden.
         var rest = dom[...]
         while let r = rest.range(of: #"class="error[^"]*"[^>]*>[^<]+<"#, options: .regularExpression) {
             if !rest[r].contains("hidden") { found.append("error shown: \(rest[r])") }

@@ -84,15 +84,8 @@ enum FieldRoutes {
             try Access.require(.visit, token)
             let id = try visitID(context)
             let body = try await request.body(VisitFinishRequest.self, context: context)
-            guard let outcome = VisitRecord.Outcome(rawValue: body.outcome) else {
-                throw APIError(.unprocessableContent, "invalid", "outcome \"\(body.outcome)\": use fixed or not_fixed")
-            }
-            let reason = try body.reason.map { r -> VisitRecord.NotFixedReason in
-                guard let reason = VisitRecord.NotFixedReason(rawValue: r) else {
-                    throw APIError(.unprocessableContent, "invalid", "reason \"\(r)\": use \(VisitRecord.NotFixedReason.allCases.map(\.rawValue).joined(separator: ", "))")
-                }
-                return reason
-            }
+            let outcome = try choice(body.outcome, "outcome", VisitRecord.Outcome.self)
+            let reason = try body.reason.map { try choice($0, "reason", VisitRecord.NotFixedReason.self) }
             if token.role == .engineer {
                 let visit = try env.store.visit(id: id)
                 guard visit?.engineer == token.subject else { throw APIError(.notFound, "not_found", "no visit #\(id) of yours") }
@@ -105,9 +98,7 @@ enum FieldRoutes {
                   summary: "Record remote assistance (what was checked, what the customer was told); outcome fixed resolves the ticket without a visit.",
                   operation: .remote, body: "RemoteRequest", response: "RemoteAssist") { request, context, env in
             let (token, id, body) = try await ticketCommand(.remote, RemoteRequest.self, request, context, env)
-            guard let outcome = VisitRecord.Outcome(rawValue: body.outcome) else {
-                throw APIError(.unprocessableContent, "invalid", "outcome \"\(body.outcome)\": use fixed or not_fixed")
-            }
+            let outcome = try choice(body.outcome, "outcome", VisitRecord.Outcome.self)
             let at = try stepTime(body.at, env)
             return try respond(RemoteAssistView(try env.field.remoteAssist(ticketID: id, by: actor(token), checked: body.checked, instructions: body.instructions,
                                                                            outcome: outcome, at: at)), request, context, status: .created)
@@ -116,10 +107,15 @@ enum FieldRoutes {
 }
 
 func visitID(_ context: APIRequestContext) throws -> Int64 {
-    guard let text = context.parameters.get("id"), let id = Int64(text) else {
-        throw APIError(.badRequest, "bad_id", "the visit id in the path must be a number, as in /api/v1/visits/3/finish")
+    try pathNumber(context, "the visit id in the path must be a number, as in /api/v1/visits/3/finish")
+}
+
+/// One of a closed list of values, or 422 naming them.
+func choice<E: RawRepresentable & CaseIterable>(_ text: String, _ field: String, _ type: E.Type) throws -> E where E.RawValue == String {
+    guard let value = E(rawValue: text) else {
+        throw APIError(.unprocessableContent, "invalid", "\(field) \"\(text)\": use \(E.allCases.map(\.rawValue).joined(separator: ", "))")
     }
-    return id
+    return value
 }
 
 /// A step's time: now, or an RFC 3339 `at` that has already happened (a minute of clock skew allowed).

@@ -228,9 +228,12 @@ func respond(_ value: some Encodable, _ request: Request, _ context: APIRequestC
 }
 
 func ticketID(_ context: APIRequestContext) throws -> Int64 {
-    guard let text = context.parameters.get("id"), let id = Int64(text) else {
-        throw APIError(.badRequest, "bad_id", "the ticket id in the path must be a number, as in /api/v1/tickets/12")
-    }
+    try pathNumber(context, "the ticket id in the path must be a number, as in /api/v1/tickets/12")
+}
+
+/// The `{id}` of the path as a number, or 400 with `message`.
+func pathNumber(_ context: APIRequestContext, _ message: String) throws -> Int64 {
+    guard let text = context.parameters.get("id"), let id = Int64(text) else { throw APIError(.badRequest, "bad_id", message) }
     return id
 }
 

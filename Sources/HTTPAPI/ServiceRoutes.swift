@@ -33,13 +33,8 @@ enum ServiceRoutes {
                   response: "KPIs") { request, context, env in
             let token = try context.caller()
             try Access.require(.readTickets, token)
-            let zoneName = request.query("timezone") ?? "UTC"
-            guard let zone = TimeZone(identifier: zoneName) else { throw APIError(.unprocessableContent, "invalid", "timezone \"\(zoneName)\" is not an IANA zone such as Asia/Shanghai") }
             let now = env.now()
-            let month = request.query("month") ?? String(now.rfc3339.prefix(7))
-            guard let period = MonthlyReport.period(month, timeZone: zone) else {
-                throw APIError(.unprocessableContent, "invalid", "month \"\(month)\": expected YYYY-MM, such as 2026-11")
-            }
+            let (month, zoneName, period) = try monthQuery(request, env)
             let records = try env.store.kpiRecords(from: period.from, to: period.to).filter { Access.canSee($0.ticket, token) }
             let kpis = ServiceKPIs.compute(records, from: period.from, to: period.to, now: now,
                                            component: { env.profiles[$0]?.fault($1)?.component })
@@ -53,12 +48,7 @@ enum ServiceRoutes {
                   response: "Costs") { request, context, env in
             let token = try context.caller()
             try Access.require(.readCosts, token)
-            let zoneName = request.query("timezone") ?? "UTC"
-            guard let zone = TimeZone(identifier: zoneName) else { throw APIError(.unprocessableContent, "invalid", "timezone \"\(zoneName)\" is not an IANA zone such as Asia/Shanghai") }
-            let month = request.query("month") ?? String(env.now().rfc3339.prefix(7))
-            guard let period = MonthlyReport.period(month, timeZone: zone) else {
-                throw APIError(.unprocessableContent, "invalid", "month \"\(month)\": expected YYYY-MM, such as 2026-11")
-            }
+            let (month, _, period) = try monthQuery(request, env)
             let rates = Dictionary(try env.field.team.engineers(includeInactive: true).map { ($0.id, $0.hourlyRate) }, uniquingKeysWith: { a, _ in a })
             return try respond(CostReport.compute(month: month, records: try env.store.kpiRecords(from: period.from, to: period.to), inventory: env.inventory,
                                                   rates: rates), request, context)
@@ -72,4 +62,15 @@ enum ServiceRoutes {
             return try respond(try env.store.verifyAuditChain(expectedHead: request.query("head")), request, context)
         },
     ]
+}
+
+/// `?month=YYYY-MM&timezone=ZONE` (defaults: this month, UTC) as the month's bounds.
+func monthQuery(_ request: Request, _ env: APIEnvironment) throws -> (month: String, timezone: String, period: (from: Timestamp, to: Timestamp)) {
+    let zoneName = request.query("timezone") ?? "UTC"
+    guard let zone = TimeZone(identifier: zoneName) else { throw APIError(.unprocessableContent, "invalid", "timezone \"\(zoneName)\" is not an IANA zone such as Asia/Shanghai") }
+    let month = request.query("month") ?? String(env.now().rfc3339.prefix(7))
+    guard let period = MonthlyReport.period(month, timeZone: zone) else {
+        throw APIError(.unprocessableContent, "invalid", "month \"\(month)\": expected YYYY-MM, such as 2026-11")
+    }
+    return (month, zoneName, period)
 }

@@ -95,31 +95,25 @@ public final class FieldOperations: Sendable {
             throw ServiceDeskError(.notFound, "no engineer \"\(engineer)\"\(didYouMeanID(engineer, known.map(\.id))); `fieldwatch engineers list` shows the team")
         }
         guard person.active else { throw ServiceDeskError(.conflict, "\(engineer) is no longer on the team (deactivated by the last import)") }
-        do {
-            return try store.transaction { tx in
-                guard var ticket = try tx.ticket(id: ticketID) else { throw ServiceDeskError(.notFound, "no ticket #\(ticketID)") }
-                let previous = ticket.assignee
-                if previous == engineer { throw ServiceDeskError(.conflict, "ticket #\(ticketID) is already assigned to \(engineer)") }
-                if previous != nil && reason == nil {
-                    throw ServiceDeskError(.invalid, "ticket #\(ticketID) is assigned to \(previous!); reassigning it to \(engineer) needs a reason (--reason)")
-                }
-                try tx.assign(ticketID: ticketID, engineer: engineer, at: at)
-                ticket.assignee = engineer
-                var detail = ["engineer": engineer, "name": person.name]
-                if let previous { detail["previous"] = previous }
-                if let reason { detail["reason"] = reason }
-                let auditID = try tx.appendAudit(at: at, actor: actor, action: previous == nil ? "ticket.assigned" : "ticket.reassigned", ticketID: ticketID, detail: detail)
-                if !ticket.drill {
-                    let payload = TicketWorkflow.payload(ticket, event: "ticket.assigned", actor: actor, at: at, extra: detail)
-                    try tx.enqueue(key: "audit-\(auditID)", kind: "ticket.assigned", topic: TicketWorkflow.topic(ticket), payload: payload, at: at)
-                    try tx.enqueue(key: "audit-\(auditID)-engineer", kind: "ticket.assigned", topic: "fieldwatch/engineers/\(engineer)/jobs", payload: payload, at: at)
-                }
-                return ticket
+        return try transaction("assign ticket #\(ticketID)") { tx in
+            guard var ticket = try tx.ticket(id: ticketID) else { throw ServiceDeskError(.notFound, "no ticket #\(ticketID)") }
+            let previous = ticket.assignee
+            if previous == engineer { throw ServiceDeskError(.conflict, "ticket #\(ticketID) is already assigned to \(engineer)") }
+            if previous != nil && reason == nil {
+                throw ServiceDeskError(.invalid, "ticket #\(ticketID) is assigned to \(previous!); reassigning it to \(engineer) needs a reason (--reason)")
             }
-        } catch let error as ServiceDeskError {
-            throw error
-        } catch {
-            throw ServiceDeskError(.storage, "cannot assign ticket #\(ticketID): \(error)")
+            try tx.assign(ticketID: ticketID, engineer: engineer, at: at)
+            ticket.assignee = engineer
+            var detail = ["engineer": engineer, "name": person.name]
+            if let previous { detail["previous"] = previous }
+            if let reason { detail["reason"] = reason }
+            let auditID = try tx.appendAudit(at: at, actor: actor, action: previous == nil ? "ticket.assigned" : "ticket.reassigned", ticketID: ticketID, detail: detail)
+            if !ticket.drill {
+                let payload = TicketWorkflow.payload(ticket, event: "ticket.assigned", actor: actor, at: at, extra: detail)
+                try tx.enqueue(key: "audit-\(auditID)", kind: "ticket.assigned", topic: TicketWorkflow.topic(ticket), payload: payload, at: at)
+                try tx.enqueue(key: "audit-\(auditID)-engineer", kind: "ticket.assigned", topic: "fieldwatch/engineers/\(engineer)/jobs", payload: payload, at: at)
+            }
+            return ticket
         }
     }
 
@@ -195,22 +189,18 @@ extension TicketWorkflow {
             e.skills.compactMap { s in s.certificateUntil.flatMap { $0 >= today && $0 <= horizon ? (e, s.skill, $0) : nil } }
         }
         guard !due.isEmpty else { return [] }
-        do {
-            return try store.transaction { tx in
-                var notices: [String] = []
-                for (e, skill, until) in due {
-                    let payload = ["event": "certificate.expiring", "engineer": e.id, "name": e.name, "skill": skill, "certificate_until": until,
-                                   "audience": "supervisor", "at": now.rfc3339]
-                    guard try tx.enqueue(key: "certificate-\(e.id)-\(skill)-\(until)", kind: "certificate.expiring",
-                                         topic: "fieldwatch/team/\(e.id)/certificates", payload: payload, at: now) else { continue }
-                    try tx.appendAudit(at: now, actor: "desk:certificates", action: "certificate.expiring", ticketID: nil,
-                                       detail: ["engineer": e.id, "skill": skill, "certificate_until": until])
-                    notices.append("\(e.id): \(skill) certificate expires on \(until)")
-                }
-                return notices
+        return try write("queue certificate notices") { tx in
+            var notices: [String] = []
+            for (e, skill, until) in due {
+                let payload = ["event": "certificate.expiring", "engineer": e.id, "name": e.name, "skill": skill, "certificate_until": until,
+                               "audience": "supervisor", "at": now.rfc3339]
+                guard try tx.enqueue(key: "certificate-\(e.id)-\(skill)-\(until)", kind: "certificate.expiring",
+                                     topic: "fieldwatch/team/\(e.id)/certificates", payload: payload, at: now) else { continue }
+                try tx.appendAudit(at: now, actor: "desk:certificates", action: "certificate.expiring", ticketID: nil,
+                                   detail: ["engineer": e.id, "skill": skill, "certificate_until": until])
+                notices.append("\(e.id): \(skill) certificate expires on \(until)")
             }
-        } catch {
-            throw ServiceDeskError(.storage, "cannot queue certificate notices: \(error)")
+            return notices
         }
     }
 }

@@ -191,7 +191,7 @@ public struct ServiceKPIs: Sendable, Equatable, Codable {
             complaintClosure: complaints.isEmpty ? nil : Double(complaints.filter { $0.ticket.status == .closed }.count) / Double(complaints.count),
             complaints: complaints.count)
         // First-time fix, remote resolution and visits, from the field records.
-        let done = records.filter { ($0.ticket.status == .resolved || $0.ticket.status == .closed) && $0.ticket.complaintOf == nil }
+        let done = fixed
         let visited = done.filter { r in r.visits.contains { $0.finishedAt != nil } }
         let firstTime = visited.filter { r in
             let finished = r.visits.filter { $0.finishedAt != nil }

@@ -6,6 +6,7 @@ import FoundationNetworking
 import Logging
 import ServiceLifecycle
 import Storage
+import Synchronization
 
 /// Somewhere outbox messages go: a webhook, the MQTT broker.
 public protocol NotificationTransport: Sendable {
@@ -132,6 +133,9 @@ public final class EscalationService: Service, Sendable {
     public let interval: Duration
     private let logger: Logger
     private let now: @Sendable () -> Timestamp
+    /// Certificates change with a team import, not by the second: checked hourly, not every scan.
+    private let certificatesCheckedAt = Mutex<Timestamp?>(nil)
+    static let certificateCheckInterval: Duration = .seconds(3600)
 
     public init(workflow: TicketWorkflow, field: FieldOperations? = nil, interval: Duration = .seconds(15),
                 logger: Logger = Logger(label: "fieldwatch.escalation"), now: @escaping @Sendable () -> Timestamp = { Timestamp.now() }) {
@@ -158,9 +162,17 @@ public final class EscalationService: Service, Sendable {
         } catch {
             logger.error("automatic dispatch failed, next try in \(interval): \(error)")
         }
+        let time = now()
+        let due = certificatesCheckedAt.withLock { last -> Bool in
+            guard last.map({ time - $0 >= Self.certificateCheckInterval }) ?? true else { return false }
+            last = time
+            return true
+        }
+        guard due else { return }
         do {
-            for notice in try workflow.noticeExpiringCertificates(now: now()) { logger.notice("supervisor told: \(notice)") }
+            for notice in try workflow.noticeExpiringCertificates(now: time) { logger.notice("supervisor told: \(notice)") }
         } catch {
+            certificatesCheckedAt.withLock { $0 = nil }
             logger.error("certificate check failed, next try in \(interval): \(error)")
         }
     }

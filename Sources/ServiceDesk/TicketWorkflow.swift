@@ -450,7 +450,9 @@ public final class TicketWorkflow: Sendable {
         ]) { _, new in new }
     }
 
-    private func write<T: Sendable>(_ what: String, _ body: @escaping @Sendable (TicketTransaction) throws -> T) throws(ServiceDeskError) -> T {
+    /// One transaction; a `ServiceDeskError` thrown inside comes out as it is, anything else as
+    /// a storage error naming `what`.
+    func write<T>(_ what: String, _ body: (TicketTransaction) throws -> T) throws(ServiceDeskError) -> T {
         do {
             return try store.transaction(body)
         } catch let error as ServiceDeskError {

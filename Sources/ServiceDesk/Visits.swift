@@ -149,12 +149,6 @@ extension FieldOperations {
     }
 
     func transaction<T>(_ what: String, _ body: (TicketTransaction) throws -> T) throws(ServiceDeskError) -> T {
-        do {
-            return try store.transaction(body)
-        } catch let error as ServiceDeskError {
-            throw error
-        } catch {
-            throw ServiceDeskError(.storage, "cannot \(what): \(error)")
-        }
+        try workflow.write(what, body)
     }
 }

@@ -37,12 +37,7 @@ struct StepOptions: ParsableArguments {
     @Option(help: "When it happened, RFC 3339 (default now); for a call logged afterwards.") var at: String?
     @Flag(help: "Print the ticket and its clocks as JSON.") var json = false
 
-    func ticketID() throws -> Int64 {
-        guard let n = Int64(id.trimmingCharacters(in: CharacterSet(charactersIn: "#"))) else {
-            throw ValidationError("\"\(id)\" is not a ticket id; give the number shown by `fieldwatch tickets list`")
-        }
-        return n
-    }
+    func ticketID() throws -> Int64 { try parseTicketID(id) }
 
     func time() throws -> Timestamp { try pastTime(at) }
 
@@ -62,9 +57,15 @@ struct StepOptions: ParsableArguments {
 
 /// Sites and devices for commands that name a device.
 func loadDirectory(inventory: String, profiles: String) throws -> SiteDirectory {
+    let (inv, loaded) = try loadInventory(inventory: inventory, profiles: profiles)
+    return SiteDirectory(inventory: inv, profiles: loaded)
+}
+
+/// The inventory and the profiles it names, or a validation error saying which file is wrong.
+func loadInventory(inventory: String, profiles: String) throws -> (Inventory, [String: DeviceProfile]) {
     do {
         let loaded = try ProfileLoader.load(paths: [profiles])
-        return SiteDirectory(inventory: try Inventory.load(file: inventory, profiles: loaded), profiles: loaded)
+        return (try Inventory.load(file: inventory, profiles: loaded), loaded)
     } catch {
         throw ValidationError("cannot read the inventory (--inventory, --profiles):\n\(error)")
     }

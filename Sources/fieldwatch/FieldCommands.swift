@@ -19,14 +19,7 @@ struct FieldOptions: ParsableArguments {
     }
 
     func open(checkInRadius: Double = 300) throws -> FieldOperations {
-        let loaded: [String: DeviceProfile]
-        let inv: Inventory
-        do {
-            loaded = try ProfileLoader.load(paths: [profiles])
-            inv = try Inventory.load(file: inventory, profiles: loaded)
-        } catch {
-            throw ValidationError("cannot read the inventory (--inventory, --profiles):\n\(error)")
-        }
+        let (inv, loaded) = try loadInventory(inventory: inventory, profiles: profiles)
         let workflow = try desk.open(directory: SiteDirectory(inventory: inv, profiles: loaded))
         return FieldOperations(workflow: workflow, team: SQLiteFieldTeamStore(workflow.store), inventory: inv, profiles: loaded,
                                settings: DispatchSettings(speedKmh: speed, accessMinutes: access, checkInRadiusMetres: checkInRadius))

@@ -145,9 +145,7 @@ struct Tickets: ParsableCommand {
         @Flag(help: "Print JSON.") var json = false
 
         func run() throws {
-            guard let ticketID = Int64(id.trimmingCharacters(in: CharacterSet(charactersIn: "#"))) else {
-                throw ValidationError("\"\(id)\" is not a ticket id; give the number shown by `fieldwatch tickets list`")
-            }
+            let ticketID = try parseTicketID(id)
             let store = try location.open()
             guard let ticket = try store.ticket(id: ticketID) else {
                 throw ValidationError("no ticket #\(ticketID) in \(location.db); `fieldwatch tickets list` shows the ids")

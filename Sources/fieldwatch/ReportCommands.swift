@@ -28,8 +28,7 @@ struct Report: ParsableCommand {
         @Option(help: "Directory of device profiles, for the failing components (default ./DeviceProfiles).") var profiles = "./DeviceProfiles"
 
         func run() throws {
-            guard let zone = TimeZone(identifier: timezone) else { throw ValidationError("--timezone \(timezone): not an IANA time zone such as Asia/Shanghai") }
-            guard let period = MonthlyReport.period(month, timeZone: zone) else { throw ValidationError("--month \(month): expected YYYY-MM, such as 2026-11") }
+            let period = try monthPeriod(month, timezone: timezone)
             let store = try location.open()
             let catalogue = (try? ProfileLoader.load(paths: [profiles])) ?? [:]
             let kpis = ServiceKPIs.compute(try store.kpiRecords(from: period.from, to: period.to), from: period.from, to: period.to, now: .now(),
@@ -61,13 +60,9 @@ extension Report {
         @Flag(help: "Print JSON.") var json = false
 
         func run() throws {
-            guard let zone = TimeZone(identifier: timezone) else { throw ValidationError("--timezone \(timezone): not an IANA time zone such as Asia/Shanghai") }
             let month = month ?? String(Timestamp.now().rfc3339.prefix(7))
-            guard let period = MonthlyReport.period(month, timeZone: zone) else { throw ValidationError("--month \(month): expected YYYY-MM, such as 2026-11") }
-            let inv: Inventory
-            do { inv = try Inventory.load(file: inventory, profiles: try ProfileLoader.load(paths: [profiles])) } catch {
-                throw ValidationError("cannot read the inventory (--inventory, --profiles):\n\(error)")
-            }
+            let period = try monthPeriod(month, timezone: timezone)
+            let (inv, _) = try loadInventory(inventory: inventory, profiles: profiles)
             let store = try location.open()
             let rates = Dictionary(try SQLiteFieldTeamStore(store).engineers(includeInactive: true).map { ($0.id, $0.hourlyRate) }, uniquingKeysWith: { a, _ in a })
             let report = CostReport.compute(month: month, records: try store.kpiRecords(from: period.from, to: period.to), inventory: inv, rates: rates)
@@ -110,9 +105,8 @@ struct KPIsCommand: ParsableCommand {
     @Flag(help: "Print JSON: {month, timezone, kpis, table}, as the API.") var json = false
 
     func run() throws {
-        guard let zone = TimeZone(identifier: timezone) else { throw ValidationError("--timezone \(timezone): not an IANA time zone such as Asia/Shanghai") }
         let month = month ?? String(Timestamp.now().rfc3339.prefix(7))
-        guard let period = MonthlyReport.period(month, timeZone: zone) else { throw ValidationError("--month \(month): expected YYYY-MM, such as 2026-11") }
+        let period = try monthPeriod(month, timezone: timezone)
         let store = try location.open()
         let catalogue = (try? ProfileLoader.load(paths: [profiles])) ?? [:]
         let kpis = ServiceKPIs.compute(try store.kpiRecords(from: period.from, to: period.to), from: period.from, to: period.to, now: .now(),
@@ -236,4 +230,11 @@ extension Tickets {
             print("remote assistance on ticket #\(id) by \(actor): \(o.rawValue)" + (o == .fixed ? "; ticket resolved without a visit" : ""))
         }
     }
+}
+
+/// A calendar month in a time zone, from `--month` and `--timezone`.
+func monthPeriod(_ month: String, timezone: String) throws -> (from: Timestamp, to: Timestamp) {
+    guard let zone = TimeZone(identifier: timezone) else { throw ValidationError("--timezone \(timezone): not an IANA time zone such as Asia/Shanghai") }
+    guard let period = MonthlyReport.period(month, timeZone: zone) else { throw ValidationError("--month \(month): expected YYYY-MM, such as 2026-11") }
+    return period
 }
