@@ -42,11 +42,13 @@ public final class DetectorCheckpointService: Service, Sendable {
     private let state = Mutex(Counters())
     /// Saved right after each detector checkpoint, in a transaction of its own; nil: not saved.
     public let series: SeriesCheckpoints?
+    /// Run-hours counters recorded right after the series, at the same interval; nil: not recorded.
+    public let operatingHours: OperatingHoursRecorder?
 
     /// `commitWait` bounds how long a save waits for the desk to commit the detections the
     /// snapshot reflects; past it the save is put off to the next interval.
     public init(pipeline: IngestPipeline, desk: TicketDesk, store: TicketStore, interval: Duration = .seconds(60),
-                commitWait: Duration = .seconds(30), series: SeriesCheckpoints? = nil, logger: Logger = Logger(label: "fieldwatch.checkpoint"),
+                commitWait: Duration = .seconds(30), series: SeriesCheckpoints? = nil, operatingHours: OperatingHoursRecorder? = nil, logger: Logger = Logger(label: "fieldwatch.checkpoint"),
                 now: @escaping @Sendable () -> Timestamp = { Timestamp.now() }) {
         self.pipeline = pipeline
         self.desk = desk
@@ -54,6 +56,7 @@ public final class DetectorCheckpointService: Service, Sendable {
         self.interval = interval
         self.commitWait = commitWait
         self.series = series
+        self.operatingHours = operatingHours
         self.logger = logger
         self.now = now
     }
@@ -66,6 +69,7 @@ public final class DetectorCheckpointService: Service, Sendable {
                 try await Task.sleep(for: interval)
                 await save()
                 await series?.save()
+                operatingHours?.save()
             }
         }
         // Ingest, after this service in the group, has stopped: this checkpoint holds every sample.
@@ -75,6 +79,7 @@ public final class DetectorCheckpointService: Service, Sendable {
         if let series, await series.save() {
             logger.info("series history saved on shutdown (\(series.counters.lastBytes ?? 0) bytes written)")
         }
+        operatingHours?.save()
     }
 
     /// Takes a checkpoint and commits it; false (logged, counted) when it could not.

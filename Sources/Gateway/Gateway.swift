@@ -110,7 +110,10 @@ public final class Gateway: Sendable {
         seriesCheckpoints = SeriesCheckpoints(series: series, store: store, logger: logger)
         seriesRestore = seriesCheckpoints.restore(keeping: pipeline.feeds)
         checkpoints = DetectorCheckpointService(pipeline: pipeline, desk: desk, store: store, interval: configuration.checkpointInterval,
-                                                series: seriesCheckpoints, logger: logger)
+                                                series: seriesCheckpoints,
+                                                operatingHours: OperatingHoursRecorder(inventory: inventory, profiles: profiles, series: series,
+                                                                                       repository: SQLiteOperatingHoursStore(store), logger: logger),
+                                                logger: logger)
         let client = try MQTTClient(configuration: configuration.mqtt, logger: logger)
         ingest = IngestService(client: client, pipeline: pipeline, statsInterval: configuration.statsInterval, logger: logger)
         var transports: [any NotificationTransport] = configuration.webhooks.compactMap { URL(string: $0).map { WebhookTransport(url: $0) } }

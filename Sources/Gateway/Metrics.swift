@@ -93,6 +93,13 @@ final class GatewayMetrics: Sendable {
                 gauge("fieldwatch_series_checkpoint_last_saved_timestamp_seconds", "When the rings and history were last saved (Unix time).", Double(at.milliseconds) / 1000)
             }
         }
+        if let hours = checkpoints.operatingHours {
+            let o = hours.counters
+            gauge("fieldwatch_operating_hours_counted", "Operating hours counted from run-hours counters since start (MTBF's denominator).", o.hoursCounted)
+            count("fieldwatch_operating_hours_counter_resets_total", "Run-hours counters that went backwards (reset or replaced controller).", o.resets)
+            count("fieldwatch_operating_hours_counter_jumps_total", "Run-hours counters that advanced more than the wall clock allows (not counted).", o.jumps)
+            count("fieldwatch_operating_hours_failures_total", "Recordings of operating hours that failed (tried again next interval).", o.failures)
+        }
         gauge("fieldwatch_history_bytes", "Bytes of compressed history behind the rings.", Double(series.historyBytesInUse))
         let wal = store.walCheckpoints
         count("fieldwatch_wal_checkpoints_total", "Background checkpoints of the database's write-ahead log.", wal.done)

@@ -36,8 +36,11 @@ enum ServiceRoutes {
             let now = env.now()
             let (month, zoneName, period) = try monthQuery(request, env)
             let records = try env.store.kpiRecords(from: period.from, to: period.to).filter { Access.canSee($0.ticket, token) }
+            let customers = Dictionary(env.inventory.sites.map { ($0.id, $0.customer) }, uniquingKeysWith: { a, _ in a })
+            let hours = try SQLiteOperatingHoursStore(env.store).operatingHours(from: period.from, to: period.to)
+                .filter { Access.canSee(siteCustomer: customers[$0.site] ?? "", token) }
             let kpis = ServiceKPIs.compute(records, from: period.from, to: period.to, now: now,
-                                           component: { env.profiles[$0]?.fault($1)?.component })
+                                           component: { env.profiles[$0]?.fault($1)?.component }, operatingHours: hours)
             return try respond(KPIView(month: month, timezone: zoneName, kpis: kpis,
                                        table: MonthlyReport.rows(kpis).map { .init(kpi: $0.kpi, value: $0.value, target: $0.target, status: $0.status) }),
                                request, context)

@@ -110,8 +110,25 @@ public struct ServiceKPIs: Sendable, Equatable, Codable {
     public var remoteResolutionRate: Double?
     /// Finished visits per ticket that had any.
     public var visitsPerTicket: Double?
-    /// Not available until operating hours are recorded.
-    public var mtbfHours: Double?
+    /// Mean operating hours between failures of one equipment model, for one fault code or
+    /// (`fault` nil) for all of them: the hours its devices' run-hours counters advanced in the
+    /// period over the failures (tickets opened, not false alarms, not complaints, not a
+    /// sensor's or the link's health: the instrument failed, not the machine) of those devices. Devices without a counter reading in the period are left
+    /// out of both sides, so a model half without counters is not made to look fragile.
+    public struct MTBF: Sendable, Equatable, Codable {
+        /// The profile id.
+        public var model: String
+        public var fault: String?
+        /// Devices of the model whose counters advanced in the period.
+        public var devices: Int
+        public var operatingHours: Double
+        public var failures: Int
+        /// operatingHours / failures; nil without a failure (the report says "no failure in N h").
+        public var hours: Double?
+    }
+    /// Per model (all faults first, then each fault that occurred); empty when no run-hours
+    /// counter was recorded in the period: not available.
+    public var mtbfHours: [MTBF] = []
     /// What the forecasts bought: for forecast tickets that were repaired, the time from the
     /// ticket (the first forecast) to the repair, and how many were repaired before the
     /// predicted crossing of the limit.
@@ -135,7 +152,8 @@ public struct ServiceKPIs: Sendable, Equatable, Codable {
 
     /// - Parameter component: the component a profile's fault catalogue names for a fault, if any.
     public static func compute(_ records: [KPIRecord], from: Timestamp, to: Timestamp, now: Timestamp,
-                               component: (_ profile: String, _ fault: FaultCode) -> String? = { _, _ in nil }) -> ServiceKPIs {
+                               component: (_ profile: String, _ fault: FaultCode) -> String? = { _, _ in nil },
+                               operatingHours: [OperatingHoursRow] = []) -> ServiceKPIs {
         func minutes(_ a: Timestamp, _ b: Timestamp) -> Double { Double(b.milliseconds - a.milliseconds) / 60_000 }
         func clock(_ r: KPIRecord, _ kind: ClockKind) -> ClockRecord? { r.clocks.first { $0.kind == kind.rawValue } }
         func counts(_ keys: [String]) -> [Count] {
@@ -214,9 +232,31 @@ public struct ServiceKPIs: Sendable, Equatable, Codable {
         kpis.predictiveLead = PredictiveLead(tickets: forecastRepairs.count, medianLeadMinutes: Distribution(forecastRepairs.map(\.lead))?.median,
                                              repairedBeforeCrossing: before,
                                              share: forecastRepairs.isEmpty ? nil : Double(before) / Double(forecastRepairs.count))
+        kpis.mtbfHours = mtbf(records, operatingHours)
         kpis.topComponents = Array(counts(records.compactMap { r in
             r.ticket.profileID.flatMap { p in component(p, r.ticket.faultCode).map { "\(p) · \($0)" } }
         }).prefix(10))
         return kpis
+    }
+
+    static func mtbf(_ records: [KPIRecord], _ operatingHours: [OperatingHoursRow]) -> [MTBF] {
+        let ran = operatingHours.filter { $0.hours > 0 }
+        let modelOf = Dictionary(ran.map { ($0.device, $0.profile) }, uniquingKeysWith: { a, _ in a })
+        let failures = records.filter { r in
+            modelOf[r.ticket.device] != nil && r.ticket.status != .cancelled && r.ticket.complaintOf == nil && !r.ticket.faultCode.isSensorOrLinkHealth
+        }
+        var result: [MTBF] = []
+        for (model, rows) in Dictionary(grouping: ran, by: \.profile).sorted(by: { $0.key < $1.key }) {
+            let hours = rows.reduce(0) { $0 + $1.hours }
+            let devices = Set(rows.map(\.device))
+            let mine = failures.filter { devices.contains($0.ticket.device) }
+            func row(_ fault: String?, _ count: Int) -> MTBF {
+                MTBF(model: model, fault: fault, devices: devices.count, operatingHours: hours, failures: count, hours: count == 0 ? nil : hours / Double(count))
+            }
+            result.append(row(nil, mine.count))
+            let byFault = Dictionary(grouping: mine, by: { $0.ticket.faultCode.rawValue })
+            result += byFault.sorted { $0.value.count > $1.value.count || ($0.value.count == $1.value.count && $0.key < $1.key) }.map { row($0.key, $0.value.count) }
+        }
+        return result
     }
 }

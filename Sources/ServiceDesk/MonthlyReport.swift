@@ -72,7 +72,18 @@ public enum MonthlyReport {
         } else {
             rows.append(Row(kpi: "Complaint closure", value: "no complaint this month", target: "100 %", status: "not available"))
         }
-        rows.append(Row(kpi: "MTBF (operating hours)", value: "not available: operating hours are not recorded yet", target: "", status: "not available"))
+        let perModel = k.mtbfHours.filter { $0.fault == nil }
+        if perModel.isEmpty {
+            rows.append(Row(kpi: "MTBF (operating hours)", value: "no run-hours counter reported this month", target: "", status: "not available"))
+        }
+        for m in perModel {
+            let ran = String(format: "%.0f h run by %d device(s)", m.operatingHours, m.devices)
+            let worst = k.mtbfHours.first { $0.model == m.model && $0.fault != nil }
+            rows.append(Row(kpi: "MTBF (operating hours), \(m.model)",
+                            value: m.hours.map { String(format: "%.0f h", $0) + " (\(m.failures) failure(s) in \(ran))" + (worst.map { "; most frequent: \($0.fault!) \($0.failures)" } ?? "") }
+                                ?? "no failure in \(ran)",
+                            target: "", status: "info"))
+        }
         let lead = k.predictiveLead
         if let share = lead.share {
             rows.append(Row(kpi: "Predictive lead time achieved", value: "\(percent(share)) of \(lead.tickets) forecast ticket(s) repaired before the predicted crossing; "

@@ -362,6 +362,30 @@ enum Schema {
                 CREATE INDEX remote_assist_ticket ON remote_assist (ticket_id);
                 """)
         }
+        migrator.registerMigration("v12-operating-hours") { db in
+            // Run-hours counters turned into hours run per device and hour (MTBF on operating
+            // hours). operating_counter keeps each device's last reading, the baseline the next
+            // one is counted from, so no hour is lost across restarts.
+            try db.execute(sql: """
+                CREATE TABLE operating_counter (
+                    device_id TEXT PRIMARY KEY,
+                    sensor    TEXT NOT NULL,
+                    value     REAL NOT NULL,
+                    at        INTEGER NOT NULL,
+                    resets    INTEGER NOT NULL DEFAULT 0,
+                    jumps     INTEGER NOT NULL DEFAULT 0
+                );
+                CREATE TABLE operating_hours (
+                    device_id  TEXT NOT NULL,
+                    hour       INTEGER NOT NULL,
+                    site_id    TEXT NOT NULL,
+                    profile_id TEXT NOT NULL,
+                    hours      REAL NOT NULL CHECK (hours >= 0),
+                    PRIMARY KEY (device_id, hour)
+                ) WITHOUT ROWID;
+                CREATE INDEX operating_hours_hour ON operating_hours (hour);
+                """)
+        }
         return migrator
     }
 }

@@ -32,7 +32,8 @@ struct Report: ParsableCommand {
             let store = try location.open()
             let catalogue = (try? ProfileLoader.load(paths: [profiles])) ?? [:]
             let kpis = ServiceKPIs.compute(try store.kpiRecords(from: period.from, to: period.to), from: period.from, to: period.to, now: .now(),
-                                           component: { catalogue[$0]?.fault($1)?.component })
+                                           component: { catalogue[$0]?.fault($1)?.component },
+                                           operatingHours: try SQLiteOperatingHoursStore(store).operatingHours(from: period.from, to: period.to))
             do {
                 try MonthlyReport.html(kpis, month: month, timeZone: timezone, generatedAt: .now()).write(toFile: out, atomically: true, encoding: .utf8)
                 if let csv { try MonthlyReport.csv(kpis).write(toFile: csv, atomically: true, encoding: .utf8) }
@@ -110,7 +111,8 @@ struct KPIsCommand: ParsableCommand {
         let store = try location.open()
         let catalogue = (try? ProfileLoader.load(paths: [profiles])) ?? [:]
         let kpis = ServiceKPIs.compute(try store.kpiRecords(from: period.from, to: period.to), from: period.from, to: period.to, now: .now(),
-                                       component: { catalogue[$0]?.fault($1)?.component })
+                                       component: { catalogue[$0]?.fault($1)?.component },
+                                       operatingHours: try SQLiteOperatingHoursStore(store).operatingHours(from: period.from, to: period.to))
         let rows = MonthlyReport.rows(kpis)
         if json {
             struct Row: Encodable { var kpi, value, target, status: String }

@@ -49,10 +49,23 @@ struct KPITests {
         #expect(k.falseAlarmsByDetector == [.init(key: "threshold@1", predictive: 3, cancelled: 1)])
         #expect(k.engineers.map(\.name) == ["li.wei", "zhao"])
         #expect(k.engineers.first?.slaCompliance == 1)
-        #expect(k.firstTimeFixRate.value == nil && k.firstTimeFixRate.tickets == 0 && k.csatMean == nil && k.mtbfHours == nil, "not available is not zero")
+        #expect(k.firstTimeFixRate.value == nil && k.firstTimeFixRate.tickets == 0 && k.csatMean == nil && k.mtbfHours.isEmpty, "not available is not zero")
         // Failing components come from the profiles' fault catalogues.
         let withParts = ServiceKPIs.compute(records, from: k.from, to: k.to, now: at(600), component: { _, fault in fault == "F2" ? nil : "bearing" })
         #expect(withParts.topComponents == [.init(key: "pump · bearing", count: 2)])
+        // MTBF on operating hours: the hours the counters advanced over the failures of those devices.
+        let hours = [OperatingHoursRow(device: "pump-1", site: "site-std", profile: "pump", hours: 400),
+                     OperatingHoursRow(device: "pump-v", site: "site-vip", profile: "pump", hours: 200),
+                     OperatingHoursRow(device: "chiller-9", site: "site-vip", profile: "chiller", hours: 300)]
+        let mtbf = ServiceKPIs.compute(records, from: k.from, to: k.to, now: at(600), operatingHours: hours).mtbfHours
+        #expect(mtbf.first { $0.model == "pump" && $0.fault == nil } == .init(model: "pump", fault: nil, devices: 2, operatingHours: 600, failures: 2, hours: 300))
+        #expect(mtbf.filter { $0.model == "pump" && $0.fault != nil }.map(\.hours) == [600, 600], "one failure each of F0 and F1")
+        #expect(mtbf.first { $0.model == "chiller" } == .init(model: "chiller", fault: nil, devices: 1, operatingHours: 300, failures: 0, hours: nil),
+                "a false alarm is not a failure; no failure is not zero hours")
+        let rows = MonthlyReport.rows(ServiceKPIs.compute(records, from: k.from, to: k.to, now: at(600), operatingHours: hours))
+        #expect(rows.contains { $0.kpi == "MTBF (operating hours), pump" && $0.value.hasPrefix("300 h (2 failure(s) in 600 h run by 2 device(s))") })
+        #expect(rows.contains { $0.kpi == "MTBF (operating hours), chiller" && $0.value == "no failure in 300 h run by 1 device(s)" })
+        #expect(MonthlyReport.rows(k).contains { $0.kpi == "MTBF (operating hours)" && $0.status == "not available" })
     }
 }
 
