@@ -72,5 +72,12 @@ approval:
 dispatch:
   auto: false
 
+# Steps logged after the fact (`--at` earlier than now): allowed, but never dated before the
+# ticket's previous step; one logged more than this after its time is marked late-logged on
+# the ticket's timeline and counted in the KPIs. The server's receipt time is kept beside the
+# step's time in the audit trail either way.
+steps:
+  late_logged_after: 30m
+
 """#
 }

@@ -50,6 +50,8 @@ public struct ServiceKPIs: Sendable, Equatable, Codable {
         public var firstContactMedianMinutes: Double?
         /// Share of this engineer's decided clocks met in time.
         public var slaCompliance: Double?
+        /// Steps this person logged late (more than the policy's delay after their time).
+        public var lateLoggedSteps = 0
     }
 
     public struct FalseAlarms: Sendable, Equatable, Codable {
@@ -126,6 +128,9 @@ public struct ServiceKPIs: Sendable, Equatable, Codable {
         /// operatingHours / failures; nil without a failure (the report says "no failure in N h").
         public var hours: Double?
     }
+    /// Lifecycle steps logged more than the policy's `steps.late_logged_after` after their
+    /// time: the SLA figures above rest on times people typed in late.
+    public var lateLoggedSteps = 0
     /// Per model (all faults first, then each fault that occurred); empty when no run-hours
     /// counter was recorded in the period: not available.
     public var mtbfHours: [MTBF] = []
@@ -233,6 +238,10 @@ public struct ServiceKPIs: Sendable, Equatable, Codable {
                                              repairedBeforeCrossing: before,
                                              share: forecastRepairs.isEmpty ? nil : Double(before) / Double(forecastRepairs.count))
         kpis.mtbfHours = mtbf(records, operatingHours)
+        var late: [String: Int] = [:]
+        for r in records { for (actor, n) in r.lateLogged { late[actor, default: 0] += n } }
+        kpis.lateLoggedSteps = late.values.reduce(0, +)
+        for i in kpis.engineers.indices { kpis.engineers[i].lateLoggedSteps = late[kpis.engineers[i].name] ?? 0 }
         kpis.topComponents = Array(counts(records.compactMap { r in
             r.ticket.profileID.flatMap { p in component(p, r.ticket.faultCode).map { "\(p) · \($0)" } }
         }).prefix(10))

@@ -72,6 +72,9 @@ public enum MonthlyReport {
         } else {
             rows.append(Row(kpi: "Complaint closure", value: "no complaint this month", target: "100 %", status: "not available"))
         }
+        let lateBy = k.engineers.filter { $0.lateLoggedSteps > 0 }.map { "\($0.name) \($0.lateLoggedSteps)" }
+        rows.append(Row(kpi: "Steps logged late", value: k.lateLoggedSteps == 0 ? "none" : "\(k.lateLoggedSteps)" + (lateBy.isEmpty ? "" : " (\(lateBy.joined(separator: ", ")))"),
+                        target: "", status: "info"))
         let perModel = k.mtbfHours.filter { $0.fault == nil }
         if perModel.isEmpty {
             rows.append(Row(kpi: "MTBF (operating hours)", value: "no run-hours counter reported this month", target: "", status: "not available"))

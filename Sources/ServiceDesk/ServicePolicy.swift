@@ -126,6 +126,9 @@ public struct ServicePolicy: Sendable, Equatable {
     /// `dispatch.auto`: the escalation scan sends the best in-house candidate to each urgent
     /// ticket nobody is sent to yet.
     public var autoDispatch = false
+    /// `steps.late_logged_after`: a step whose time is more than this before the server
+    /// received it is marked late-logged on the timeline and in the KPIs.
+    public var lateLoggedAfter: Duration = .seconds(1800)
     /// Where the policy came from, for messages.
     public var source: String
 
@@ -335,10 +338,22 @@ extension ServicePolicy {
             autoDispatch = dr.bool("auto", "send the best in-house engineer to each new urgent ticket automatically") ?? false
             dr.finish()
         }
+        var lateLoggedAfter = fallback.lateLoggedAfter
+        if let node = r.value("steps"), var sr = MappingReader(node, path: "steps", context: context, what: "how steps logged after the fact are treated") {
+            if let d = sr.duration("late_logged_after", "how long after a step's time it may be logged before it is marked late-logged") {
+                if d < .seconds(60) {
+                    context.report(sr.value("late_logged_after"), "steps.late_logged_after", "\(formatDuration(d)) would mark nearly every step late-logged; use 1m or more (30m is the default)")
+                } else {
+                    lateLoggedAfter = d
+                }
+            }
+            sr.finish()
+        }
         r.finish()
         var policy = ServicePolicy(grading: grading, calendars: calendars, targets: targets, escalation: escalation, approval: approval,
                                    correlation: correlation, source: file)
         policy.autoDispatch = autoDispatch
+        policy.lateLoggedAfter = lateLoggedAfter
         return policy
     }
 

@@ -54,10 +54,13 @@ public struct EscalationEvent: Sendable, Equatable {
 public final class TicketWorkflow: Sendable {
     public let store: TicketStore
     public let rules: ServiceRules
+    /// The server's clock: when a step is received, whatever time it claims (`at`).
+    public let clock: @Sendable () -> Timestamp
 
-    public init(store: TicketStore, rules: ServiceRules) {
+    public init(store: TicketStore, rules: ServiceRules, clock: @escaping @Sendable () -> Timestamp = { Timestamp.now() }) {
         self.store = store
         self.rules = rules
+        self.clock = clock
     }
 
     /// A lifecycle step. `reason` is required to cancel, reopen or pause; `pause` names the
@@ -82,21 +85,33 @@ public final class TicketWorkflow: Sendable {
                 """)
         default: break
         }
-        let rules = rules
+        let rules = rules, receivedAt = clock()
         return try write("\(action.rawValue) ticket #\(ticketID)") { tx in
-            try Self.step(action, ticketID: ticketID, actor: actor, reason: reason, pause: pause, at: at, in: tx, rules: rules)
+            try Self.step(action, ticketID: ticketID, actor: actor, reason: reason, pause: pause, at: at, receivedAt: receivedAt, in: tx, rules: rules)
         }
     }
 
     /// The lifecycle step inside the caller's transaction (a visit's check-in arrives, a fix
     /// resolves, in the same transaction as the visit's record). Arguments are checked by `perform`.
+    ///
+    /// `at` is the time the step claims, `receivedAt` the server's: a step may be logged after
+    /// the fact, but never dated before the ticket's previous step (a `resolve` back-dated to a
+    /// minute after opening would make the SLA and the KPIs say "within target"). Both times go
+    /// into the audit record, so into its hash; a step logged more than the policy's
+    /// `steps.late_logged_after` after its time is marked late-logged on the timeline and counted.
     static func step(_ action: TicketAction, ticketID: Int64, actor: String, reason: String?, pause: (reason: PauseReason, evidence: String)?,
-                     at: Timestamp, in tx: TicketTransaction, rules: ServiceRules) throws -> Ticket {
+                     at: Timestamp, receivedAt: Timestamp, in tx: TicketTransaction, rules: ServiceRules) throws -> Ticket {
         guard var ticket = try tx.ticket(id: ticketID) else {
             throw ServiceDeskError(.notFound, "no ticket #\(ticketID); `fieldwatch tickets list` shows the ids")
         }
         guard at >= ticket.openedAt else {
             throw ServiceDeskError(.invalid, "\(at.rfc3339) is before ticket #\(ticketID) opened (\(ticket.openedAt.rfc3339)); check the time")
+        }
+        if let previous = try tx.lastStep(ticketID: ticketID, actions: TicketAction.allCases.map { "ticket.\($0.rawValue)" }), at < previous.at {
+            throw ServiceDeskError(.invalid, """
+                \(at.rfc3339) is before ticket #\(ticketID)'s previous step (\(previous.action.dropFirst("ticket.".count)) at \(previous.at.rfc3339)); \
+                steps are recorded in the order they happened. If a time was wrong, add a note saying so (`fieldwatch tickets note`)
+                """)
         }
         let from = ticket.status
         let to = try Lifecycle.apply(action, to: ticket, paused: ticket.paused)
@@ -138,6 +153,10 @@ public final class TicketWorkflow: Sendable {
         let clocks = try rules.refreshClocks(ticket, in: tx, met: met)
         if let reason { detail["reason"] = reason }
         if let owner = ticket.owner { detail["owner"] = owner }
+        detail["received_at"] = receivedAt.rfc3339
+        if receivedAt - at > rules.policy.lateLoggedAfter {
+            detail["late_logged"] = "logged \(formatMinutes(receivedAt.milliseconds - at.milliseconds)) after the fact"
+        }
         for c in clocks where c.metAt == at && met[ClockKind(rawValue: c.kind)!] != nil {
             detail["\(c.kind)_met"] = c.deadline.map { at <= $0 ? "within target" : "late by \(formatMinutes(at.milliseconds - $0.milliseconds))" } ?? "met"
         }

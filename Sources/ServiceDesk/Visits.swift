@@ -23,7 +23,7 @@ extension FieldOperations {
         }
         let distance = position.map { $0.kilometres(to: GeoPoint(latitude: site.latitude, longitude: site.longitude)) * 1000 }
         let within = distance.map { $0 <= settings.checkInRadiusMetres } ?? false
-        let rules = workflow.rules, radius = settings.checkInRadiusMetres
+        let rules = workflow.rules, radius = settings.checkInRadiusMetres, received = workflow.clock()
         return try transaction("start a visit on ticket #\(ticketID)") { tx in
             if let open = try tx.openVisit(ticketID: ticketID, engineer: engineer) {
                 throw ServiceDeskError(.conflict, "\(engineer) already checked in on ticket #\(ticketID) (visit #\(open.id)); finish it first (`fieldwatch visits finish \(open.id)`)")
@@ -36,7 +36,7 @@ extension FieldOperations {
             try tx.appendAudit(at: at, actor: engineer, action: "visit.started", ticketID: ticketID, detail: detail)
             if within && ticket.status == .dispatched {
                 _ = try TicketWorkflow.step(.arrive, ticketID: ticketID, actor: engineer, reason: "check-in \(String(format: "%.0f", distance!)) m from the site",
-                                            pause: nil, at: at, in: tx, rules: rules)
+                                            pause: nil, at: at, receivedAt: received, in: tx, rules: rules)
             }
             return visit
         }
@@ -44,7 +44,7 @@ extension FieldOperations {
 
     /// A supervisor accepts a check-in made away from the site (or without a position) as the arrival.
     public func acceptVisit(_ visitID: Int64, by supervisor: String, at: Timestamp) throws(ServiceDeskError) -> VisitRecord {
-        let rules = workflow.rules
+        let rules = workflow.rules, received = workflow.clock()
         return try transaction("accept visit #\(visitID)") { tx in
             guard let visit = try tx.visit(id: visitID) else { throw ServiceDeskError(.notFound, "no visit #\(visitID)") }
             guard !visit.withinRadius && visit.acceptedBy == nil else {
@@ -56,7 +56,7 @@ extension FieldOperations {
                                detail: ["visit": "\(visitID)", "engineer": visit.engineer, "started_at": visit.startedAt.rfc3339])
             if try tx.ticket(id: visit.ticketID)?.status == .dispatched {
                 _ = try TicketWorkflow.step(.arrive, ticketID: visit.ticketID, actor: visit.engineer, reason: "check-in accepted by \(supervisor)",
-                                            pause: nil, at: visit.startedAt, in: tx, rules: rules)
+                                            pause: nil, at: visit.startedAt, receivedAt: received, in: tx, rules: rules)
             }
             var accepted = visit
             accepted.acceptedBy = supervisor
@@ -77,7 +77,7 @@ extension FieldOperations {
         }
         if outcome == .fixed && reason != nil { throw ServiceDeskError(.invalid, "a fixed visit takes no not-fixed reason") }
         let parts = try parseParts(parts)
-        let rules = workflow.rules
+        let rules = workflow.rules, received = workflow.clock()
         return try transaction("finish visit #\(visitID)") { tx in
             guard var visit = try tx.visit(id: visitID) else { throw ServiceDeskError(.notFound, "no visit #\(visitID); `fieldwatch tickets show N` lists a ticket's visits") }
             guard visit.finishedAt == nil else { throw ServiceDeskError(.conflict, "visit #\(visitID) was already finished (\(visit.outcome!.rawValue))") }
@@ -92,7 +92,7 @@ extension FieldOperations {
                     throw ServiceDeskError(.conflict, "ticket #\(visit.ticketID) has no accepted arrival: the check-in of visit #\(visitID) was away from the site; a supervisor accepts it first (`fieldwatch visits accept \(visitID) --by NAME`)")
                 }
                 _ = try TicketWorkflow.step(.resolve, ticketID: visit.ticketID, actor: visit.engineer, reason: "fixed on visit #\(visitID): \(work)",
-                                            pause: nil, at: at, in: tx, rules: rules)
+                                            pause: nil, at: at, receivedAt: received, in: tx, rules: rules)
             }
             visit.finishedAt = at
             visit.outcome = outcome
@@ -114,13 +114,13 @@ extension FieldOperations {
         }
         guard !actor.trimmingCharacters(in: .whitespaces).isEmpty else { throw ServiceDeskError(.invalid, "who gave the assistance? (--by NAME)") }
         _ = try openTicket(ticketID)
-        let rules = workflow.rules
+        let rules = workflow.rules, received = workflow.clock()
         return try transaction("record remote assistance on ticket #\(ticketID)") { tx in
             let record = try tx.insertRemoteAssist(ticketID: ticketID, actor: actor, at: at, checked: checked, instructions: instructions, outcome: outcome)
             try tx.appendAudit(at: at, actor: actor, action: "remote.assisted", ticketID: ticketID,
                                detail: ["checked": checked, "instructions": instructions, "outcome": outcome.rawValue, "remote": "\(record.id)"])
             if outcome == .fixed {
-                _ = try TicketWorkflow.step(.resolve, ticketID: ticketID, actor: actor, reason: "fixed remotely: \(instructions)", pause: nil, at: at, in: tx, rules: rules)
+                _ = try TicketWorkflow.step(.resolve, ticketID: ticketID, actor: actor, reason: "fixed remotely: \(instructions)", pause: nil, at: at, receivedAt: received, in: tx, rules: rules)
             }
             return record
         }

@@ -104,6 +104,16 @@ extension TicketTransaction {
         return db.changesCount > 0
     }
 
+    /// The latest of a ticket's audit records whose action is one of `actions` (its lifecycle
+    /// steps), by the time it claims.
+    public func lastStep(ticketID: Int64, actions: [String]) throws -> (action: String, at: Timestamp)? {
+        guard !actions.isEmpty else { return nil }
+        let marks = Array(repeating: "?", count: actions.count).joined(separator: ", ")
+        return try Row.fetchOne(db, sql: """
+            SELECT action, at FROM audit_record WHERE ticket_id = ? AND action IN (\(marks)) ORDER BY at DESC, id DESC LIMIT 1
+            """, arguments: StatementArguments([ticketID] + actions)).map { ($0["action"], Timestamp(milliseconds: $0["at"])) }
+    }
+
     // MARK: solutions
 
     /// The newest solution of a ticket.
@@ -311,6 +321,8 @@ public struct KPIRecord: Sendable, Equatable {
     /// Another ticket for the same device and fault opened within 30 days after this one was
     /// resolved: the fix did not hold.
     public var repeated = false
+    /// Lifecycle steps logged late (more than the policy's delay after their time), by who logged them.
+    public var lateLogged: [String: Int] = [:]
 
     public init(ticket: Ticket, clocks: [ClockRecord], rating: Int?, visits: [VisitRecord] = [], remote: [RemoteAssistRecord] = [], repeated: Bool = false) {
         self.ticket = ticket
@@ -349,9 +361,19 @@ extension TicketStore {
                 """, arguments: [first, last]) {
                 repeated.insert(row["id"])
             }
+            var late: [Int64: [String: Int]] = [:]
+            for row in try Row.fetchAll(db, sql: """
+                SELECT ticket_id, actor, COUNT(*) AS n FROM audit_record
+                WHERE ticket_id BETWEEN ? AND ? AND action LIKE 'ticket.%' AND json_extract(detail, '$.late_logged') IS NOT NULL
+                GROUP BY ticket_id, actor
+                """, arguments: [first, last]) {
+                late[row["ticket_id"], default: [:]][row["actor"]] = row["n"]
+            }
             return tickets.map {
-                KPIRecord(ticket: $0, clocks: clocks[$0.id] ?? [], rating: ratings[$0.id], visits: visits[$0.id] ?? [], remote: remote[$0.id] ?? [],
-                          repeated: repeated.contains($0.id))
+                var record = KPIRecord(ticket: $0, clocks: clocks[$0.id] ?? [], rating: ratings[$0.id], visits: visits[$0.id] ?? [], remote: remote[$0.id] ?? [],
+                                       repeated: repeated.contains($0.id))
+                record.lateLogged = late[$0.id] ?? [:]
+                return record
             }
         }
     }

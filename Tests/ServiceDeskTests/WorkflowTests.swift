@@ -15,9 +15,11 @@ let directory = SiteDirectory(
     devices: ["pump-1": .init(site: "site-std", criticality: 4), "chiller-9": .init(site: "site-vip", criticality: 2),
               "pump-v": .init(site: "site-vip", criticality: 4)])
 
-func makeWorkflow(_ path: String? = nil) throws -> TicketWorkflow {
+func makeWorkflow(_ path: String? = nil, clock: (@Sendable () -> Timestamp)? = nil) throws -> TicketWorkflow {
     let file = try path ?? makeTemporaryDirectory().appendingPathComponent("desk.db").path
-    return TicketWorkflow(store: try TicketStore(path: file), rules: ServiceRules(policy: .default, directory: directory))
+    let rules = ServiceRules(policy: .default, directory: directory)
+    let store = try TicketStore(path: file)
+    return clock.map { TicketWorkflow(store: store, rules: rules, clock: $0) } ?? TicketWorkflow(store: store, rules: rules)
 }
 
 func detection(_ device: DeviceID = "pump-1", site: SiteID = "site-std", fault: FaultCode = "BEARING_OVERTEMP",

@@ -303,6 +303,7 @@ async function viewTicket(main, id) {
     ${d.pauses.length ? `<h2>Pauses</h2><ul id="pauses">${d.pauses.map((p) => `<li>${when(p.started_at, zone)} – ${p.ended_at ? when(p.ended_at, zone) : "now"}: ${esc(p.reason)} (${esc(p.evidence)})</li>`).join("")}</ul>` : ""}
     ${d.escalations.length ? `<h2>Escalations</h2><ul id="escalations">${d.escalations.map((e) => `<li>${when(e.fired_at, zone)}: ${esc(e.clock.replace("_", " "))} → ${esc(e.level)}</li>`).join("")}</ul>` : ""}
     <h2>Timeline</h2><ol class="timeline" id="timeline">${d.timeline.map((a) => `<li>${when(a.at, zone)} — <strong>${esc(a.actor)}</strong> ${esc(a.action)}
+      ${a.detail && a.detail.late_logged ? `<span class="late late-logged" title="received ${esc(when(a.detail.received_at, zone))}">late-logged: ${esc(a.detail.late_logged)}</span>` : ""}
       <span class="muted">${esc(Object.entries(a.detail || {}).filter(([k]) => detailKeys.includes(k)).map(([k, v]) => `${k}: ${v}`).join("; "))}</span></li>`).join("")}</ol>`;
   if (t.forecast && t.sensor) {
     // The fitted window up to now from the rings and history, carried on to the predicted crossing.
