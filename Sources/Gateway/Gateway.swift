@@ -102,7 +102,7 @@ public final class Gateway: Sendable {
         let desk = self.desk
         pipeline = IngestPipeline(
             inventory: inventory, profiles: profiles, store: series,
-            deadLetters: DeadLetterFile(path: configuration.deadLetterFile),
+            deadLetters: DeadLetterFile(path: configuration.deadLetterFile, onFailure: { [logger] in logger.error("dead-letter file: \($0)") }),
             configuration: .init(maxFutureSkew: configuration.maxFutureSkew, evidenceBefore: configuration.evidenceWindow),
             logger: logger, sink: { desk.submit($0) })
         // Before any message flows: ingest starts only when the service group runs.

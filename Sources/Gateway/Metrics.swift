@@ -66,6 +66,11 @@ final class GatewayMetrics: Sendable {
         gauge("fieldwatch_ring_bytes", "Bytes of ring-buffer memory in use.", Double(series.bytesInUse))
         let d = desk.counters
         gauge("fieldwatch_desk_queue", "Anomalies waiting to be committed as tickets.", Double(desk.pendingCount))
+        gauge("fieldwatch_desk_storage_failing", "1 while the store refuses the desk's writes because of the machine (disk full, I/O error); detections stay queued and are retried.", d.storageFailing ? 1 : 0)
+        gauge("fieldwatch_desk_disk_full", "1 while the desk's writes fail because the disk (or the database's size limit) is full.", d.diskFull ? 1 : 0)
+        count("fieldwatch_desk_quarantined_total", "Detections the store refused because of their data, set aside one by one (logged whole).", d.quarantined)
+        let dl = pipeline.deadLetterCounters
+        count("fieldwatch_dead_letter_write_failures_total", "Rejects that could not be written to the dead-letter file (disk full, permissions); still counted in fieldwatch_rejects_total.", dl.failures)
         count("fieldwatch_desk_dropped_total", "Anomalies dropped because the ticket queue was full.", d.droppedQueueFull)
         count("fieldwatch_desk_write_failures_total", "Failed ticket transactions (retried).", d.writeFailures)
         if let g = try? store.deskGauges(now: .now()) {

@@ -162,6 +162,9 @@ public final class IngestPipeline: Sendable {
     /// Whether `key` is a series this pipeline writes: a sensor of a device in the inventory
     /// (as its profile names it), or that sensor's drill series. Saved series that fail this
     /// belong to devices or sensors removed since, and are not restored.
+    /// What the dead-letter file wrote and failed to write.
+    public var deadLetterCounters: DeadLetterFile.Counters { deadLetters.counters }
+
     public func feeds(_ key: SeriesKey) -> Bool {
         let raw = key.device.rawValue
         let device = raw.hasSuffix("#drill") ? DeviceID(String(raw.dropLast("#drill".count))) : key.device

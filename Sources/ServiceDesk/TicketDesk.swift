@@ -9,20 +9,27 @@ import Synchronization
 /// `submit(_:)` is called from the ingest path: it only appends to a bounded in-memory queue
 /// and returns. `run()` drains the queue in batches, and commits each anomaly's ticket change,
 /// detection, evidence and audit record in one transaction. On graceful shutdown the queue is
-/// drained before `run()` returns. A failed write is retried, never dropped.
+/// drained before `run()` returns (for at most `shutdownGrace` while the store fails). A write the
+/// machine refused (disk full) is retried, never dropped; see `drain(until:)`.
 public final class TicketDesk: Service, Sendable {
     public struct Configuration: Sendable {
         /// Anomalies waiting for the store; beyond this, submissions are counted as dropped.
         public var queueCapacity: Int
         /// Anomalies committed per transaction at most.
         public var batchSize: Int
-        /// Pause before retrying a failed write.
+        /// Pause before retrying a failed write; doubled at each failure up to `maxRetryDelay`.
         public var retryDelay: Duration
+        public var maxRetryDelay: Duration
+        /// How long a graceful stop keeps trying to store what is queued when the store fails.
+        public var shutdownGrace: Duration
 
-        public init(queueCapacity: Int = 100_000, batchSize: Int = 256, retryDelay: Duration = .seconds(1)) {
+        public init(queueCapacity: Int = 100_000, batchSize: Int = 256, retryDelay: Duration = .seconds(1), maxRetryDelay: Duration = .seconds(30),
+                    shutdownGrace: Duration = .seconds(15)) {
             self.queueCapacity = queueCapacity
             self.batchSize = batchSize
             self.retryDelay = retryDelay
+            self.maxRetryDelay = maxRetryDelay
+            self.shutdownGrace = shutdownGrace
         }
     }
 
@@ -43,6 +50,13 @@ public final class TicketDesk: Service, Sendable {
         public var occurrencesAdded = 0
         public var recoveries = 0
         public var writeFailures = 0
+        /// The last write failed because of the machine (disk full, I/O) and is being retried.
+        public var storageFailing = false
+        /// …because the disk (or the database's size limit) is full.
+        public var diskFull = false
+        public var lastWriteError: String?
+        /// Detections the store refused because of their data, each on its own: set aside, logged whole.
+        public var quarantined = 0
         public var committed = 0
         /// From `submit` to the end of the transaction that committed the anomaly.
         public var commitDelay = DelayHistogram()
@@ -56,6 +70,7 @@ public final class TicketDesk: Service, Sendable {
     private struct State: ~Copyable {
         var pending: [Queued] = []
         var counters = Counters()
+        var shuttingDown = false
     }
 
     public let configuration: Configuration
@@ -113,15 +128,39 @@ public final class TicketDesk: Service, Sendable {
             for await _ in wakeups {
                 await drain()
             }
-        } onGracefulShutdown: { [wakeup] in
+        } onGracefulShutdown: { [self] in
+            state.withLock { $0.shuttingDown = true }
             wakeup.finish()
         }
-        // Whatever arrived between the last wake-up and shutdown.
-        await drain()
+        // Whatever arrived between the last wake-up and shutdown, for at most `shutdownGrace`
+        // if the store keeps failing: a gateway whose disk is full must still stop when asked.
+        if !(await drain(until: .now + configuration.shutdownGrace)) {
+            let c = counters
+            logger.critical("""
+                stopping with \(pendingCount) detection(s) not stored: \(c.lastWriteError ?? "the store kept failing"). \
+                The detectors' last checkpoint was saved before them, so conditions that persist are raised again after the restart
+                """)
+        }
     }
 
-    /// Commits everything queued, batch by batch, retrying failed writes.
-    public func drain() async {
+    private enum Outcome {
+        case committed
+        /// The machine failed (disk full, I/O): the same write may succeed later.
+        case environmental(String, diskFull: Bool)
+        /// The data failed (a constraint): it will fail again.
+        case data(String)
+    }
+
+    /// Commits everything queued, batch by batch. A batch the store refuses because of the
+    /// machine (disk full, I/O error) is kept and retried with a growing pause, never dropped;
+    /// one it refuses because of its data is split, so one bad detection cannot hold up the
+    /// others: each is committed alone and one that still fails is set aside (logged whole at
+    /// error level and counted as quarantined). Returns whether the queue is empty: false when
+    /// `deadline` passed, the task was cancelled, or the desk is shutting down while the store
+    /// fails (the final drain then has its own bounded time).
+    @discardableResult
+    public func drain(until deadline: ContinuousClock.Instant? = nil) async -> Bool {
+        var delay = configuration.retryDelay
         while true {
             let queued = state.withLock { state -> [Queued] in
                 let n = min(configuration.batchSize, state.pending.count)
@@ -129,34 +168,83 @@ public final class TicketDesk: Service, Sendable {
                 state.pending.removeFirst(n)
                 return batch
             }
-            if queued.isEmpty { return }
-            let batch = queued.map(\.anomaly)
-            while true {
-                do {
-                    let recordedAt = now()
-                    let silent = Dictionary(grouping: batch.filter { $0.transition == .raised && $0.faultCode.isLossOfContact && !$0.drill }, by: \.site)
-                        .mapValues { Set($0.map(\.device)) }
-                    let effects = try await store.write { [rules] tx in
-                        try batch.map { try Self.apply($0, in: tx, recordedAt: recordedAt, rules: rules, outOfContact: silent[$0.site] ?? []) }
+            if queued.isEmpty { return true }
+            var failure: (message: String, diskFull: Bool)?
+            switch await commit(queued) {
+            case .committed:
+                break
+            case let .environmental(message, full):
+                failure = (message, full)
+                state.withLock { $0.pending.insert(contentsOf: queued, at: 0) }
+            case .data(let message):
+                logger.error("cannot commit \(queued.count) detection(s) (\(message)); committing them one by one to find the one at fault")
+                for (i, q) in queued.enumerated() {
+                    switch await commit([q]) {
+                    case .committed: continue
+                    case .data(let message): quarantine(q.anomaly, message)
+                    case let .environmental(message, full):
+                        failure = (message, full)
+                        state.withLock { $0.pending.insert(contentsOf: queued[i...], at: 0) }
                     }
-                    let committed = ContinuousClock.now
-                    state.withLock { state in
-                        for q in queued { state.counters.commitDelay.record(committed - q.submitted) }
-                    }
-                    onCommit(batch, now())
-                    report(effects, batch)
-                    break
-                } catch {
-                    state.withLock { $0.counters.writeFailures += 1 }
-                    logger.error("cannot commit \(batch.count) detection(s), retrying: \(error)")
-                    if (try? await Task.sleep(for: configuration.retryDelay)) == nil {
-                        // Cancelled: put the batch back so a later drain still has it.
-                        state.withLock { $0.pending.insert(contentsOf: queued, at: 0) }
-                        return
-                    }
+                    if failure != nil { break }
                 }
             }
+            guard let failure else {
+                if delay != configuration.retryDelay || counters.storageFailing {
+                    logger.notice("the store accepts writes again; \(pendingCount) detection(s) still queued")
+                }
+                state.withLock { $0.counters.storageFailing = false; $0.counters.diskFull = false }
+                delay = configuration.retryDelay
+                continue
+            }
+            state.withLock {
+                $0.counters.writeFailures += 1
+                $0.counters.storageFailing = true
+                $0.counters.diskFull = failure.diskFull
+                $0.counters.lastWriteError = failure.message
+            }
+            logger.error("""
+                cannot store \(pendingCount) detection(s)\(failure.diskFull ? " because the disk is full" : ""): \(failure.message); \
+                they stay queued (\(pendingCount) of \(configuration.queueCapacity)) and are retried in \(delay)
+                """)
+            let now = ContinuousClock.now
+            if let deadline, now >= deadline { return false }
+            if deadline == nil && state.withLock({ $0.shuttingDown }) { return false }
+            let pause = deadline.map { min(delay, now.duration(to: $0)) } ?? delay
+            if (try? await Task.sleep(for: pause)) == nil { return false }
+            delay = min(delay * 2, configuration.maxRetryDelay)
         }
+    }
+
+    private func commit(_ queued: [Queued]) async -> Outcome {
+        let batch = queued.map(\.anomaly)
+        do {
+            let recordedAt = now()
+            let silent = Dictionary(grouping: batch.filter { $0.transition == .raised && $0.faultCode.isLossOfContact && !$0.drill }, by: \.site)
+                .mapValues { Set($0.map(\.device)) }
+            let effects = try await store.write { [rules] tx in
+                try batch.map { try Self.apply($0, in: tx, recordedAt: recordedAt, rules: rules, outOfContact: silent[$0.site] ?? []) }
+            }
+            let committed = ContinuousClock.now
+            state.withLock { state in
+                for q in queued { state.counters.commitDelay.record(committed - q.submitted) }
+            }
+            onCommit(batch, now())
+            report(effects, batch)
+            return .committed
+        } catch {
+            if error.environmental { return .environmental(error.description, diskFull: error.diskFull) }
+            return .data(error.description)
+        }
+    }
+
+    private func quarantine(_ anomaly: Anomaly, _ message: String) {
+        state.withLock { $0.counters.quarantined += 1 }
+        logger.error("""
+            detection set aside, the store refuses it (\(message)): \(anomaly.detectedAt.rfc3339) \(anomaly.transition) \(anomaly.severity) \
+            \(anomaly.faultCode) on \(anomaly.site)/\(anomaly.device)/\(anomaly.sensor) by \(anomaly.detector)@\(anomaly.detectorVersion), \
+            value \(anomaly.value): \(anomaly.summary). Report this: it is a bug or a damaged database
+            """, metadata: ["device.id": .string(anomaly.device.rawValue), "fault.code": .string(anomaly.faultCode.rawValue)])
     }
 
     private func report(_ effects: [Effect], _ batch: [Anomaly]) {

@@ -1,4 +1,5 @@
 import FieldwatchCore
+import GRDB
 
 /// A ticket to insert.
 public struct NewTicket: Sendable, Equatable {
@@ -110,11 +111,30 @@ public struct AuditRecord: Sendable, Equatable, Codable {
 public struct StorageError: Error, Sendable, CustomStringConvertible {
     public var operation: String
     public var message: String
-    public init(operation: String, message: String) {
+    /// The machine, not the data, is at fault: the disk is full, an I/O error, the database is
+    /// locked or read-only. The same write can succeed later, so callers retry it; any other
+    /// failure (a constraint the data breaks) will fail again however often it is retried.
+    public var environmental: Bool
+    /// The disk (or the database's size limit) is full.
+    public var diskFull: Bool
+    public init(operation: String, message: String, environmental: Bool = false, diskFull: Bool = false) {
         self.operation = operation
         self.message = message
+        self.environmental = environmental || diskFull
+        self.diskFull = diskFull
     }
     public var description: String { "storage: \(operation) failed: \(message)" }
+
+    /// Wraps any error of a database operation, classifying SQLite's result code.
+    static func wrapping(_ error: any Error, operation: String) -> StorageError {
+        if let error = error as? StorageError { return error }
+        guard let db = error as? DatabaseError else { return StorageError(operation: operation, message: "\(error)") }
+        let full = db.resultCode == .SQLITE_FULL
+        let environmental: [ResultCode] = [.SQLITE_FULL, .SQLITE_IOERR, .SQLITE_BUSY, .SQLITE_LOCKED, .SQLITE_READONLY, .SQLITE_CANTOPEN,
+                                              .SQLITE_NOMEM, .SQLITE_PROTOCOL]
+        return StorageError(operation: operation, message: full ? "\(db) (the disk or the database's size limit is full: free space)" : "\(db)",
+                            environmental: environmental.contains(db.resultCode), diskFull: full)
+    }
 }
 
 /// One SLA clock of a ticket as stored: the deadline the desk computed last and when the

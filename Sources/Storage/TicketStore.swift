@@ -46,10 +46,8 @@ public final class TicketStore: Sendable {
         do {
             defer { checkpointer.didCommit() }
             return try await pool.write { db in try body(TicketTransaction(db: db)) }
-        } catch let error as StorageError {
-            throw error
         } catch {
-            throw StorageError(operation: "write transaction", message: "\(error)")
+            throw StorageError.wrapping(error, operation: "write transaction")
         }
     }
 
@@ -58,10 +56,8 @@ public final class TicketStore: Sendable {
         do {
             defer { checkpointer.didCommit() }
             return try pool.write { db in try body(TicketTransaction(db: db)) }
-        } catch let error as StorageError {
-            throw error
         } catch {
-            throw StorageError(operation: "write transaction", message: "\(error)")
+            throw StorageError.wrapping(error, operation: "write transaction")
         }
     }
 
@@ -72,7 +68,16 @@ public final class TicketStore: Sendable {
             defer { checkpointer.didCommit() }
             return try pool.write { db in try body(TicketTransaction(db: db)) }
         } catch let error as DatabaseError {
-            throw StorageError(operation: "write transaction", message: "\(error)")
+            throw StorageError.wrapping(error, operation: "write transaction")
+        }
+    }
+
+    /// Caps the database at its current size plus `extraPages` pages (nil lifts the cap): the
+    /// writer then fails with SQLITE_FULL exactly as on a full disk. For fault tests.
+    func limitSize(extraPages: Int?) throws {
+        try pool.write { db in
+            let pages = try Int.fetchOne(db, sql: "PRAGMA page_count") ?? 0
+            try db.execute(sql: "PRAGMA max_page_count = \(extraPages.map { pages + $0 } ?? 1_073_741_823)")
         }
     }
 
@@ -86,7 +91,7 @@ public final class TicketStore: Sendable {
         do {
             return try pool.read(body)
         } catch {
-            throw StorageError(operation: operation, message: "\(error)")
+            throw StorageError.wrapping(error, operation: operation)
         }
     }
 

@@ -320,3 +320,58 @@ struct ForecastTicketTests {
         #expect(try store.detections(ticketID: t.id).map { $0.forecast != nil } == [true, true, false])
     }
 }
+
+@Suite("The desk when the store fails")
+struct TicketDeskFailureTests {
+    static func distinctAnomalies(_ n: Int, from first: Int = 0) -> [Anomaly] {
+        // Distinct devices and faults, so each opens its own ticket and needs new pages.
+        (first..<first + n).map { anomaly(device: DeviceID("pump-\($0)"), fault: FaultCode("F\($0)"), evidence: 50) }
+    }
+
+    @Test func aFullDiskKeepsDetectionsQueuedAndTheyAreStoredWhenSpaceReturns() async throws {
+        let store = try temporaryStore()
+        let desk = TicketDesk(store: store, configuration: .init(retryDelay: .milliseconds(20), maxRetryDelay: .milliseconds(100)))
+        let group = ServiceGroup(configuration: .init(services: [.init(service: desk)], logger: .init(label: "test")))
+        let running = Task { try await group.run() }
+        try store.limitSize(extraPages: 0)
+        for a in Self.distinctAnomalies(300) { desk.submit(a) }
+        #expect(await eventually { desk.counters.diskFull && desk.counters.writeFailures >= 3 })
+        #expect(desk.counters.storageFailing && desk.counters.quarantined == 0, "a full disk is not the data's fault: nothing is set aside")
+        #expect(desk.counters.lastWriteError?.contains("full") == true)
+        #expect(try store.tickets().isEmpty && desk.pendingCount == 300, "nothing committed, nothing dropped")
+        // Space returns: every detection is stored, by itself.
+        try store.limitSize(extraPages: nil)
+        #expect(await eventually { (try? store.tickets().count) == 300 })
+        #expect(!desk.counters.storageFailing && !desk.counters.diskFull && desk.pendingCount == 0)
+        await group.triggerGracefulShutdown()
+        try await running.value
+        #expect(try store.verifyAuditChain().problem == nil)
+    }
+
+    @Test func aGracefulStopWithAFullDiskEndsAfterTheGraceTime() async throws {
+        let store = try temporaryStore()
+        let desk = TicketDesk(store: store, configuration: .init(retryDelay: .milliseconds(20), maxRetryDelay: .milliseconds(50),
+                                                                 shutdownGrace: .milliseconds(300)))
+        let group = ServiceGroup(configuration: .init(services: [.init(service: desk)], logger: .init(label: "test")))
+        let running = Task { try await group.run() }
+        try store.limitSize(extraPages: 0)
+        for a in Self.distinctAnomalies(10) { desk.submit(a) }
+        #expect(await eventually { desk.counters.storageFailing })
+        await group.triggerGracefulShutdown()
+        // Before, the desk retried for ever and the stop waited to be killed.
+        try await running.value
+        #expect(desk.pendingCount == 10 && desk.counters.diskFull)
+    }
+
+    @Test func oneDetectionTheStoreRefusesDoesNotHoldUpTheOthers() async throws {
+        let store = try temporaryStore()
+        let desk = TicketDesk(store: store, configuration: .init(retryDelay: .milliseconds(20)))
+        var bad = anomaly(device: "pump-x")
+        bad.site = ""  // breaks the ticket table's CHECK: the data's fault, not the machine's
+        let good = Self.distinctAnomalies(5)
+        for a in good.prefix(2) + [bad] + good.suffix(3) { desk.submit(a) }
+        #expect(await desk.drain())
+        #expect(try store.tickets().count == 5, "the five good ones are stored")
+        #expect(desk.counters.quarantined == 1 && desk.pendingCount == 0 && !desk.counters.storageFailing)
+    }
+}
