@@ -57,6 +57,7 @@ final class GatewayMetrics: Sendable {
         for reason in RejectReason.allCases {
             count("fieldwatch_rejects_total", "Rejected messages or metrics, by reason.", c.rejects[reason] ?? 0, labels: [("reason", reason.rawValue)])
         }
+        count("fieldwatch_clock_ahead_messages_total", "Messages dated ahead of the gateway's clock by more than late_tolerance, stamped with the gateway's time (fix the device clock).", c.clockAhead)
         count("fieldwatch_detector_events_total", "Detector transitions.", c.anomaliesRaised, labels: [("transition", "raised")])
         count("fieldwatch_detector_events_total", "Detector transitions.", c.anomaliesCleared, labels: [("transition", "cleared")])
         let m = client.counters

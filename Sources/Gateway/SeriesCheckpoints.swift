@@ -157,8 +157,11 @@ public final class SeriesCheckpoints: Sendable {
                 sealed[row.id.series, default: []].append(block)
             }
             let snapshot = try SeriesSnapshot.decode(recent: saved.recent, sealed: sealed)
-            let r = series.restore(snapshot, keeping: keeping)
+            let r = series.restore(snapshot, keeping: keeping, notAfter: now() + series.configuration.lateTolerance)
             logger.info("restored \(r.samples) samples of \(r.series) series saved at \(saved.savedAt.rfc3339); \(r.unknownSeries) series dropped because their device or sensor is no longer in the inventory; \(r.trimmedSamples) samples beyond ring_capacity and history_kib trimmed")
+            if r.futureSamples > 0 {
+                logger.warning("left out \(r.futureSamples) saved samples dated after the gateway's clock (a device clock was ahead); kept, they would make the correct samples that follow look too late")
+            }
             return r
         } catch {
             logger.warning("cannot restore the saved series history: \(error) (\(saved.recent.count) bytes and \(saved.blocks.count) history blocks saved at \(saved.savedAt.rfc3339)); the rings and history start empty and the next save replaces it")

@@ -36,6 +36,9 @@ public final class IngestPipeline: Sendable {
         public var rejects: [RejectReason: Int] = [:]
         public var anomaliesRaised = 0
         public var anomaliesCleared = 0
+        /// Messages dated ahead of the gateway's clock by more than the late tolerance, stamped
+        /// with the gateway's time instead (see `handle`).
+        public var clockAhead = 0
         public init() {}
         public var totalRejects: Int { rejects.values.reduce(0, +) }
     }
@@ -45,9 +48,11 @@ public final class IngestPipeline: Sendable {
         public var accepted = 0
         public var rejected: [(reason: RejectReason, detail: String)] = []
         public var anomalies: [Anomaly] = []
+        /// The device's time was ahead of the gateway's: the readings carry the gateway's time.
+        public var restamped: Timestamp?
 
         public static func == (lhs: Outcome, rhs: Outcome) -> Bool {
-            lhs.accepted == rhs.accepted && lhs.anomalies == rhs.anomalies
+            lhs.accepted == rhs.accepted && lhs.anomalies == rhs.anomalies && lhs.restamped == rhs.restamped
                 && lhs.rejected.map(\.reason) == rhs.rejected.map(\.reason) && lhs.rejected.map(\.detail) == rhs.rejected.map(\.detail)
         }
     }
@@ -94,6 +99,8 @@ public final class IngestPipeline: Sendable {
     private let detection: Mutex<DetectionState>
     private struct State {
         var counters = Counters()
+        /// Devices whose clock ahead was said in the log (once each).
+        var warnedClockAhead: Set<DeviceID> = []
     }
 
     private let state = Mutex(State())
@@ -209,12 +216,31 @@ public final class IngestPipeline: Sendable {
             reject(.invalidTimestamp, detail, message, &outcome)
             return outcome
         case let .valid(t):
-            let limit = now() + configuration.maxFutureSkew
-            guard t <= limit else {
+            let gatewayNow = now()
+            guard t <= gatewayNow + configuration.maxFutureSkew else {
                 reject(.futureTimestamp, "\"ts\" \(t.rfc3339) is more than \(Int(configuration.maxFutureSkew.secondsDouble / 3600)) h ahead of the gateway clock; fix the device clock (NTP)", message, &outcome)
                 return outcome
             }
-            timestamp = t
+            // A reading dated ahead of now would become its series' newest, and every correct
+            // reading after it would look older than the late tolerance allows and be refused:
+            // the sensor blinded, across restarts too. Dated ahead by more than that tolerance,
+            // it takes the gateway's time (a clock a few hours fast still reports, in order).
+            if t > gatewayNow + store.configuration.lateTolerance {
+                timestamp = gatewayNow
+                outcome.restamped = t
+                let first = state.withLock { s -> Bool in
+                    s.counters.clockAhead += 1
+                    return s.warnedClockAhead.insert(context.device.id).inserted
+                }
+                if first {
+                    logger.warning("""
+                        device \(context.device.id)'s clock is \(formatAhead(t - gatewayNow)) ahead of the gateway's ("ts" \(t.rfc3339)); \
+                        its readings are stamped with the gateway's time until the device clock is fixed (NTP)
+                        """)
+                }
+            } else {
+                timestamp = t
+            }
         }
         if payload.metrics.isEmpty {
             reject(.invalidPayload, "\"metrics\" is empty; send at least one \"<sensor>\": <number>", message, &outcome)
@@ -532,4 +558,9 @@ public final class IngestPipeline: Sendable {
 func fmt(_ x: Double) -> String {
     let r = (x * 100).rounded() / 100
     return r == r.rounded() && abs(r) < 1e15 ? String(Int64(r)) : String(r)
+}
+
+func formatAhead(_ d: Duration) -> String {
+    let s = Int(d.secondsDouble)
+    return s >= 3600 ? "\(s / 3600) h \(s % 3600 / 60) min" : s >= 60 ? "\(s / 60) min \(s % 60) s" : "\(s) s"
 }

@@ -145,6 +145,9 @@ public final class SeriesStore: Sendable {
         public var unknownSeries = 0
         /// Saved samples of restored series beyond today's `capacity` and `historyBytes`.
         public var trimmedSamples = 0
+        /// Saved ring samples dated after `notAfter` (a device clock that was ahead): left out,
+        /// or they would make every correct sample after the restart look too late.
+        public var futureSamples = 0
 
         public init(series: Int = 0, samples: Int = 0, unknownSeries: Int = 0, trimmedSamples: Int = 0) {
             self.series = series
@@ -159,7 +162,7 @@ public final class SeriesStore: Sendable {
     /// samples to the history (or drops them when none is kept), a smaller history budget drops
     /// its oldest blocks. Meant for start-up, before samples flow; the counters are untouched.
     @discardableResult
-    public func restore(_ snapshot: SeriesSnapshot, keeping: (SeriesKey) -> Bool = { _ in true }) -> RestoreReport {
+    public func restore(_ snapshot: SeriesSnapshot, keeping: (SeriesKey) -> Bool = { _ in true }, notAfter: Timestamp? = nil) -> RestoreReport {
         let configuration = configuration
         var report = RestoreReport()
         var entries: [SeriesKey: Entry] = [:]
@@ -175,14 +178,20 @@ public final class SeriesStore: Sendable {
                                             sealed: saved.sealed, open: saved.open)
             }
             var ring = RingBuffer(capacity: configuration.capacity, lateTolerance: configuration.lateTolerance)
+            var future = 0
             for sample in saved.ring {
+                if let notAfter, sample.timestamp > notAfter {
+                    future += 1
+                    continue
+                }
                 if ring.isFull, let oldest = ring.oldest { history?.append(oldest) }
                 ring.append(sample)
             }
             let kept = ring.count + (history?.count ?? 0)
             report.series += 1
             report.samples += kept
-            report.trimmedSamples += saved.sampleCount - kept
+            report.futureSamples += future
+            report.trimmedSamples += saved.sampleCount - kept - future
             entries[key] = Entry(ring: ring, history: history)
         }
         state.withLock { $0.series = entries }
