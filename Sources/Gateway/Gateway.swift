@@ -50,6 +50,7 @@ public final class Gateway: Sendable {
         try configuration.validate()
         self.configuration = configuration
         self.logger = logger
+        for warning in configuration.warnings { logger.warning("\(warning)") }
         let policyText: String
         let faq: FAQ
         do {

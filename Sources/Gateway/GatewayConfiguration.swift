@@ -25,6 +25,10 @@ public struct GatewayConfiguration: Sendable, Equatable {
     public var maxFutureSkew: Duration = .seconds(86_400)
     public var evidenceWindow: Duration = .seconds(300)
     public var mqttBuffer = 65_536
+    /// Largest MQTT payload accepted; larger ones are dropped uncopied and counted.
+    public var maxPayloadKiB = 256
+    /// Payload bytes buffered between the MQTT thread and ingest, at most.
+    public var mqttBufferMiB = 64
     public var statsInterval: Duration = .seconds(60)
     public var logLevel: Logger.Level = .info
     /// Service policy YAML (grading, SLA targets, calendars, escalation); nil: the built-in default.
@@ -62,6 +66,8 @@ public struct GatewayConfiguration: Sendable, Equatable {
         ("max_future_skew", "FIELDWATCH_MAX_FUTURE_SKEW", "how far ahead a device clock may be before its messages are refused (default 24h)"),
         ("evidence_window", "FIELDWATCH_EVIDENCE_WINDOW", "history before a detection stored as its evidence (default 5m)"),
         ("mqtt_buffer", "FIELDWATCH_MQTT_BUFFER", "messages buffered between the MQTT thread and ingest; overflow is counted (default 65536)"),
+        ("mqtt_buffer_mib", "FIELDWATCH_MQTT_BUFFER_MIB", "MiB of payload buffered between the MQTT thread and ingest, at most; overflow is counted (default 64)"),
+        ("max_payload_kib", "FIELDWATCH_MAX_PAYLOAD_KIB", "largest MQTT payload accepted, KiB; larger ones are dropped before they are copied, and counted (default 256)"),
         ("stats_interval", "FIELDWATCH_STATS_INTERVAL", "how often to log an ingest progress line (default 60s)"),
         ("log_level", "FIELDWATCH_LOG_LEVEL", "trace, debug, info, notice, warning, error or critical (default info)"),
         ("policy", "FIELDWATCH_POLICY", "service policy YAML: grading, SLA targets, calendars, escalation (default: built in, see ServicePolicy/example.yaml)"),
@@ -104,6 +110,8 @@ public struct GatewayConfiguration: Sendable, Equatable {
             if let v = r.duration("max_future_skew", "allowed device clock skew") { c.maxFutureSkew = v }
             if let v = r.duration("evidence_window", "evidence history") { c.evidenceWindow = v }
             if let v = r.integer("mqtt_buffer", required: false, "buffered messages") { c.mqttBuffer = v }
+            if let v = r.integer("mqtt_buffer_mib", required: false, "MiB of buffered payload") { c.mqttBufferMiB = v }
+            if let v = r.integer("max_payload_kib", required: false, "largest payload, KiB") { c.maxPayloadKiB = v }
             if let v = r.duration("stats_interval", "progress interval") { c.statsInterval = v }
             if let v = text("policy") { c.policy = v }
             if let v = r.stringList("webhooks", "webhook URLs") { c.webhooks = v }
@@ -138,11 +146,13 @@ public struct GatewayConfiguration: Sendable, Equatable {
             case "profiles": profiles = value
             case "inventory": inventory = value
             case "dead_letter_file": deadLetterFile = value == "off" ? nil : value
-            case "ring_capacity", "mqtt_buffer", "history_kib":
+            case "ring_capacity", "mqtt_buffer", "history_kib", "mqtt_buffer_mib", "max_payload_kib":
                 guard let n = Int(value) else { problems.append("\(env)=\(value): expected a whole number"); continue }
                 switch key {
                 case "ring_capacity": ringCapacity = n
                 case "history_kib": historyKiB = n
+                case "mqtt_buffer_mib": mqttBufferMiB = n
+                case "max_payload_kib": maxPayloadKiB = n
                 default: mqttBuffer = n
                 }
             case "policy": policy = value
@@ -187,6 +197,9 @@ public struct GatewayConfiguration: Sendable, Equatable {
         if !(16...1_048_576).contains(ringCapacity) { problems.append("ring_capacity: \(ringCapacity) is outside 16...1048576 samples per series") }
         if !(0...65_536).contains(historyKiB) { problems.append("history_kib: \(historyKiB) is outside 0...65536 KiB per series (0 keeps no history)") }
         if !(16...10_000_000).contains(mqttBuffer) { problems.append("mqtt_buffer: \(mqttBuffer) is outside 16...10000000 messages") }
+        if !(1...65_536).contains(maxPayloadKiB) { problems.append("max_payload_kib: \(maxPayloadKiB) is outside 1...65536 KiB") }
+        if !(1...65_536).contains(mqttBufferMiB) { problems.append("mqtt_buffer_mib: \(mqttBufferMiB) is outside 1...65536 MiB") }
+        else if mqttBufferMiB * 1024 < maxPayloadKiB { problems.append("mqtt_buffer_mib: \(mqttBufferMiB) MiB cannot hold one payload of max_payload_kib (\(maxPayloadKiB) KiB)") }
         if maxFutureSkew < .seconds(1) { problems.append("max_future_skew: must be at least 1s; device clocks are never exact") }
         if statsInterval < .seconds(1) { problems.append("stats_interval: must be at least 1s") }
         if database.isEmpty { problems.append("database: empty path; give a file such as ./fieldwatch.db") }
@@ -208,6 +221,17 @@ public struct GatewayConfiguration: Sendable, Equatable {
         if !problems.isEmpty { throw ConfigurationError(problems: problems) }
     }
 
+    /// What is allowed but unwise, for the start-up log.
+    public var warnings: [String] {
+        var w: [String] = []
+        if password != nil, case let .success(url) = MQTTConfiguration.parseBrokerURL(broker), !url.tls, !Self.isLoopback(url.host) {
+            w.append("password: sent in clear text over \(broker) to a host that is not this machine; use mqtts:// with ca_file")
+        }
+        return w
+    }
+
+    static func isLoopback(_ host: String) -> Bool { host == "localhost" || host == "::1" || host.hasPrefix("127.") }
+
     /// HOST:PORT → (host, port); port 0 picks a free one.
     public static func parseListen(_ text: String) -> (host: String, port: Int)? {
         guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]), (0...65_535).contains(port) else { return nil }
@@ -222,8 +246,11 @@ public struct GatewayConfiguration: Sendable, Equatable {
         // events, and a PUBACK per TCP segment cost a quarter of the QoS 1 drain rate (66 k
         // against 88 k msg/s in `make bench`) for no gain in telemetry → ticket latency, which
         // depends on the publishers' and the broker's sockets (`set_tcp_nodelay true`).
-        return MQTTConfiguration(host: url.host, port: url.port, clientID: clientID, username: username, password: password,
-                                 caFile: caFile, bufferCapacity: mqttBuffer, tcpNoDelay: false)
+        var c = MQTTConfiguration(host: url.host, port: url.port, clientID: clientID, username: username, password: password,
+                                  caFile: caFile, bufferCapacity: mqttBuffer, tcpNoDelay: false)
+        c.maxPayloadBytes = maxPayloadKiB * 1024
+        c.bufferBytes = mqttBufferMiB * 1024 * 1024
+        return c
     }
 }
 

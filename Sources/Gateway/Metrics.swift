@@ -61,7 +61,11 @@ final class GatewayMetrics: Sendable {
         count("fieldwatch_detector_events_total", "Detector transitions.", c.anomaliesRaised, labels: [("transition", "raised")])
         count("fieldwatch_detector_events_total", "Detector transitions.", c.anomaliesCleared, labels: [("transition", "cleared")])
         let m = client.counters
-        count("fieldwatch_mqtt_overflow_drops_total", "Messages dropped because ingest fell behind the MQTT buffer.", m.droppedOverflow)
+        count("fieldwatch_mqtt_overflow_drops_total", "Messages dropped because ingest fell behind the MQTT buffer (mqtt_buffer messages or mqtt_buffer_mib bytes).", m.droppedOverflow)
+        count("fieldwatch_mqtt_oversized_drops_total", "Messages larger than max_payload_kib, dropped before they were copied.", m.droppedOversized)
+        gauge("fieldwatch_mqtt_buffered_bytes", "Payload bytes waiting between the MQTT thread and ingest.", Double(client.bufferedBytes))
+        count("fieldwatch_mqtt_refused_total", "Connections the broker refused (bad credentials, client id not allowed).", m.refused)
+        count("fieldwatch_mqtt_connects_total", "Connections to the broker, reconnects included.", m.connects)
         gauge("fieldwatch_mqtt_connected", "1 while connected to the broker.", client.isConnected ? 1 : 0)
         gauge("fieldwatch_ring_series", "Time series held in memory.", Double(series.seriesCount))
         gauge("fieldwatch_ring_bytes", "Bytes of ring-buffer memory in use.", Double(series.bytesInUse))

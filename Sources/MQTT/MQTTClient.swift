@@ -19,11 +19,15 @@ public final class MQTTClient: @unchecked Sendable {
         public var disconnects = 0
         /// Connections the broker refused (bad credentials, client id not allowed).
         public var refused = 0
+        /// Messages larger than `maxPayloadBytes`, dropped uncopied.
+        public var droppedOversized = 0
     }
 
     public let configuration: MQTTConfiguration
     /// Every message of every subscription, in arrival order. Finishes after `disconnect()`.
-    public let messages: AsyncStream<MQTTMessage>
+    /// Bounded twice: `bufferCapacity` messages and `bufferBytes` payload bytes waiting for
+    /// the consumer; beyond either, messages are dropped and counted (`droppedOverflow`).
+    public let messages: Messages
     private let handle: OpaquePointer
     private let box: CallbackBox
 
@@ -35,11 +39,12 @@ public final class MQTTClient: @unchecked Sendable {
         let (stream, continuation) = AsyncStream.makeStream(
             of: MQTTMessage.self, bufferingPolicy: .bufferingOldest(max(1, configuration.bufferCapacity))
         )
-        self.messages = stream
         var logger = logger
         logger[metadataKey: "mqtt.client_id"] = .string(configuration.clientID)
-        let box = CallbackBox(continuation: continuation, logger: logger, broker: "\(configuration.host):\(configuration.port)")
+        let box = CallbackBox(continuation: continuation, logger: logger, broker: "\(configuration.host):\(configuration.port)",
+                              maxPayloadBytes: configuration.maxPayloadBytes, bufferBytes: configuration.bufferBytes)
         self.box = box
+        self.messages = Messages(stream: stream, box: box)
         guard let handle = mosquitto_new(configuration.clientID, configuration.cleanSession, Unmanaged.passUnretained(box).toOpaque()) else {
             throw MQTTError(operation: "mosquitto_new", code: Int32(errno), message: String(cString: strerror(errno)))
         }
@@ -176,6 +181,8 @@ public final class MQTTClient: @unchecked Sendable {
 
     public var isConnected: Bool { box.isConnected }
     public var counters: Counters { box.counters }
+    /// Payload bytes received and not yet taken from `messages`.
+    public var bufferedBytes: Int { box.bufferedBytes }
 
     /// Waits until the client is connected (and its subscriptions sent), or the timeout passes.
     public func waitUntilConnected(timeout: Duration = .seconds(10)) async -> Bool {
@@ -200,6 +207,27 @@ public final class MQTTClient: @unchecked Sendable {
     }
 }
 
+extension MQTTClient {
+    /// The incoming messages; taking one out frees its bytes in the buffer's byte budget.
+    public struct Messages: AsyncSequence, Sendable {
+        public typealias Element = MQTTMessage
+        let stream: AsyncStream<MQTTMessage>
+        let box: CallbackBox
+
+        public struct AsyncIterator: AsyncIteratorProtocol {
+            var base: AsyncStream<MQTTMessage>.AsyncIterator
+            let box: CallbackBox
+            public mutating func next() async -> MQTTMessage? {
+                guard let message = await base.next() else { return nil }
+                box.release(message.payload.count)
+                return message
+            }
+        }
+
+        public func makeAsyncIterator() -> AsyncIterator { AsyncIterator(base: stream.makeAsyncIterator(), box: box) }
+    }
+}
+
 /// What the C callbacks reach through `obj`: only `let`s and a lock, so it is `Sendable`.
 final class CallbackBox: Sendable {
     struct State {
@@ -208,18 +236,30 @@ final class CallbackBox: Sendable {
         var subscriptions: [String: Int32] = [:]
         var counters = MQTTClient.Counters()
         var inFlight = 0
+        /// Payload bytes yielded and not yet taken by the consumer.
+        var bufferedBytes = 0
     }
 
     let continuation: AsyncStream<MQTTMessage>.Continuation
     let logger: Logger
     let broker: String
+    let maxPayloadBytes: Int
+    let bufferBytes: Int
     private let state = Mutex(State())
 
-    init(continuation: AsyncStream<MQTTMessage>.Continuation, logger: Logger, broker: String) {
+    init(continuation: AsyncStream<MQTTMessage>.Continuation, logger: Logger, broker: String, maxPayloadBytes: Int = .max, bufferBytes: Int = .max) {
         self.continuation = continuation
         self.logger = logger
         self.broker = broker
+        self.maxPayloadBytes = maxPayloadBytes
+        self.bufferBytes = bufferBytes
     }
+
+    func release(_ bytes: Int) {
+        state.withLock { $0.bufferedBytes -= bytes }
+    }
+
+    var bufferedBytes: Int { state.withLock { $0.bufferedBytes } }
 
     var isConnected: Bool { state.withLock { $0.connected } }
     var isClosing: Bool { state.withLock { $0.closing } }
@@ -276,15 +316,42 @@ final class CallbackBox: Sendable {
 
     func didReceive(_ message: mosquitto_message) {
         // libmosquitto frees the message after this callback: copy topic and payload now.
-        let topic = message.topic.map { String(cString: $0) } ?? ""
         let count = Int(message.payloadlen)
+        // An oversized payload is dropped before it is copied; one publisher must not be able
+        // to exhaust the gateway's memory.
+        if count > maxPayloadBytes {
+            let topic = message.topic.map { String(String(cString: $0).prefix(200)) } ?? ""
+            let n = state.withLock { state -> Int in
+                state.counters.received += 1
+                state.counters.droppedOversized += 1
+                return state.counters.droppedOversized
+            }
+            if n <= 5 || n.isMultiple(of: 1000) {
+                logger.warning("MQTT message of \(count) bytes on \(topic) dropped: larger than max_payload_bytes (\(maxPayloadBytes)); \(n) dropped so far",
+                               metadata: ["mqtt.topic": .string(topic)])
+            }
+            return
+        }
+        let admitted = state.withLock { state -> Bool in
+            state.counters.received += 1
+            guard state.bufferedBytes + count <= bufferBytes else {
+                state.counters.droppedOverflow += 1
+                return false
+            }
+            state.bufferedBytes += count
+            return true
+        }
+        guard admitted else { return }
+        let topic = message.topic.map { String(cString: $0) } ?? ""
         let payload: [UInt8] = count > 0 && message.payload != nil
             ? Array(UnsafeRawBufferPointer(start: message.payload, count: count))
             : []
         let result = continuation.yield(MQTTMessage(topic: topic, payload: payload, qos: Int(message.qos), retain: message.retain))
-        state.withLock { state in
-            state.counters.received += 1
-            if case .dropped = result { state.counters.droppedOverflow += 1 }
+        if case .dropped = result {
+            state.withLock { state in
+                state.counters.droppedOverflow += 1
+                state.bufferedBytes -= count
+            }
         }
     }
 }

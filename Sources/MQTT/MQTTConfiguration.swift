@@ -17,6 +17,10 @@ public struct MQTTConfiguration: Sendable, Equatable {
     public var reconnectDelayMax: Int
     /// Messages buffered between libmosquitto's thread and the consumer; overflow is counted.
     public var bufferCapacity: Int
+    /// Payload bytes buffered between libmosquitto's thread and the consumer, at most.
+    public var bufferBytes: Int = 64 << 20
+    /// Larger payloads are dropped before they are copied, and counted.
+    public var maxPayloadBytes: Int = 256 << 10
     /// Turns Nagle's algorithm off on the broker connection (`TCP_NODELAY`), the default for
     /// a publisher: telemetry messages are small, and with Nagle on a small packet can wait for
     /// the peer's delayed ACK (40 ms on Linux) before it leaves. A subscriber that mostly sends
