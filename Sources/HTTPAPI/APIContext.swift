@@ -100,13 +100,40 @@ struct ErrorMiddleware: RouterMiddleware {
             default:
                 throw APIError(error.status, error.status.code < 500 ? "bad_request" : "internal", (error as? HTTPError)?.body ?? error.status.reasonPhrase)
             }
-        } catch let error as StorageError {
-            context.logger.error("storage failure: \(error)")
-            throw APIError(.internalServerError, "storage", "\(error)")
         } catch {
-            context.logger.error("unexpected failure: \(error)")
-            throw APIError(.internalServerError, "internal", "\(error)")
+            // The detail (SQL, file paths) stays in the log; the client gets an id to quote.
+            let id = String(UUID().uuidString.prefix(8)).lowercased()
+            context.logger.error("internal error \(id) on \(request.method) \(request.uri.path): \(error)")
+            throw APIError(.internalServerError, error is StorageError ? "storage" : "internal",
+                           "internal error \(id); the gateway's log has the detail under this id")
         }
+    }
+}
+
+/// Headers on every response: the dashboard runs only its own script (no inline script, no
+/// other host), cannot be framed (clickjacking), and responses are never content-sniffed.
+struct SecurityHeadersMiddleware: RouterMiddleware {
+    typealias Context = APIRequestContext
+    static let contentSecurityPolicy = [
+        "default-src 'self'", "script-src 'self'", "style-src 'self' 'unsafe-inline'", "img-src 'self' data:", "connect-src 'self'",
+        "object-src 'none'", "base-uri 'none'", "form-action 'self'", "frame-ancestors 'none'",
+    ].joined(separator: "; ")
+
+    static let frameOptions = HTTPFields.Element.Name("X-Frame-Options")!
+    static let referrerPolicy = HTTPFields.Element.Name("Referrer-Policy")!
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        var response: Response
+        do {
+            response = try await next(request, context)
+        } catch let error as any HTTPResponseError {
+            response = try error.response(from: request, context: context)
+        }
+        response.headers[.contentSecurityPolicy] = Self.contentSecurityPolicy
+        response.headers[.xContentTypeOptions] = "nosniff"
+        response.headers[Self.frameOptions] = "DENY"
+        response.headers[Self.referrerPolicy] = "no-referrer"
+        return response
     }
 }
 

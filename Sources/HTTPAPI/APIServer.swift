@@ -36,6 +36,7 @@ public final class APIServer: Service, Sendable {
 
     func makeRouter() -> Router<APIRequestContext> {
         let router = Router(context: APIRequestContext.self)
+        router.add(middleware: SecurityHeadersMiddleware())
         router.add(middleware: ErrorMiddleware())
         // The dashboard's files need no token: they hold no data, and fetch everything through the API.
         router.add(middleware: FileMiddleware(Self.dashboardFolder(configuration.dashboard), cacheControl: .init([(MediaType(type: .any), [.noCache])]),

@@ -164,7 +164,7 @@ enum OpenAPI {
         "StepOutcome": object(["ticket": "Ticket", "clocks": "[Clock]"]),
         "ReportOutcome": object(["linked": "boolean", "ticket": "Ticket", "clocks": "[Clock]"]),
         "Solution": object(["id": "integer", "ticket_id": "integer", "proposed_by": "string", "proposed_at": "time", "diagnosis": "string",
-                            "planned_work": "string", "parts": "string", "estimated_cost": "number", "status": "string", "decided_by": "string?",
+                            "planned_work": "string", "parts": "string", "estimated_cost": "number?", "status": "string", "decided_by": "string?",
                             "decided_at": "time?", "decision_note": "string?"]),
         "AuditProblem": object(["record_id": "integer?", "kind": "string", "message": "string"]),
         "AuditVerification": object(["records": "integer", "head_id": "integer?", "head_hash": "string", "problem": "AuditProblem?"]),

@@ -39,8 +39,10 @@ enum ServiceRoutes {
             let customers = Dictionary(env.inventory.sites.map { ($0.id, $0.customer) }, uniquingKeysWith: { a, _ in a })
             let hours = try SQLiteOperatingHoursStore(env.store).operatingHours(from: period.from, to: period.to)
                 .filter { Access.canSee(siteCustomer: customers[$0.site] ?? "", token) }
-            let kpis = ServiceKPIs.compute(records, from: period.from, to: period.to, now: now,
+            var kpis = ServiceKPIs.compute(records, from: period.from, to: period.to, now: now,
                                            component: { env.profiles[$0]?.fault($1)?.component }, operatingHours: hours)
+            // Per-person figures are the company's business, not its customers'.
+            if token.role == .customer { kpis.engineers = [] }
             return try respond(KPIView(month: month, timezone: zoneName, kpis: kpis,
                                        table: MonthlyReport.rows(kpis).map { .init(kpi: $0.kpi, value: $0.value, target: $0.target, status: $0.status) }),
                                request, context)

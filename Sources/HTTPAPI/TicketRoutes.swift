@@ -72,7 +72,7 @@ enum TicketRoutes {
             try Access.require(.readTickets, token)
             let ticket = try visibleTicket(try ticketID(context), token, env)
             let detail = try TicketDetail.load(ticket, from: env.store, now: env.now(), may: { Access.roles(for: .step($0)).contains(token.role) })
-            return try respond(detail, request, context)
+            return try respond(token.role == .customer ? detail.forCustomer() : detail, request, context)
         },
         RouteSpec(method: .post, path: "/api/v1/tickets/{id}/actions/{action}",
                   summary: "One lifecycle step: acknowledge, contact, dispatch, arrive, resolve, confirm, reopen, cancel, pause, resume. The caller is the actor.",

@@ -97,7 +97,8 @@ public struct SolutionView: Codable, Sendable, Equatable {
     public var diagnosis: String
     public var planned_work: String
     public var parts: String
-    public var estimated_cost: Double
+    /// nil in a customer's view: an internal estimate, not a quote.
+    public var estimated_cost: Double?
     /// proposed, approved, rejected or not_required.
     public var status: String
     public var decided_by: String?
@@ -260,5 +261,51 @@ public struct TicketDetail: Codable, Sendable, Equatable {
             visits: try store.visits(ticketID: id).map(VisitView.init),
             remote_assists: try store.remoteAssists(ticketID: id).map(RemoteAssistView.init),
             timeline: try store.auditRecords(ticketID: id).map(TimelineEntry.init))
+    }
+
+    /// The steps of the timeline a customer sees: what was done for them, not how the desk
+    /// runs itself (notes, escalations, regrades, findings, merges, certificates). A solution's
+    /// steps show, without its cost estimate or the supervisor's note (not in the keys below).
+    public static let customerTimelineActions: Set<String> = Set(
+        ["ticket.opened", "ticket.customer_report", "ticket.rated", "visit.started", "visit.finished", "remote.assisted", "complaint.rating",
+         "solution.proposed", "solution.approved", "solution.rejected"]
+            + TicketAction.allCases.map { "ticket.\($0.rawValue)" })
+    /// The facts of a timeline step a customer sees; SLA verdicts ("late by"), receipt times,
+    /// late-logging marks, owners and internal ids stay with the staff.
+    public static let customerDetailKeys: Set<String> = [
+        "from", "to", "reason", "pause_reason", "evidence", "score", "comment", "outcome", "work", "description", "engineer", "channel",
+        "checked", "instructions", "summary", "fault_code", "severity",
+    ]
+
+    /// What a customer sees of a ticket of theirs, decided field by field: the ticket, its
+    /// clocks (the commitments made to them), pauses with their evidence, detections and their
+    /// evidence, visits (who came, when, what was done), remote assistance and ratings, and the
+    /// steps of the timeline above. Not: escalations, estimated costs, supervisors' decision
+    /// notes, labour hours, check-in distances and acceptances, or any step or fact outside
+    /// the lists above.
+    public func forCustomer() -> TicketDetail {
+        var d = self
+        d.escalations = []
+        d.solutions = solutions.map {
+            var s = $0
+            s.estimated_cost = nil
+            s.decided_by = nil
+            s.decision_note = nil
+            return s
+        }
+        d.visits = visits.map {
+            var v = $0
+            v.labour_hours = nil
+            v.distance_m = nil
+            v.accepted_by = nil
+            if v.check_in == "accepted" || v.check_in == "away" { v.check_in = "checked_in" }
+            return v
+        }
+        d.timeline = timeline.filter { Self.customerTimelineActions.contains($0.action) }.map {
+            var t = $0
+            t.detail = t.detail.filter { Self.customerDetailKeys.contains($0.key) }
+            return t
+        }
+        return d
     }
 }

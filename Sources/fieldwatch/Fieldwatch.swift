@@ -178,7 +178,7 @@ struct Tickets: ParsableCommand {
                 for s in detail.solutions {
                     let decision = s.decided_by.map { " by \($0)\(s.decision_note.map { ": \($0)" } ?? "")" } ?? ""
                     print("  #\(s.id) \(s.status)\(decision); \(s.proposed_by): \(s.diagnosis) → \(s.planned_work)"
-                          + "\(s.parts.isEmpty ? "" : "; parts \(s.parts)"); est. \(String(format: "%.2f", s.estimated_cost))")
+                          + "\(s.parts.isEmpty ? "" : "; parts \(s.parts)"); est. \(String(format: "%.2f", s.estimated_cost ?? 0))")
                 }
             }
             if !detail.ratings.isEmpty {

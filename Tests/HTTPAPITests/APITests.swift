@@ -58,6 +58,8 @@ final class APIFixture: @unchecked Sendable {
         var array: [[String: Any]] { json as? [[String: Any]] ?? [] }
         var errorCode: String? { (object["error"] as? [String: Any])?["code"] as? String }
         var errorMessage: String { (object["error"] as? [String: Any])?["message"] as? String ?? "" }
+        var headers: [String: String] = [:]
+        func header(_ name: String) -> String? { headers.first { $0.key.lowercased() == name.lowercased() }?.value }
     }
 
     func call(_ method: String, _ path: String, as who: String?, body: String? = nil, rawToken: String? = nil) async throws -> Reply {
@@ -70,8 +72,11 @@ final class APIFixture: @unchecked Sendable {
             request.setValue("application/json", forHTTPHeaderField: "Content-Type")
         }
         let (data, response) = try await URLSession.shared.data(for: request)
-        return Reply(status: (response as! HTTPURLResponse).statusCode, json: try? JSONSerialization.jsonObject(with: data),
-                     text: String(decoding: data, as: UTF8.self))
+        let http = response as! HTTPURLResponse
+        var headers: [String: String] = [:]
+        for (k, v) in http.allHeaderFields { headers["\(k)"] = "\(v)" }
+        return Reply(status: http.statusCode, json: try? JSONSerialization.jsonObject(with: data),
+                     text: String(decoding: data, as: UTF8.self), headers: headers)
     }
 
     /// A predictive ticket on `device`, opened through the desk.

@@ -9,7 +9,14 @@ const esc = (s) => String(s ?? "").replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "
 function readToken() {
   const m = location.hash.match(/[?&#]token=([^&]+)/);
   if (m) {
-    localStorage.setItem("fieldwatch.token", decodeURIComponent(m[1]));
+    // A link must not silently swap who is signed in (a link sent by someone else would make
+    // this browser act as them): replacing a different stored token is asked first.
+    const offered = decodeURIComponent(m[1]), current = localStorage.getItem("fieldwatch.token");
+    if (!current || current === offered
+        || confirm("This link signs you in with another token, replacing the sign-in kept in this browser. Sign in with the link's token?")) {
+      localStorage.setItem("fieldwatch.token", offered);
+      state.me = null;
+    }
     const rest = location.hash.replace(/[?&]?#?token=[^&]+/, "").replace(/^#?$/, "#/board");
     history.replaceState(null, "", location.pathname + (rest.startsWith("#") ? rest : "#" + rest));
   }
@@ -298,7 +305,7 @@ async function viewTicket(main, id) {
         ${d.ratings.length ? `<p class="muted">You rated it ${d.ratings[d.ratings.length - 1].score}/5.</p>` : ""}</form>` : ""}
     ${fieldWork(d)}
     ${evidence.length ? `<h2>Evidence</h2><div id="evidence">${evidence.join("")}</div>` : ""}
-    ${d.solutions.length ? `<h2>Solutions</h2><ul id="solutions">${d.solutions.map((s) => `<li>${esc(s.status)}: ${esc(s.diagnosis)} → ${esc(s.planned_work)} (est. ${esc(s.estimated_cost)}) · ${esc(s.proposed_by)}, ${when(s.proposed_at, zone)}</li>`).join("")}</ul>` : ""}
+    ${d.solutions.length ? `<h2>Solutions</h2><ul id="solutions">${d.solutions.map((s) => `<li>${esc(s.status)}: ${esc(s.diagnosis)} → ${esc(s.planned_work)}${s.estimated_cost != null ? ` (est. ${esc(s.estimated_cost)})` : ""} · ${esc(s.proposed_by)}, ${when(s.proposed_at, zone)}</li>`).join("")}</ul>` : ""}
     ${d.ratings.length ? `<h2>Ratings</h2><ul id="ratings">${d.ratings.map((r) => `<li>${"★".repeat(r.score)} ${r.score}/5 ${esc(r.comment)} · ${when(r.at, zone)}</li>`).join("")}</ul>` : ""}
     ${d.pauses.length ? `<h2>Pauses</h2><ul id="pauses">${d.pauses.map((p) => `<li>${when(p.started_at, zone)} – ${p.ended_at ? when(p.ended_at, zone) : "now"}: ${esc(p.reason)} (${esc(p.evidence)})</li>`).join("")}</ul>` : ""}
     ${d.escalations.length ? `<h2>Escalations</h2><ul id="escalations">${d.escalations.map((e) => `<li>${when(e.fired_at, zone)}: ${esc(e.clock.replace("_", " "))} → ${esc(e.level)}</li>`).join("")}</ul>` : ""}
@@ -426,7 +433,7 @@ function fieldWork(d) {
   const t = d.ticket, me = state.me, staff = fieldRoles.includes(me.role);
   const open = d.visits.find((v) => !v.finished_at && (v.engineer === me.subject || me.role !== "engineer"));
   const rows = d.visits.map((v) => `<tr data-visit="${v.id}"><td>#${v.id} ${esc(v.engineer)}</td><td>${when(v.started_at, t.time_zone)}</td>
-    <td>${esc({ at_site: "at the site", away: "away from the site", accepted: `accepted by ${v.accepted_by}` }[v.check_in] || v.check_in)}${v.distance_m != null ? ` (${v.distance_m} m)` : ""}</td>
+    <td>${esc({ at_site: "at the site", away: "away from the site", accepted: `accepted by ${v.accepted_by}`, checked_in: "checked in" }[v.check_in] || v.check_in)}${v.distance_m != null ? ` (${v.distance_m} m)` : ""}</td>
     <td>${v.outcome ? `${esc(v.outcome.replace("_", " "))}${v.reason ? `: ${esc(v.reason.replace(/_/g, " "))}` : ""}` : "in progress"}</td>
     <td>${esc(v.work || "")}${v.labour_hours != null ? ` · ${v.labour_hours} h` : ""}${v.parts ? ` · ${esc(v.parts)}` : ""}</td>
     <td>${v.check_in === "away" && ["admin", "supervisor"].includes(me.role) ? `<button class="secondary accept-visit" data-visit="${v.id}">Accept check-in</button>` : ""}</td></tr>`).join("");

@@ -1,0 +1,72 @@
+import FieldwatchCore
+import FieldwatchTesting
+import Foundation
+import GRDB
+import Testing
+@testable import HTTPAPI
+@testable import ServiceDesk
+@testable import Storage
+
+@Suite("API hardening: headers, internal errors, what customers see", .serialized)
+struct APIHardeningTests {
+    @Test func everyResponseCarriesTheSecurityHeaders() async throws {
+        let api = try await APIFixture()
+        for (path, who) in [("/", nil), ("/app.js", nil), ("/api/v1/tickets", "admin"), ("/api/v1/tickets", nil), ("/api/v1/nothing", "admin")] as [(String, String?)] {
+            let r = try await api.call("GET", path, as: who)
+            let csp = try #require(r.header("Content-Security-Policy"), "\(path) without a CSP")
+            #expect(csp.contains("script-src 'self'") && csp.contains("frame-ancestors 'none'") && !csp.contains("unsafe-eval"))
+            #expect(!csp.split(separator: ";").first { $0.contains("script-src") }!.contains("unsafe-inline"), "no inline script")
+            #expect(r.header("X-Content-Type-Options") == "nosniff" && r.header("X-Frame-Options") == "DENY", "\(path)")
+        }
+    }
+
+    @Test func anInternalErrorGivesAnIdNotTheDetail() async throws {
+        let api = try await APIFixture()
+        let ticket = try api.openTicket()
+        // The store breaks under the API: a table it reads is gone.
+        try api.store.writeSync { tx in try tx.db.execute(sql: "DROP TABLE rating") }
+        let r = try await api.call("GET", "/api/v1/tickets/\(ticket.id)", as: "admin")
+        #expect(r.status == 500 && r.errorCode == "storage")
+        #expect(r.errorMessage.hasPrefix("internal error ") && r.errorMessage.contains("the gateway's log has the detail"))
+        #expect(!r.text.contains("rating") && !r.text.contains("SQL") && !r.text.contains(".db"), "no SQL, table or path: \(r.text)")
+    }
+
+    @Test func customersSeeTheirTicketWithoutTheDesksInternals() async throws {
+        let api = try await APIFixture()
+        let t = try api.openTicket()
+        let w = api.workflow
+        let now = Timestamp.now()
+        try w.perform(.acknowledge, ticketID: t.id, actor: "eng.chen", at: now)
+        try w.addNote(ticketID: t.id, actor: "sup.liu", action: "ticket.note", detail: ["note": "customer is slow to pay, keep it short"], at: now)
+        try w.perform(.contact, ticketID: t.id, actor: "eng.chen", at: now)
+        try w.perform(.dispatch, ticketID: t.id, actor: "eng.chen", at: now)
+        try w.perform(.arrive, ticketID: t.id, actor: "eng.chen", at: now)
+        _ = try w.propose(ticketID: t.id, actor: "eng.chen", diagnosis: "bearing worn", plannedWork: "replace bearing", parts: "BRG-6205",
+                          estimatedCost: 1800, at: now)
+        _ = try w.decide(ticketID: t.id, approve: true, actor: "sup.liu", note: "margin is thin on this contract", at: now)
+        _ = try w.escalate(now: now + .seconds(3 * 86_400))
+
+        let staff = try await api.call("GET", "/api/v1/tickets/\(t.id)", as: "supervisor").object
+        #expect(!(staff["escalations"] as! [Any]).isEmpty)
+        #expect(staff.description.contains("customer is slow to pay") && staff.description.contains("margin is thin"))
+
+        let reply = try await api.call("GET", "/api/v1/tickets/\(t.id)", as: "customer")
+        #expect(reply.status == 200)
+        let mine = reply.object
+        #expect((mine["escalations"] as! [Any]).isEmpty)
+        let solution = try #require((mine["solutions"] as? [[String: Any]])?.first)
+        func absent(_ key: String) -> Bool { solution[key] == nil || solution[key] is NSNull }
+        #expect(solution["diagnosis"] as? String == "bearing worn" && absent("estimated_cost") && absent("decision_note") && absent("decided_by"))
+        let timeline = try #require(mine["timeline"] as? [[String: Any]])
+        let actions = timeline.compactMap { $0["action"] as? String }
+        #expect(actions.contains("ticket.arrive") && !actions.contains("ticket.note") && !actions.contains { $0.contains("escalat") })
+        #expect(!reply.text.contains("slow to pay") && !reply.text.contains("margin is thin") && !reply.text.contains("received_at"))
+        #expect(!reply.text.contains("_met"), "SLA verdicts stay with the staff")
+
+        // KPIs: a customer gets their figures, not the per-person ranking.
+        let kpis = try await api.call("GET", "/api/v1/kpis", as: "customer").object["kpis"] as? [String: Any]
+        #expect((kpis?["engineers"] as? [Any])?.isEmpty == true && (kpis?["tickets"] as? Int) == 1)
+        let staffKPIs = try await api.call("GET", "/api/v1/kpis", as: "supervisor").object["kpis"] as? [String: Any]
+        #expect((staffKPIs?["engineers"] as? [Any])?.isEmpty == false)
+    }
+}
