@@ -56,6 +56,7 @@ let package = Package(
                 "Storage", "Profiles", "FieldwatchCore", "Yams",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Crypto", package: "swift-crypto"),
             ]
         ),
         // People-facing HTTP: the only importer of Hummingbird.

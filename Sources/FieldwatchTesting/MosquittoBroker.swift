@@ -195,6 +195,9 @@ public final class HTTPRecorder: @unchecked Sendable {
         public var key: String?
         public var event: String?
         public var body: String
+        /// The X-Fieldwatch-Signature header, and whether Python's own hmac module agrees with it.
+        public var signature: String?
+        public var signatureOK: Bool?
     }
     public let port: Int
     public let logPath: String
@@ -202,9 +205,16 @@ public final class HTTPRecorder: @unchecked Sendable {
     public var url: URL { URL(string: "http://127.0.0.1:\(port)/hooks/fieldwatch")! }
 
     static let script = """
-        import http.server, json, sys
+        import http.server, json, sys, hmac, hashlib
         port, fail, log = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+        secret = sys.argv[4] if len(sys.argv) > 4 else None
         count = 0
+        def verify(header, body):
+            if secret is None or header is None:
+                return None
+            parts = dict(p.split('=', 1) for p in header.split(','))
+            expected = hmac.new(secret.encode(), (parts['t'] + '.' + body).encode(), hashlib.sha256).hexdigest()
+            return hmac.compare_digest(expected, parts.get('v1', ''))
         class H(http.server.BaseHTTPRequestHandler):
             def do_POST(self):
                 global count
@@ -213,7 +223,9 @@ public final class HTTPRecorder: @unchecked Sendable {
                 status = 503 if count <= fail else 200
                 with open(log, 'a') as f:
                     f.write(json.dumps({"n": count, "status": status, "path": self.path, "key": self.headers.get('Idempotency-Key'),
-                                        "event": self.headers.get('X-Fieldwatch-Event'), "body": body}) + "\\n")
+                                        "event": self.headers.get('X-Fieldwatch-Event'), "body": body,
+                                        "signature": self.headers.get('X-Fieldwatch-Signature'),
+                                        "signatureOK": verify(self.headers.get('X-Fieldwatch-Signature'), body)}) + "\\n")
                 self.send_response(status)
                 self.send_header('Content-Length', '0')
                 self.end_headers()
@@ -224,7 +236,9 @@ public final class HTTPRecorder: @unchecked Sendable {
         server.serve_forever()
         """
 
-    public init(failFirst: Int) async throws {
+    /// `failFirst` requests are answered 503; with `secret`, each request's signature is
+    /// checked with Python's hmac module (an independent implementation).
+    public init(failFirst: Int, secret: String? = nil) async throws {
         guard let python = ["/usr/bin/python3", "/usr/local/bin/python3"].first(where: FileManager.default.isExecutableFile(atPath:)) else {
             throw FixtureError("python3 is not installed; run `sudo apt-get install python3` (scripts/install-deps.sh does)")
         }
@@ -232,7 +246,7 @@ public final class HTTPRecorder: @unchecked Sendable {
         port = try freeLoopbackPort()
         logPath = dir.appendingPathComponent("requests.jsonl").path
         let out = dir.appendingPathComponent("server.log").path
-        pid = try spawn(python, ["-c", Self.script, "\(port)", "\(failFirst)", logPath], logPath: out)
+        pid = try spawn(python, ["-c", Self.script, "\(port)", "\(failFirst)", logPath] + (secret.map { [$0] } ?? []), logPath: out)
         let ready = await eventually(timeout: .seconds(20)) { (try? String(contentsOfFile: out, encoding: .utf8))?.contains("ready") == true }
         guard ready else { throw FixtureError("the HTTP listener did not start; see \(out)") }
     }

@@ -117,9 +117,11 @@ public final class Gateway: Sendable {
                                                 logger: logger)
         let client = try MQTTClient(configuration: configuration.mqtt, logger: logger)
         ingest = IngestService(client: client, pipeline: pipeline, statsInterval: configuration.statsInterval, logger: logger)
-        var transports: [any NotificationTransport] = configuration.webhooks.compactMap { URL(string: $0).map { WebhookTransport(url: $0) } }
+        var transports: [any NotificationTransport] = configuration.webhooks.compactMap {
+            URL(string: $0).map { WebhookTransport(url: $0, secret: configuration.webhookSecret) }
+        }
         if configuration.publishEvents { transports.append(MQTTEventTransport(client: client)) }
-        outbox = OutboxDelivery(store: store, transports: transports, logger: logger)
+        outbox = OutboxDelivery(store: store, transports: transports, maxAttempts: configuration.webhookMaxAttempts, logger: logger)
         if let listen = configuration.http.flatMap(GatewayConfiguration.parseListen) {
             let metrics = GatewayMetrics(pipeline: pipeline, client: client, series: series, desk: desk, store: store, checkpoints: checkpoints)
             api = APIServer(configuration: .init(host: listen.host, port: listen.port),
@@ -163,6 +165,8 @@ public final class Gateway: Sendable {
 struct MQTTEventTransport: NotificationTransport {
     let client: MQTTClient
     var name: String { "mqtt" }
+    /// The broker is down for every message or for none: nothing is set aside, all wait.
+    var setsAsideFailures: Bool { false }
 
     func deliver(_ message: OutboxMessage) async throws {
         guard client.isConnected else { throw ConfigurationError(problems: ["not connected to the broker"]) }

@@ -35,6 +35,12 @@ public struct GatewayConfiguration: Sendable, Equatable {
     public var policy: String?
     /// Webhook URLs that receive every service event (HTTP POST JSON).
     public var webhooks: [String] = []
+    /// HMAC-SHA256 key of `X-Fieldwatch-Signature` on every webhook request; required with webhooks.
+    public var webhookSecret: String?
+    /// Allow plain http:// webhooks to other machines (loopback is always allowed).
+    public var webhookAllowHTTP = false
+    /// Failed attempts after which a message is set aside for that webhook.
+    public var webhookMaxAttempts = 12
     /// Publish service events to MQTT under fieldwatch/events/<site>/<ticket>.
     public var publishEvents = true
     public var escalationInterval: Duration = .seconds(15)
@@ -72,6 +78,9 @@ public struct GatewayConfiguration: Sendable, Equatable {
         ("log_level", "FIELDWATCH_LOG_LEVEL", "trace, debug, info, notice, warning, error or critical (default info)"),
         ("policy", "FIELDWATCH_POLICY", "service policy YAML: grading, SLA targets, calendars, escalation (default: built in, see ServicePolicy/example.yaml)"),
         ("webhooks", "FIELDWATCH_WEBHOOKS", "URLs that receive every service event as HTTP POST JSON (a YAML list; comma-separated in the environment)"),
+        ("webhook_secret", "FIELDWATCH_WEBHOOK_SECRET", "key of the HMAC-SHA256 signature (X-Fieldwatch-Signature: t=<unix>,v1=<hex> over \"<t>.<body>\") on every webhook request; required with webhooks, 16 characters or more"),
+        ("webhook_allow_http", "FIELDWATCH_WEBHOOK_ALLOW_HTTP", "allow plain http:// webhooks to other machines (default false: https://, or http:// to this machine only)"),
+        ("webhook_max_attempts", "FIELDWATCH_WEBHOOK_MAX_ATTEMPTS", "failed attempts after which a message is set aside for that webhook so the next ones go on (default 12, about 40 minutes of retries)"),
         ("publish_events", "FIELDWATCH_PUBLISH_EVENTS", "publish service events to MQTT fieldwatch/events/<site>/<ticket> (default true)"),
         ("escalation_interval", "FIELDWATCH_ESCALATION_INTERVAL", "how often SLA deadlines are checked for escalation (default 15s)"),
         ("checkpoint_interval", "FIELDWATCH_CHECKPOINT_INTERVAL", "how often detector state (duration timers, flatline runs, fitted trends), the rings and the compressed history are saved so a restart resumes them; also saved on shutdown, so a kill -9 loses at most this much (default 60s)"),
@@ -116,6 +125,9 @@ public struct GatewayConfiguration: Sendable, Equatable {
             if let v = text("policy") { c.policy = v }
             if let v = r.stringList("webhooks", "webhook URLs") { c.webhooks = v }
             if let v = r.bool("publish_events", "publish service events to MQTT") { c.publishEvents = v }
+            if let v = text("webhook_secret") { c.webhookSecret = v }
+            if let v = r.bool("webhook_allow_http", "allow plain http:// webhooks") { c.webhookAllowHTTP = v }
+            if let v = r.integer("webhook_max_attempts", required: false, "attempts before a message is set aside") { c.webhookMaxAttempts = v }
             if let v = r.duration("escalation_interval", "escalation check interval") { c.escalationInterval = v }
             if let v = r.duration("checkpoint_interval", "detector checkpoint interval") { c.checkpointInterval = v }
             if let v = text("http") { c.http = v == "off" ? nil : v }
@@ -146,13 +158,18 @@ public struct GatewayConfiguration: Sendable, Equatable {
             case "profiles": profiles = value
             case "inventory": inventory = value
             case "dead_letter_file": deadLetterFile = value == "off" ? nil : value
-            case "ring_capacity", "mqtt_buffer", "history_kib", "mqtt_buffer_mib", "max_payload_kib":
+            case "webhook_secret": webhookSecret = value
+            case "webhook_allow_http":
+                guard let b = Bool(value.lowercased()) else { problems.append("\(env)=\(value): expected true or false"); continue }
+                webhookAllowHTTP = b
+            case "ring_capacity", "mqtt_buffer", "history_kib", "mqtt_buffer_mib", "max_payload_kib", "webhook_max_attempts":
                 guard let n = Int(value) else { problems.append("\(env)=\(value): expected a whole number"); continue }
                 switch key {
                 case "ring_capacity": ringCapacity = n
                 case "history_kib": historyKiB = n
                 case "mqtt_buffer_mib": mqttBufferMiB = n
                 case "max_payload_kib": maxPayloadKiB = n
+                case "webhook_max_attempts": webhookMaxAttempts = n
                 default: mqttBuffer = n
                 }
             case "policy": policy = value
@@ -204,11 +221,22 @@ public struct GatewayConfiguration: Sendable, Equatable {
         if statsInterval < .seconds(1) { problems.append("stats_interval: must be at least 1s") }
         if database.isEmpty { problems.append("database: empty path; give a file such as ./fieldwatch.db") }
         for url in webhooks {
-            guard let u = URL(string: url), u.scheme == "http" || u.scheme == "https", u.host != nil else {
+            guard let u = URL(string: url), u.scheme == "http" || u.scheme == "https", let host = u.host else {
                 problems.append("webhooks: \"\(url)\" is not an http:// or https:// URL")
                 continue
             }
+            if u.scheme == "http" && !webhookAllowHTTP && !Self.isLoopback(host) {
+                problems.append("webhooks: \"\(url)\" is plain http:// to another machine: ticket data would cross the network readable; use https://, or set webhook_allow_http: true on a network you trust")
+            }
         }
+        if !webhooks.isEmpty {
+            if let secret = webhookSecret {
+                if secret.count < 16 { problems.append("webhook_secret: \(secret.count) characters is too short to sign with; use 16 or more (for example `openssl rand -hex 32`)") }
+            } else {
+                problems.append("webhook_secret: required with webhooks, so receivers can check each request's X-Fieldwatch-Signature; use 16 characters or more (for example `openssl rand -hex 32`)")
+            }
+        }
+        if !(1...1000).contains(webhookMaxAttempts) { problems.append("webhook_max_attempts: \(webhookMaxAttempts) is outside 1...1000") }
         if let http, Self.parseListen(http) == nil {
             problems.append("http: \"\(http)\" is not HOST:PORT (such as 127.0.0.1:8080) or \"off\"")
         }

@@ -114,6 +114,9 @@ final class GatewayMetrics: Sendable {
         let wal = store.walCheckpoints
         count("fieldwatch_wal_checkpoints_total", "Background checkpoints of the database's write-ahead log.", wal.done)
         count("fieldwatch_wal_checkpoint_failures_total", "Background WAL checkpoints that failed (SQLite's own checkpoint at 4,000 pages takes over).", wal.failed)
+        if let dead = try? store.outboxDeadLetters() {
+            gauge("fieldwatch_outbox_dead_letters", "Notifications set aside after webhook_max_attempts failed attempts (fieldwatch outbox retry sends them again).", Double(dead.count))
+        }
         if let backlog = try? store.outboxBacklog() {
             gauge("fieldwatch_outbox_backlog", "Notifications not yet delivered to every destination.", Double(backlog))
         }

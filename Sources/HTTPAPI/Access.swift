@@ -24,6 +24,7 @@ public enum Access {
         case acceptVisit
         case remote
         case readCosts
+        case notifications
 
         public var description: String {
             switch self {
@@ -44,6 +45,7 @@ public enum Access {
             case .acceptVisit: "accept a check-in made away from the site"
             case .remote: "record remote assistance"
             case .readCosts: "read repair costs"
+            case .notifications: "see and resend notifications set aside"
             }
         }
     }
@@ -67,7 +69,7 @@ public enum Access {
             case .reopen: staff.union([.customer])
             }
         case .propose: [.admin, .supervisor, .engineer]
-        case .decide, .regrade, .verifyAudit: [.admin, .supervisor]
+        case .decide, .regrade, .verifyAudit, .notifications: [.admin, .supervisor]
         case .rate: staff.union([.customer])
         case .readTeam, .locate, .visit, .remote: staff.union([.engineer])
         case .acceptVisit: [.admin, .supervisor]

@@ -24,6 +24,21 @@ enum SystemRoutes {
             return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
                             body: .init(byteBuffer: ByteBuffer(string: metrics())))
         },
+        RouteSpec(method: .get, path: "/api/v1/notifications/dead",
+                  summary: "Notifications set aside: a webhook refused them webhook_max_attempts times, and the ones after them went on.",
+                  operation: .notifications, response: "[DeadLetter]") { request, context, env in
+            try Access.require(.notifications, try context.caller())
+            return try respond(try env.store.outboxDeadLetters().map(DeadLetterView.init), request, context)
+        },
+        RouteSpec(method: .post, path: "/api/v1/notifications/retry",
+                  summary: "Put the notifications set aside (of one destination, or all) back in the queue, in order, once the receiver is fixed.",
+                  operation: .notifications, body: "RetryRequest", response: "RetryOutcome") { request, context, env in
+            let token = try context.caller()
+            try Access.require(.notifications, token)
+            let body = try await request.body(RetryRequest.self, context: context)
+            let n = try env.store.retryDeadLetters(destination: body.destination, actor: actor(token), at: env.now())
+            return try respond(["requeued": n], request, context)
+        },
         RouteSpec(method: .get, path: "/api/v1/me", summary: "Who the token speaks for: subject, role, organisation.",
                   operation: .readTickets, response: "Me") { request, context, _ in
             let token = try context.caller()
@@ -31,4 +46,28 @@ enum SystemRoutes {
                                request, context)
         },
     ]
+}
+
+struct DeadLetterView: Encodable, Sendable {
+    var key: String
+    var kind: String
+    var destination: String
+    var created_at: String
+    var attempts: Int
+    var last_error: String?
+    var dead_at: String
+
+    init(_ d: OutboxDeadLetter) {
+        key = d.message.key
+        kind = d.message.kind
+        destination = d.destination
+        created_at = d.message.createdAt.rfc3339
+        attempts = d.attempts
+        last_error = d.lastError
+        dead_at = d.deadAt.rfc3339
+    }
+}
+
+struct RetryRequest: Decodable, Sendable {
+    var destination: String?
 }

@@ -1,4 +1,5 @@
 import FieldwatchCore
+import Crypto
 import Foundation
 #if canImport(FoundationNetworking)
 import FoundationNetworking
@@ -14,18 +15,36 @@ public protocol NotificationTransport: Sendable {
     var name: String { get }
     /// Delivers one message or throws; a throw is retried later with backoff.
     func deliver(_ message: OutboxMessage) async throws
+    /// Whether a message this destination refused `maxAttempts` times is set aside (a receiver
+    /// that rejects one message), or retried for ever (the broker: down for all or for none).
+    var setsAsideFailures: Bool { get }
+}
+
+extension NotificationTransport {
+    public var setsAsideFailures: Bool { true }
 }
 
 /// HTTP POST of the message's JSON payload. Headers: `Idempotency-Key` (the message key, the
-/// same on every retry), `X-Fieldwatch-Event` (its kind). Any 2xx status counts as delivered.
+/// same on every retry), `X-Fieldwatch-Event` (its kind) and, with a secret,
+/// `X-Fieldwatch-Signature: t=<unix seconds>,v1=<hex>`: HMAC-SHA256 under the secret of
+/// `"<t>.<body>"`, as Stripe signs its webhooks, so a receiver can check that the message comes
+/// from this gateway, unchanged, and recently (reject an old `t` to stop replays). Any 2xx
+/// status counts as delivered.
 public struct WebhookTransport: NotificationTransport {
     public let url: URL
     public let timeout: Duration
+    let secret: String?
     public var name: String { "webhook:\(url.absoluteString)" }
 
-    public init(url: URL, timeout: Duration = .seconds(10)) {
+    public init(url: URL, secret: String? = nil, timeout: Duration = .seconds(10)) {
         self.url = url
+        self.secret = secret
         self.timeout = timeout
+    }
+
+    public static func signature(secret: String, timestamp: Int64, body: String) -> String {
+        let mac = HMAC<SHA256>.authenticationCode(for: Array("\(timestamp).\(body)".utf8), using: SymmetricKey(data: Array(secret.utf8)))
+        return "t=\(timestamp),v1=" + mac.map { String(format: "%02x", $0) }.joined()
     }
 
     public func deliver(_ message: OutboxMessage) async throws {
@@ -34,6 +53,10 @@ public struct WebhookTransport: NotificationTransport {
         request.setValue("application/json", forHTTPHeaderField: "Content-Type")
         request.setValue(message.key, forHTTPHeaderField: "Idempotency-Key")
         request.setValue(message.kind, forHTTPHeaderField: "X-Fieldwatch-Event")
+        if let secret {
+            request.setValue(Self.signature(secret: secret, timestamp: Int64(Date().timeIntervalSince1970), body: message.payload),
+                             forHTTPHeaderField: "X-Fieldwatch-Signature")
+        }
         request.httpBody = Data(message.payload.utf8)
         let (body, response) = try await URLSession.shared.data(for: request)
         guard let http = response as? HTTPURLResponse else { throw ServiceDeskError(.storage, "\(url): not an HTTP response") }
@@ -47,19 +70,25 @@ public struct WebhookTransport: NotificationTransport {
 /// Delivers the outbox to every destination, in order, at least once: a message is marked
 /// delivered only after the destination accepted it, and a failure is retried with
 /// exponential backoff (1 s doubling to 5 min). A destination that fails waits for its
-/// backoff before anything after the failed message is tried, so order is kept.
+/// backoff before anything after the failed message is tried, so order is kept. A message a
+/// destination refused `maxAttempts` times (about 40 minutes of tries with the default 12) is
+/// set aside for that destination (a dead letter: logged, on `/metrics` and the dashboard,
+/// `fieldwatch outbox retry` puts it back) and the queue moves on: one message a receiver
+/// always rejects cannot block everything after it.
 public final class OutboxDelivery: Service, Sendable {
     public let store: TicketStore
     public let transports: [any NotificationTransport]
     public let interval: Duration
+    public let maxAttempts: Int
     private let logger: Logger
     private let now: @Sendable () -> Timestamp
 
-    public init(store: TicketStore, transports: [any NotificationTransport], interval: Duration = .seconds(1),
+    public init(store: TicketStore, transports: [any NotificationTransport], interval: Duration = .seconds(1), maxAttempts: Int = 12,
                 logger: Logger = Logger(label: "fieldwatch.outbox"), now: @escaping @Sendable () -> Timestamp = { Timestamp.now() }) {
         self.store = store
         self.transports = transports
         self.interval = interval
+        self.maxAttempts = max(1, maxAttempts)
         self.logger = logger
         self.now = now
     }
@@ -93,8 +122,21 @@ public final class OutboxDelivery: Service, Sendable {
                     try store.recordDelivery(messageID: message.id, destination: transport.name, at: now(), error: nil, nextAttempt: now())
                     delivered += 1
                 } catch {
+                    if transport.setsAsideFailures && attempts + 1 >= maxAttempts {
+                        logger.error("""
+                            notification \(message.key) (\(message.kind)) to \(transport.name) set aside after \(attempts + 1) failed attempts: \(error); \
+                            the next ones go on. `fieldwatch outbox retry` sends it again once the receiver is fixed
+                            """)
+                        do {
+                            try store.recordDelivery(messageID: message.id, destination: transport.name, at: now(), error: "\(error)",
+                                                     nextAttempt: now(), dead: true)
+                            continue
+                        } catch {
+                            break
+                        }
+                    }
                     let wait = Self.backoff(attempts: attempts)
-                    logger.warning("notification \(message.key) to \(transport.name) failed (attempt \(attempts + 1)), retrying in \(wait / 1000) s: \(error)")
+                    logger.warning("notification \(message.key) to \(transport.name) failed (attempt \(attempts + 1) of \(maxAttempts)), retrying in \(wait / 1000) s: \(error)")
                     try? store.recordDelivery(messageID: message.id, destination: transport.name, at: now(), error: "\(error)",
                                               nextAttempt: now().adding(milliseconds: wait))
                     break

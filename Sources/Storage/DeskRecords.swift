@@ -239,21 +239,53 @@ extension TicketStore {
                 SELECT o.*, COALESCE(d.attempts, 0) AS tries, COALESCE(d.next_attempt_at, 0) AS next FROM outbox o
                 JOIN outbox_destination dest ON dest.name = ?
                 LEFT JOIN outbox_delivery d ON d.message_id = o.id AND d.destination = dest.name
-                WHERE o.created_at >= dest.since AND d.delivered_at IS NULL
+                WHERE o.created_at >= dest.since AND d.delivered_at IS NULL AND d.dead_at IS NULL
                 ORDER BY o.id LIMIT ?
                 """, arguments: [destination, limit]).map { (Self.message(from: $0), $0["tries"], Timestamp(milliseconds: $0["next"])) }
         }
     }
 
     /// Records one delivery attempt: delivered, or failed with the time of the next try.
-    public func recordDelivery(messageID: Int64, destination: String, at: Timestamp, error: String?, nextAttempt: Timestamp) throws(StorageError) {
+    /// `dead`: the failure was the last attempt allowed; the message is set aside.
+    public func recordDelivery(messageID: Int64, destination: String, at: Timestamp, error: String?, nextAttempt: Timestamp,
+                               dead: Bool = false) throws(StorageError) {
         _ = try writeSync { tx in
             try tx.db.execute(sql: """
-                INSERT INTO outbox_delivery (message_id, destination, attempts, next_attempt_at, delivered_at, last_error)
-                VALUES (?, ?, 1, ?, ?, ?)
+                INSERT INTO outbox_delivery (message_id, destination, attempts, next_attempt_at, delivered_at, last_error, dead_at)
+                VALUES (?, ?, 1, ?, ?, ?, ?)
                 ON CONFLICT (message_id, destination) DO UPDATE SET attempts = attempts + 1, next_attempt_at = excluded.next_attempt_at,
-                    delivered_at = excluded.delivered_at, last_error = excluded.last_error
-                """, arguments: [messageID, destination, nextAttempt.milliseconds, error == nil ? at.milliseconds : nil, error])
+                    delivered_at = excluded.delivered_at, last_error = excluded.last_error, dead_at = excluded.dead_at
+                """, arguments: [messageID, destination, nextAttempt.milliseconds, error == nil ? at.milliseconds : nil, error,
+                                 dead && error != nil ? at.milliseconds : nil])
+        }
+    }
+
+    /// Messages set aside, oldest first.
+    public func outboxDeadLetters() throws(StorageError) -> [OutboxDeadLetter] {
+        try read("read the outbox's dead letters") { db in
+            try Row.fetchAll(db, sql: """
+                SELECT o.*, d.destination, d.attempts, d.last_error, d.dead_at FROM outbox_delivery d JOIN outbox o ON o.id = d.message_id
+                WHERE d.dead_at IS NOT NULL ORDER BY d.destination, o.id
+                """).map {
+                OutboxDeadLetter(message: Self.message(from: $0), destination: $0["destination"], attempts: $0["attempts"], lastError: $0["last_error"],
+                                 deadAt: Timestamp(milliseconds: $0["dead_at"]))
+            }
+        }
+    }
+
+    /// Puts messages set aside back in the queue (of one destination, or all), to be tried
+    /// again from now, in order; returns how many. Audited when there were any.
+    @discardableResult
+    public func retryDeadLetters(destination: String? = nil, actor: String, at: Timestamp) throws(StorageError) -> Int {
+        try writeSync { tx in
+            try tx.db.execute(sql: """
+                UPDATE outbox_delivery SET dead_at = NULL, attempts = 0, next_attempt_at = ? WHERE dead_at IS NOT NULL AND (? IS NULL OR destination = ?)
+                """, arguments: [at.milliseconds, destination, destination])
+            let n = tx.db.changesCount
+            if n > 0 {
+                try tx.appendAudit(at: at, actor: actor, action: "outbox.retried", ticketID: nil, detail: ["count": "\(n)", "destination": destination ?? "all"])
+            }
+            return n
         }
     }
 
@@ -262,9 +294,11 @@ extension TicketStore {
         try read("read outbox deliveries") { db in
             try Row.fetchAll(db, sql: "SELECT * FROM outbox_delivery ORDER BY message_id, destination").map { row in
                 let delivered: Int64? = row["delivered_at"]
+                let dead: Int64? = row["dead_at"]
                 return OutboxDeliveryState(messageID: row["message_id"], destination: row["destination"], attempts: row["attempts"],
                                            nextAttemptAt: Timestamp(milliseconds: row["next_attempt_at"]),
-                                           deliveredAt: delivered.map(Timestamp.init(milliseconds:)), lastError: row["last_error"])
+                                           deliveredAt: delivered.map(Timestamp.init(milliseconds:)), lastError: row["last_error"],
+                                           deadAt: dead.map(Timestamp.init(milliseconds:)))
             }
         }
     }
@@ -275,7 +309,7 @@ extension TicketStore {
             try Int.fetchOne(db, sql: """
                 SELECT COUNT(*) FROM outbox o JOIN outbox_destination dest ON o.created_at >= dest.since
                 LEFT JOIN outbox_delivery d ON d.message_id = o.id AND d.destination = dest.name
-                WHERE d.delivered_at IS NULL
+                WHERE d.delivered_at IS NULL AND d.dead_at IS NULL
                 """) ?? 0
         }
     }

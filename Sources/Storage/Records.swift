@@ -210,6 +210,17 @@ public struct OutboxDeliveryState: Sendable, Equatable, Codable {
     public var nextAttemptAt: Timestamp
     public var deliveredAt: Timestamp?
     public var lastError: String?
+    /// Set aside after too many failed attempts (see `OutboxDelivery`); nil otherwise.
+    public var deadAt: Timestamp?
+}
+
+/// A message one destination refused too often, set aside.
+public struct OutboxDeadLetter: Sendable, Equatable {
+    public var message: OutboxMessage
+    public var destination: String
+    public var attempts: Int
+    public var lastError: String?
+    public var deadAt: Timestamp
 }
 
 /// An engineer's proposed repair: what is wrong, what will be done, with which parts, at

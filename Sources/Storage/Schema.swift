@@ -386,6 +386,11 @@ enum Schema {
                 CREATE INDEX operating_hours_hour ON operating_hours (hour);
                 """)
         }
+        migrator.registerMigration("v13-outbox-dead-letters") { db in
+            // A message one destination refused max_attempts times is set aside (dead_at), so
+            // one destination that always fails cannot block its queue; it can be retried by hand.
+            try db.execute(sql: "ALTER TABLE outbox_delivery ADD COLUMN dead_at INTEGER")
+        }
         return migrator
     }
 }

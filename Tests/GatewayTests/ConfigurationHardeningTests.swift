@@ -33,3 +33,29 @@ struct ConfigurationHardeningTests {
         }
     }
 }
+
+@Suite("Configuration: webhooks are signed and encrypted")
+struct WebhookConfigurationTests {
+    func problems(_ c: GatewayConfiguration) -> String {
+        do { try c.validate(); return "" } catch { return error.description }
+    }
+
+    @Test func webhooksNeedASecretAndHTTPSToAnotherMachine() {
+        var c = GatewayConfiguration()
+        c.webhooks = ["https://hooks.example.com/fieldwatch"]
+        #expect(problems(c).contains("webhook_secret: required with webhooks"))
+        c.webhookSecret = "short"
+        #expect(problems(c).contains("webhook_secret: 5 characters is too short"))
+        c.webhookSecret = String(repeating: "k", count: 32)
+        #expect(problems(c).isEmpty)
+        c.webhooks = ["http://10.1.2.3:9000/hook"]
+        #expect(problems(c).contains("plain http:// to another machine"))
+        c.webhooks = ["http://127.0.0.1:9000/hook"]
+        #expect(problems(c).isEmpty, "loopback never crosses the network")
+        c.webhooks = ["http://10.1.2.3:9000/hook"]
+        c.webhookAllowHTTP = true
+        #expect(problems(c).isEmpty)
+        c.webhookMaxAttempts = 0
+        #expect(problems(c).contains("webhook_max_attempts: 0 is outside 1...1000"))
+    }
+}

@@ -69,4 +69,20 @@ struct APIHardeningTests {
         let staffKPIs = try await api.call("GET", "/api/v1/kpis", as: "supervisor").object["kpis"] as? [String: Any]
         #expect((staffKPIs?["engineers"] as? [Any])?.isEmpty == false)
     }
+
+    @Test func notificationsSetAsideAreListedAndResentBySupervisors() async throws {
+        let api = try await APIFixture()
+        _ = try api.openTicket()
+        try api.store.registerDestination("webhook:https://erp.example.com/hook", since: Timestamp(milliseconds: 0))
+        let message = try #require(try api.store.outbox().first)
+        try api.store.recordDelivery(messageID: message.id, destination: "webhook:https://erp.example.com/hook", at: .now(),
+                                     error: "HTTP 422: unknown site", nextAttempt: .now(), dead: true)
+        #expect(try await api.call("GET", "/api/v1/notifications/dead", as: "engineer").status == 403)
+        let dead = try await api.call("GET", "/api/v1/notifications/dead", as: "supervisor")
+        #expect(dead.status == 200 && dead.array.count == 1)
+        #expect(dead.array.first?["destination"] as? String == "webhook:https://erp.example.com/hook" && dead.array.first?["last_error"] as? String == "HTTP 422: unknown site")
+        let retry = try await api.call("POST", "/api/v1/notifications/retry", as: "supervisor", body: "{}")
+        #expect(retry.status == 200 && retry.object["requeued"] as? Int == 1)
+        #expect(try await api.call("GET", "/api/v1/notifications/dead", as: "supervisor").array.isEmpty)
+    }
 }

@@ -46,6 +46,20 @@ struct BrowserTests {
         #expect(dom.contains("data-kpi=\"First-time fix rate\"") && dom.contains("n/a"))
     }
 
+    @Test func supervisorsSeeNotificationsSetAsideOnTheBoard() async throws {
+        let (api, _) = try await Self.seeded()
+        try api.store.registerDestination("webhook:https://erp.example.com/hook", since: Timestamp(milliseconds: 0))
+        let message = try #require(try api.store.outbox().first)
+        try api.store.recordDelivery(messageID: message.id, destination: "webhook:https://erp.example.com/hook", at: .now(),
+                                     error: "HTTP 422: unknown site", nextAttempt: .now(), dead: true)
+        let dom = try await Self.load("http://127.0.0.1:\(api.port)/#/board?token=\(api.tokens["supervisor"]!)")
+        #expect(dom.contains("id=\"dead-notice\"") && dom.contains("could not be delivered to https://erp.example.com/hook"), "\(dom.prefix(3000))")
+        #expect(dom.contains("HTTP 422: unknown site") && dom.contains("id=\"retry-dead\""))
+        // A dispatcher is not shown it (nor allowed to read it).
+        let dispatcher = try await Self.load("http://127.0.0.1:\(api.port)/#/board?token=\(api.tokens["dispatcher"]!)")
+        #expect(!dispatcher.contains("dead-notice"))
+    }
+
     @Test func aTicketPageShowsClocksTimelineActionsAndEvidence() async throws {
         let (api, t) = try await Self.seeded()
         let dom = try await Self.load("http://127.0.0.1:\(api.port)/#/ticket/\(t.id)?token=\(api.tokens["dispatcher"]!)")

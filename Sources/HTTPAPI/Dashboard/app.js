@@ -217,8 +217,24 @@ function chart(points, { warning, critical, markers = [], unit = "", zone, forec
 // ---- views
 
 async function viewBoard(main) {
-  main.innerHTML = `<h1>Open tickets</h1><div class="tiles" id="tiles"></div><div class="cards" id="board"></div>
+  main.innerHTML = `<h1>Open tickets</h1><div id="dead-letters"></div><div class="tiles" id="tiles"></div><div class="cards" id="board"></div>
     <h2>This month against the targets</h2><div class="tiles" id="kpi-tiles"></div>`;
+  if (["admin", "supervisor"].includes(state.me.role)) {
+    // Notifications a webhook refused too often: set aside so the rest go on; shown until resent.
+    every(30000, async () => {
+      const dead = await api("/api/v1/notifications/dead");
+      const box = $("#dead-letters");
+      if (!dead.length) { box.innerHTML = ""; return; }
+      const where = [...new Set(dead.map((d) => d.destination.replace(/^webhook:/, "")))];
+      box.innerHTML = `<div class="notice late" id="dead-notice">${dead.length} notification(s) could not be delivered to ${esc(where.join(", "))}
+        after ${esc(Math.max(...dead.map((d) => d.attempts)))} attempts (last error: ${esc(dead[dead.length - 1].last_error || "?")}); the ones after them went on.
+        <button class="secondary" id="retry-dead">Send them again</button></div>`;
+      $("#retry-dead").addEventListener("click", async () => {
+        await api("/api/v1/notifications/retry", { method: "POST", body: "{}" });
+        box.innerHTML = "";
+      });
+    });
+  }
   every(30000, async () => {
     const k = await api(`/api/v1/kpis?timezone=${encodeURIComponent(Intl.DateTimeFormat().resolvedOptions().timeZone || "UTC")}`);
     $("#kpi-tiles").innerHTML = k.table.filter((r) => r.target || r.status === "met" || r.status === "missed").map((r) =>
