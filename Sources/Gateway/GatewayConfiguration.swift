@@ -13,6 +13,9 @@ public struct GatewayConfiguration: Sendable, Equatable {
     public var username: String?
     public var password: String?
     public var caFile: String?
+    /// The gateway's client certificate and key (PEM) for brokers that require one.
+    public var certFile: String?
+    public var keyFile: String?
     public var database = "./fieldwatch.db"
     public var profiles = "./DeviceProfiles"
     public var inventory = "./inventory.yaml"
@@ -62,6 +65,8 @@ public struct GatewayConfiguration: Sendable, Equatable {
         ("username", "FIELDWATCH_MQTT_USERNAME", "MQTT user name"),
         ("password", "FIELDWATCH_MQTT_PASSWORD", "MQTT password"),
         ("ca_file", "FIELDWATCH_MQTT_CA_FILE", "PEM CA certificate; enables TLS"),
+        ("cert_file", "FIELDWATCH_MQTT_CERT_FILE", "the gateway's client certificate (PEM), for brokers that require one; with key_file and ca_file"),
+        ("key_file", "FIELDWATCH_MQTT_KEY_FILE", "the private key of cert_file (PEM, unencrypted)"),
         ("database", "FIELDWATCH_DB", "SQLite file of tickets and audit trail (default ./fieldwatch.db)"),
         ("profiles", "FIELDWATCH_PROFILES", "directory of device profiles (default ./DeviceProfiles)"),
         ("inventory", "FIELDWATCH_INVENTORY", "sites and devices YAML (default ./inventory.yaml)"),
@@ -109,6 +114,8 @@ public struct GatewayConfiguration: Sendable, Equatable {
             if let v = text("username") { c.username = v }
             if let v = text("password") { c.password = v }
             if let v = text("ca_file") { c.caFile = v }
+            if let v = text("cert_file") { c.certFile = v }
+            if let v = text("key_file") { c.keyFile = v }
             if let v = text("database") { c.database = v }
             if let v = text("profiles") { c.profiles = v }
             if let v = text("inventory") { c.inventory = v }
@@ -154,6 +161,8 @@ public struct GatewayConfiguration: Sendable, Equatable {
             case "username": username = value
             case "password": password = value
             case "ca_file": caFile = value
+            case "cert_file": certFile = value
+            case "key_file": keyFile = value
             case "database": database = value
             case "profiles": profiles = value
             case "inventory": inventory = value
@@ -211,6 +220,11 @@ public struct GatewayConfiguration: Sendable, Equatable {
         }
         if password != nil && username == nil { problems.append("password: set without username; give both or neither") }
         if let caFile, !FileManager.default.isReadableFile(atPath: caFile) { problems.append("ca_file: \(caFile) is not a readable file") }
+        if (certFile == nil) != (keyFile == nil) { problems.append("cert_file and key_file: give both (the client certificate and its private key) or neither") }
+        if certFile != nil && caFile == nil { problems.append("cert_file: a client certificate needs TLS; set ca_file (and use mqtts://)") }
+        for (key, file) in [("cert_file", certFile), ("key_file", keyFile)] {
+            if let file, !FileManager.default.isReadableFile(atPath: file) { problems.append("\(key): \(file) is not a readable file") }
+        }
         if !(16...1_048_576).contains(ringCapacity) { problems.append("ring_capacity: \(ringCapacity) is outside 16...1048576 samples per series") }
         if !(0...65_536).contains(historyKiB) { problems.append("history_kib: \(historyKiB) is outside 0...65536 KiB per series (0 keeps no history)") }
         if !(16...10_000_000).contains(mqttBuffer) { problems.append("mqtt_buffer: \(mqttBuffer) is outside 16...10000000 messages") }
@@ -276,6 +290,8 @@ public struct GatewayConfiguration: Sendable, Equatable {
         // depends on the publishers' and the broker's sockets (`set_tcp_nodelay true`).
         var c = MQTTConfiguration(host: url.host, port: url.port, clientID: clientID, username: username, password: password,
                                   caFile: caFile, bufferCapacity: mqttBuffer, tcpNoDelay: false)
+        c.certFile = certFile
+        c.keyFile = keyFile
         c.maxPayloadBytes = maxPayloadKiB * 1024
         c.bufferBytes = mqttBufferMiB * 1024 * 1024
         return c

@@ -60,7 +60,8 @@ public final class MQTTClient: @unchecked Sendable {
             try check(mosquitto_username_pw_set(handle, username, configuration.password), operation: "username_pw_set")
         }
         if let caFile = configuration.caFile {
-            try check(mosquitto_tls_set(handle, caFile, nil, nil, nil, nil), operation: "tls_set(cafile: \(caFile))")
+            try check(mosquitto_tls_set(handle, caFile, nil, configuration.certFile, configuration.keyFile, nil),
+                      operation: "tls_set(cafile: \(caFile)\(configuration.certFile.map { ", certfile: \($0), keyfile: \(configuration.keyFile ?? "")" } ?? ""))")
         }
         mosquitto_connect_callback_set(handle) { mosq, obj, rc in
             guard let mosq, let obj else { return }

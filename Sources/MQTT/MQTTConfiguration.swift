@@ -11,6 +11,10 @@ public struct MQTTConfiguration: Sendable, Equatable {
     public var password: String?
     /// PEM file of the CA that signed the broker's certificate; enables TLS.
     public var caFile: String?
+    /// The gateway's own certificate and private key (PEM), for brokers that require client
+    /// certificates (`require_certificate true`); both or neither, with `caFile`.
+    public var certFile: String?
+    public var keyFile: String?
     public var cleanSession: Bool
     public var keepAlive: Int
     public var reconnectDelayMin: Int

@@ -16,6 +16,22 @@ struct ConfigurationHardeningTests {
         #expect(c.warnings.isEmpty)
     }
 
+    @Test func aClientCertificateNeedsItsKeyAndTLS() throws {
+        var c = GatewayConfiguration()
+        c.certFile = "/etc/hostname"
+        do {
+            try c.validate()
+            Issue.record("a certificate without a key was accepted")
+        } catch {
+            #expect(error.description.contains("cert_file and key_file: give both") && error.description.contains("cert_file: a client certificate needs TLS"))
+        }
+        c.keyFile = "/etc/hostname"
+        c.caFile = "/etc/hostname"
+        c.broker = "mqtts://127.0.0.1:8883"
+        try c.validate()
+        #expect(c.mqtt.certFile == "/etc/hostname" && c.mqtt.keyFile == "/etc/hostname")
+    }
+
     @Test func payloadAndBufferBoundsAreConfiguredAndValidated() throws {
         var c = GatewayConfiguration()
         #expect(c.mqtt.maxPayloadBytes == 256 * 1024 && c.mqtt.bufferBytes == 64 * 1024 * 1024)

@@ -84,6 +84,47 @@ struct MQTTSecurityTests {
         other.disconnect()
     }
 
+    @Test func aBrokerThatRequiresClientCertificatesLetsOnlyTheGatewayWithItsCertificateIn() async throws {
+        let dir = try makeTemporaryDirectory()
+        try shell("""
+            openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.crt -days 2 -subj /CN=fieldwatch-test-ca 2>/dev/null && \
+            openssl req -newkey rsa:2048 -nodes -keyout server.key -out server.csr -subj /CN=127.0.0.1 2>/dev/null && \
+            printf 'subjectAltName=IP:127.0.0.1\\n' > san.ext && \
+            openssl x509 -req -in server.csr -CA ca.crt -CAkey ca.key -CAcreateserial -out server.crt -days 2 -extfile san.ext 2>/dev/null && \
+            openssl req -newkey rsa:2048 -nodes -keyout gateway.key -out gateway.csr -subj /CN=fieldwatch-gateway 2>/dev/null && \
+            openssl x509 -req -in gateway.csr -CA ca.crt -CAkey ca.key -CAcreateserial -out gateway.crt -days 2 2>/dev/null && \
+            chmod 0644 server.key ca.key gateway.key
+            """, in: dir)
+        let broker = try MosquittoBroker(extraConfiguration: """
+            cafile \(dir.path)/ca.crt
+            certfile \(dir.path)/server.crt
+            keyfile \(dir.path)/server.key
+            require_certificate true
+            """)
+        var config = MQTTConfiguration(host: "127.0.0.1", port: broker.port, clientID: "mtls", caFile: "\(dir.path)/ca.crt", cleanSession: true)
+        config.certFile = "\(dir.path)/gateway.crt"
+        config.keyFile = "\(dir.path)/gateway.key"
+        let client = try MQTTClient(configuration: config)
+        try client.connect()
+        #expect(await client.waitUntilConnected(), "the gateway's certificate is accepted")
+        client.disconnect()
+
+        // Without a client certificate the broker hangs up during the handshake.
+        var anonymous = config
+        anonymous.clientID = "mtls-none"
+        anonymous.certFile = nil
+        anonymous.keyFile = nil
+        let other = try MQTTClient(configuration: anonymous)
+        do {
+            try other.connect()
+            try await Task.sleep(for: .seconds(1))
+            #expect(!other.isConnected)
+        } catch {
+            // Refused inside connect(): fine, it is not connected either.
+        }
+        other.disconnect()
+    }
+
     @Test func aMissingCAFileIsAClearError() throws {
         #expect {
             _ = try MQTTClient(configuration: MQTTConfiguration(clientID: "x", caFile: "/nonexistent/ca.pem"))
