@@ -58,8 +58,17 @@ enum SiteRoutes {
             let to = try time(request.query("to"), "to", default: env.now())
             let from = try time(request.query("from"), "from", default: to - .seconds(3600))
             guard from <= to else { throw APIError(.unprocessableContent, "invalid", "from (\(from.rfc3339)) is after to (\(to.rfc3339))") }
+            guard to - from <= Self.maxWindow else {
+                throw APIError(.unprocessableContent, "invalid", "the window \(from.rfc3339) – \(to.rfc3339) is longer than 31 days; ask for a shorter one")
+            }
             let key = SeriesKey(device: deviceID, sensor: sensor.key)
             let samples = env.series?.range(key, from: from, to: to) ?? []
+            if request.query("step") == nil && samples.count > Self.maxRawSamples {
+                throw APIError(.unprocessableContent, "invalid", """
+                    the window holds \(samples.count) samples, more than \(Self.maxRawSamples) are returned one by one; \
+                    add ?step=1m (or longer) for buckets, or narrow the window
+                    """)
+            }
             let values = samples.map(\.value)
             var rollup: [BucketView]?
             if let stepText = request.query("step") {
@@ -81,6 +90,10 @@ enum SiteRoutes {
                 warning: sensor.limits?.warning, critical: sensor.limits?.critical, rollup: rollup), request, context)
         },
     ]
+
+    /// The widest telemetry window, and the most samples returned one by one (beyond: buckets).
+    static let maxWindow: Duration = .seconds(31 * 86_400)
+    static let maxRawSamples = 20_000
 
     static func deviceView(_ d: Device, _ env: APIEnvironment, open: [Ticket]) -> DeviceView {
         let profile = env.profiles[d.profileID]

@@ -92,13 +92,14 @@ public final class SeriesStore: Sendable {
     }
 
     /// Samples of `[from, to]`, oldest first: from the compressed history (when kept) and the ring.
+    /// Only the series' entry is copied under the lock (copy-on-write: no sample is copied
+    /// there); reading and decompressing happen after it is released, so a wide query never
+    /// holds up the appends of ingest. (The next append to that ring copies it once.)
     public func range(_ key: SeriesKey, from: Timestamp, to: Timestamp) -> [Sample] {
-        state.withLock { state in
-            guard let entry = state.series[key] else { return [] }
-            let recent = entry.ring.range(from: from, to: to)
-            guard let history = entry.history, let oldest = entry.ring.oldest, from < oldest.timestamp else { return recent }
-            return history.range(from: from, to: min(to, oldest.timestamp - .milliseconds(1))) + recent
-        }
+        guard let entry = state.withLock({ $0.series[key] }) else { return [] }
+        let recent = entry.ring.range(from: from, to: to)
+        guard let history = entry.history, let oldest = entry.ring.oldest, from < oldest.timestamp else { return recent }
+        return history.range(from: from, to: min(to, oldest.timestamp - .milliseconds(1))) + recent
     }
 
     /// Bytes of compressed history held across all series.

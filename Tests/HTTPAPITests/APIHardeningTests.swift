@@ -85,4 +85,12 @@ struct APIHardeningTests {
         #expect(retry.status == 200 && retry.object["requeued"] as? Int == 1)
         #expect(try await api.call("GET", "/api/v1/notifications/dead", as: "supervisor").array.isEmpty)
     }
+
+    @Test func aTelemetryWindowIsBounded() async throws {
+        let api = try await APIFixture()
+        let r = try await api.call("GET", "/api/v1/devices/pump-1/telemetry?sensor=bearing_temp&from=2026-01-01T00:00:00Z&to=2026-03-01T00:00:00Z", as: "admin")
+        #expect(r.status == 422 && r.errorMessage.contains("longer than 31 days"), "\(r.text)")
+        #expect(try await api.call("GET", "/api/v1/devices/pump-1/telemetry?sensor=bearing_temp&from=2026-01-01T00:00:00Z&to=2026-01-31T00:00:00Z",
+                                   as: "admin").status == 200)
+    }
 }
