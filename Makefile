@@ -2,9 +2,11 @@
 #   make demo   broker + gateway + simulator on this machine, tickets printed as they open
 #   make test   build and run every test (needs mosquitto; installed when run as root)
 #   make bench  release build, then the figures of the Performance section (~11 min; never part of make test)
+#   make reliability  kill -9 cycles, broker restart, full disk, webhook outage against the real
+#               binaries (CI runs it with 20 cycles; RELIABILITY_CYCLES=200 by hand)
 SWIFT ?= swift
 
-.PHONY: all deps build release test demo bench clean
+.PHONY: all deps build release test reliability demo bench clean
 
 all: build
 
@@ -20,6 +22,11 @@ release: deps
 test: deps
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build
+
+RELIABILITY_CYCLES ?= 20
+reliability: deps
+	$(SWIFT) build
+	python3 scripts/reliability.py --bin "$$($(SWIFT) build --show-bin-path)" --cycles $(RELIABILITY_CYCLES) --report reliability-report.json
 
 bench: deps
 	$(SWIFT) build -c release --product fieldwatch-bench

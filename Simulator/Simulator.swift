@@ -153,7 +153,17 @@ struct SimulatorCommand: AsyncParsableCommand {
             }
             let ts = Timestamp(startDate.addingTimeInterval(simulated))
             for message in fleet.messages(tick: tick, time: simulated, period: period, timestamp: ts) {
-                try sink.send(topic: message.topic, payload: drill ? markDrill(message.payload) : message.payload)
+                let payload = drill ? markDrill(message.payload) : message.payload
+                do {
+                    try sink.send(topic: message.topic, payload: payload)
+                } catch let error as MQTTError where error.code == 4 && mqttSink != nil {
+                    // The broker went away (restarted, network): a device keeps its reading and
+                    // sends it once the broker is back, as a real one with a local buffer does.
+                    say("broker connection lost at message \(sent); holding the readings until it is back (up to 2 min)")
+                    guard await mqttSink!.client.waitUntilConnected(timeout: .seconds(120)) else { throw error }
+                    say("broker back; resuming")
+                    try sink.send(topic: message.topic, payload: payload)
+                }
                 sent += 1
                 if messages > 0 && sent >= messages { break loop }
             }
