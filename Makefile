@@ -4,9 +4,10 @@
 #   make bench  release build, then the figures of the Performance section (~11 min; never part of make test)
 #   make reliability  kill -9 cycles, broker restart, full disk, webhook outage against the real
 #               binaries (CI runs it with 20 cycles; RELIABILITY_CYCLES=200 by hand)
+#   make fuzz   libFuzzer + AddressSanitizer on the decoders and loaders, FUZZ_SECONDS (60) per target
 SWIFT ?= swift
 
-.PHONY: all deps build release test reliability demo bench clean
+.PHONY: all deps build release test reliability fuzz demo bench clean
 
 all: build
 
@@ -27,6 +28,9 @@ RELIABILITY_CYCLES ?= 20
 reliability: deps
 	$(SWIFT) build
 	python3 scripts/reliability.py --bin "$$($(SWIFT) build --show-bin-path)" --cycles $(RELIABILITY_CYCLES) --report reliability-report.json
+
+fuzz: deps
+	@scripts/fuzz.sh
 
 bench: deps
 	$(SWIFT) build -c release --product fieldwatch-bench

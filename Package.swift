@@ -99,6 +99,15 @@ let package = Package(
             exclude: ["demo-site.yaml", "demo.yaml", "README.md"]
         ),
         .target(name: "FieldwatchTesting", dependencies: ["FieldwatchCore"]),
+        // `make fuzz`: libFuzzer targets for the decoders and loaders (see Fuzz/FuzzTargets.swift).
+        .executableTarget(
+            name: "fieldwatch-fuzz",
+            dependencies: [
+                "Ingest", "MQTT", "Profiles", "ServiceDesk", "TimeSeries", "FieldwatchCore", "FieldwatchTesting",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Fuzz"
+        ),
         // `make bench`: release build only; never part of `make test`.
         .executableTarget(
             name: "fieldwatch-bench",

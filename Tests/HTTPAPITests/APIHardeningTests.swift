@@ -93,4 +93,22 @@ struct APIHardeningTests {
         #expect(try await api.call("GET", "/api/v1/devices/pump-1/telemetry?sensor=bearing_temp&from=2026-01-01T00:00:00Z&to=2026-01-31T00:00:00Z",
                                    as: "admin").status == 200)
     }
+
+    @Test func bodiesAtTheLimitAndHostileJSONGetClearErrors() async throws {
+        let api = try await APIFixture()
+        func body(padTo size: Int) -> String {
+            let head = #"{"device": "pump-1", "channel": "phone", "description": ""#, tail = #""}"#
+            return head + String(repeating: "x", count: size - head.utf8.count - tail.utf8.count) + tail
+        }
+        let atLimit = try await api.call("POST", "/api/v1/tickets", as: "dispatcher", body: body(padTo: 64 * 1024))
+        #expect(atLimit.status != 413 && atLimit.status < 500, "64 KiB exactly is within the limit: \(atLimit.status)")
+        let over = try await api.call("POST", "/api/v1/tickets", as: "dispatcher", body: body(padTo: 64 * 1024 + 1))
+        #expect(over.status == 413 && over.errorCode == "body_too_large")
+        let deep = String(repeating: "[", count: 10_000) + String(repeating: "]", count: 10_000)
+        let nested = try await api.call("POST", "/api/v1/tickets", as: "dispatcher", body: #"{"device": \#(deep)}"#)
+        #expect(nested.status == 400, "\(nested.status) \(nested.text.prefix(300))")
+        let notUTF8 = try await api.call("POST", "/api/v1/tickets", as: "dispatcher", body: "{\"device\": \"\u{FFFD}\u{0}\"}")
+        #expect([400, 404, 422].contains(notUTF8.status))
+        #expect(try await api.call("GET", "/healthz", as: nil).status == 200, "still serving")
+    }
 }
