@@ -54,9 +54,24 @@ let selected: FuzzTarget = {
 }()
 
 @_cdecl("LLVMFuzzerTestOneInput")
-public func fuzzOneInput(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
-    selected.run(Array(UnsafeBufferPointer(start: data, count: size)))
+public func fuzzOneInput(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
+    selected.run(data.map { Array(UnsafeBufferPointer(start: $0, count: size)) } ?? [])
     return 0
+}
+
+/// SwiftPM links an executable's entry point as `<module>_main` (`--defsym main=…`), which
+/// hides libFuzzer's own `main`: this one hands over to libFuzzer's driver, found at run time
+/// (the fuzz build links with --export-dynamic).
+@_cdecl("fieldwatch_fuzz_main")
+public func fuzzMain(_ argc: CInt, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?) -> CInt {
+    typealias Callback = @convention(c) (UnsafePointer<UInt8>?, Int) -> CInt
+    typealias Driver = @convention(c) (UnsafeMutablePointer<CInt>, UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?>, Callback) -> CInt
+    guard let symbol = dlsym(nil, "LLVMFuzzerRunDriver") else {
+        fatalError("libFuzzer's LLVMFuzzerRunDriver is not linked in: build with `make fuzz`")
+    }
+    var argc = argc
+    var argv = argv
+    return unsafeBitCast(symbol, to: Driver.self)(&argc, &argv, fuzzOneInput)
 }
 #else
 @main

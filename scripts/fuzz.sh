@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${FUZZ_SECONDS:-60}
 targets=${FUZZ_TARGETS:-telemetry pipeline profile inventory policy team}
-flags=(--scratch-path .build/fuzz --product fieldwatch-fuzz -Xswiftc -sanitize=fuzzer,address -Xswiftc -DFUZZING)
+flags=(--scratch-path .build/fuzz --product fieldwatch-fuzz -Xswiftc -sanitize=fuzzer,address -Xswiftc -DFUZZING -Xlinker --export-dynamic)
 echo "building the fuzz targets (libFuzzer + AddressSanitizer; the first build takes several minutes)..."
 swift build "${flags[@]}" 2>&1 | grep -E "error|warning: unre|Compiling fieldwatch_fuzz|Build" || true
 bin="$(swift build --scratch-path .build/fuzz --show-bin-path)/fieldwatch-fuzz"

@@ -233,15 +233,21 @@ public func formatDuration(_ d: Duration) -> String {
 }
 
 /// Parses `250ms`, `30s`, `5m`, `2h`, `1d`, or a bare number of seconds.
+/// A duration beyond about 290 million years does not fit in milliseconds; anything above a
+/// century is a typo, refused like any other unreadable duration (found by `make fuzz`: `1e300s`
+/// trapped on the conversion).
 public func parseDuration(_ text: String) -> Duration? {
     let t = text.trimmingCharacters(in: .whitespaces)
     let units: [(String, Double)] = [("ms", 0.001), ("s", 1), ("m", 60), ("h", 3600), ("d", 86_400)]
-    for (suffix, scale) in units where t.hasSuffix(suffix) {
-        let number = t.dropLast(suffix.count)
-        if let n = Double(number), n.isFinite { return .milliseconds(Int64((n * scale * 1000).rounded())) }
+    let century = 100 * 365.25 * 86_400_000.0
+    func duration(_ milliseconds: Double) -> Duration? {
+        guard milliseconds.isFinite, abs(milliseconds) <= century else { return nil }
+        return .milliseconds(Int64(milliseconds.rounded()))
     }
-    if let n = Double(t), n.isFinite { return .milliseconds(Int64((n * 1000).rounded())) }
-    return nil
+    for (suffix, scale) in units where t.hasSuffix(suffix) {
+        if let n = Double(t.dropLast(suffix.count)) { return duration(n * scale * 1000) }
+    }
+    return Double(t).flatMap { duration($0 * 1000) }
 }
 
 extension Node {

@@ -138,6 +138,12 @@ struct ProfileValidationTests {
     func durations(_ text: String, _ ms: Int64) {
         #expect(parseDuration(text)?.wholeMilliseconds == ms)
     }
+
+    /// Found by `make fuzz` (policy target): a duration too large for milliseconds trapped.
+    @Test(arguments: ["411111111111111111111111111111111111111111111111111111118h", "1e300s", "9223372036854775807ms", "-1e30d", "101d" + "00000", "inf", "nan"])
+    func absurdDurationsAreRefusedNotTrapped(_ text: String) {
+        #expect(parseDuration(text) == nil)
+    }
 }
 
 @Suite("Inventory validation")

@@ -93,3 +93,25 @@ struct PolicyTests {
         #expect(found.contains { $0.contains("no working time at all") })
     }
 }
+
+@Suite("Inputs make fuzz found")
+struct FuzzRegressionTests {
+    /// Tests/FuzzCrashes holds every input that crashed a fuzz target, as found; each must now
+    /// be refused with a message (or accepted), never trap.
+    @Test func everyFuzzCrashIsNowAClearError() throws {
+        let dir = Fixtures.packageRoot().appendingPathComponent("Tests/FuzzCrashes")
+        let files = try FileManager.default.contentsOfDirectory(atPath: dir.path).sorted()
+        #expect(!files.isEmpty)
+        for file in files where file.hasPrefix("policy-") {
+            // As the fuzzer fed them: bytes, decoded leniently (a crash input need not be UTF-8).
+            let text = String(decoding: try Data(contentsOf: dir.appendingPathComponent(file)), as: UTF8.self)
+            do {
+                _ = try ServicePolicy.parse(text, file: file)
+            } catch {
+                #expect(!error.description.isEmpty)
+            }
+        }
+        let overflow = String(decoding: try Data(contentsOf: dir.appendingPathComponent("policy-duration-overflow.yaml")), as: UTF8.self)
+        #expect(throws: (any Error).self) { try ServicePolicy.parse(overflow, file: "policy-duration-overflow.yaml") }
+    }
+}
