@@ -64,11 +64,14 @@ token customer li.tianhe "customer, Tianhe Property Management" "Tianhe Property
 
 # The field team (engineers, service points, a partner) that dispatch ranks; idempotent on a rerun.
 "$bin/fieldwatch" engineers import ServicePolicy/demo-team.yaml --db "$db" --by "make demo" | head -1
+# The parts catalogue (unit costs price the repairs in `fieldwatch report costs`) and the counted stock.
+"$bin/fieldwatch" parts import ServicePolicy/demo-parts.yaml --db "$db" --by "make demo" | head -1
 
 echo "broker:    mqtt://127.0.0.1:$port (log $run/mosquitto.log)"
 echo "database:  $db · dead letters: $run/dead-letters.jsonl"
 echo "fleet:     $fleet (two sites, six devices; the fault script is described at its top)"
 echo "policy:    ServicePolicy/demo.yaml (minutes, not hours: clocks and escalations you can watch)"
+echo "parts:     ServicePolicy/demo-parts.yaml (fieldwatch parts status --db $db)"
 echo "team:      ServicePolicy/demo-team.yaml (dispatch: the dashboard's Dispatch page, or fieldwatch dispatch suggest N --db $db --inventory $fleet)"
 echo "dashboard, one sign-in link per role:"
 printf '%s\n' "${links[@]}"

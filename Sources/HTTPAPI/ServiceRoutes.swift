@@ -48,15 +48,20 @@ enum ServiceRoutes {
                                request, context)
         },
         RouteSpec(method: .get, path: "/api/v1/costs",
-                  summary: "What the month's repairs cost and who pays: each finished visit's labour (hours × rate) and parts, decided warranty, contract or billable, with totals per ticket, model, fault and customer; parts unpriced until the parts catalogue.",
+                  summary: "What the month's repairs cost and who pays: each finished visit's labour (hours × rate) and parts (at the parts catalogue's unit cost), decided warranty, contract or billable, with totals per ticket, model, fault and customer.",
                   operation: .readCosts, query: [("month", "YYYY-MM (default: this month)"), ("timezone", "IANA zone of the month (default UTC)")],
                   response: "Costs") { request, context, env in
             let token = try context.caller()
             try Access.require(.readCosts, token)
             let (month, _, period) = try monthQuery(request, env)
-            let rates = Dictionary(try env.field.team.engineers(includeInactive: true).map { ($0.id, $0.hourlyRate) }, uniquingKeysWith: { a, _ in a })
-            return try respond(CostReport.compute(month: month, records: try env.store.kpiRecords(from: period.from, to: period.to), inventory: env.inventory,
-                                                  rates: rates), request, context)
+            return try respond(try CostReport.load(month: month, from: period.from, to: period.to, store: env.store, inventory: env.inventory), request, context)
+        },
+        RouteSpec(method: .get, path: "/api/v1/parts",
+                  summary: "Stock per part and location (on hand, reserved, available) with warnings; the catalogue's parts with their unit costs.",
+                  operation: .readCosts, response: "PartsStatus") { request, context, env in
+            try Access.require(.readCosts, try context.caller())
+            let store = SQLitePartsStore(env.store)
+            return try respond(["parts": PartsStatus.compute(parts: try store.parts(includeInactive: false), stock: try store.stock())], request, context)
         },
         RouteSpec(method: .get, path: "/api/v1/audit/verify",
                   summary: "Check the hash-chained audit trail; names the first record modified, deleted or reordered.",

@@ -20,7 +20,7 @@ public struct CostReport: Codable, Sendable, Equatable {
         /// The engineer for labour, the part number for parts.
         public var item: String
         public var quantity: Double
-        /// nil: not priced (parts until the parts catalogue gives unit costs).
+        /// nil: not priced (a part the parts catalogue does not list).
         public var unit_cost: Double?
         public var amount: Double?
         /// warranty, contract or billable.
@@ -42,6 +42,14 @@ public struct CostReport: Codable, Sendable, Equatable {
     public var by_model: [Group]
     public var by_fault: [Group]
     public var by_customer: [Group]
+
+    /// The month's report from the store: labour rates from the field team, part prices from
+    /// the parts catalogue (a part outside it stays unpriced, counted, never zero).
+    public static func load(month: String, from: Timestamp, to: Timestamp, store: TicketStore, inventory: Inventory) throws(StorageError) -> CostReport {
+        let rates = Dictionary(try SQLiteFieldTeamStore(store).engineers(includeInactive: true).map { ($0.id, $0.hourlyRate) }, uniquingKeysWith: { a, _ in a })
+        let prices = Dictionary(try SQLitePartsStore(store).parts(includeInactive: true).map { ($0.number, $0.unitCost) }, uniquingKeysWith: { a, _ in a })
+        return compute(month: month, records: try store.kpiRecords(from: from, to: to), inventory: inventory, rates: rates, partCost: { prices[$0] })
+    }
 
     /// - Parameters:
     ///   - rates: hourly labour rate per engineer id.

@@ -122,7 +122,38 @@ public enum MonthlyReport {
         return "<svg id=\"\(id)\" viewBox=\"0 0 620 \(height)\" width=\"620\" height=\"\(height)\" role=\"img\">\(rows)</svg>"
     }
 
-    public static func html(_ k: ServiceKPIs, month: String, timeZone: String, generatedAt: Timestamp) -> String {
+    static func money(_ x: Double) -> String {
+        let f = NumberFormatter()
+        f.numberStyle = .decimal
+        f.minimumFractionDigits = 2
+        f.maximumFractionDigits = 2
+        return f.string(from: NSNumber(value: x)) ?? String(format: "%.2f", x)
+    }
+
+    /// The "Costs: who pays" section: totals, then per customer and per equipment model.
+    static func costsSection(_ c: CostReport?) -> String {
+        guard let c else {
+            return "<h2>Costs: who pays</h2><p class=\"muted\">Not included: give the inventory (warranties and contracts) with --inventory.</p>"
+        }
+        func rows(_ groups: [CostReport.Group]) -> String {
+            groups.map { g in
+                "<tr><td>\(esc(g.key))</td><td>\(money(g.warranty))</td><td>\(money(g.contract))</td><td>\(money(g.billable))</td><td>\(String(format: "%g", g.labour_hours))</td><td>\(g.unpriced_lines)</td></tr>"
+            }.joined()
+        }
+        let head = "<tr><th></th><th>warranty</th><th>contract</th><th>billable</th><th>labour hours</th><th>unpriced lines</th></tr>"
+        let t = c.totals
+        return """
+            <h2>Costs: who pays</h2>
+            <p id="cost-totals">\(c.lines.count) cost line(s) from finished visits: warranty \(money(t.warranty)), contract \(money(t.contract)), \
+            <b>billable \(money(t.billable))</b>; \(String(format: "%g", t.labour_hours)) labour hour(s)\(t.unpriced_lines > 0 ? "; \(t.unpriced_lines) part line(s) not in the parts catalogue, unpriced" : "").</p>
+            \(c.lines.isEmpty ? "<p class=\"muted\">No visit was finished on this month's tickets.</p>" : """
+            <table id="costs-by-customer">\(head.replacingOccurrences(of: "<th></th>", with: "<th>customer</th>"))\(rows(c.by_customer))</table>
+            <table id="costs-by-model">\(head.replacingOccurrences(of: "<th></th>", with: "<th>equipment model</th>"))\(rows(c.by_model))</table>
+            """)
+            """
+    }
+
+    public static func html(_ k: ServiceKPIs, month: String, timeZone: String, generatedAt: Timestamp, costs: CostReport? = nil) -> String {
         let table = rows(k).map { r -> String in
             "<tr class=\"\(r.status.replacingOccurrences(of: " ", with: "-"))\"><td>\(esc(r.kpi))</td><td>\(esc(r.value))</td><td>\(esc(r.target))</td><td>\(esc(r.status))</td></tr>"
         }.joined(separator: "\n")
@@ -170,6 +201,7 @@ public enum MonthlyReport {
             <h2>Staff ranking (top 3)</h2>
             <table id="staff"><tr><th>#</th><th>owner</th><th>resolved</th><th>first contact, median</th><th>SLA compliance</th></tr>\(staff)</table>
             \(k.engineers.isEmpty ? "<p class=\"muted\">No ticket had an owner this month.</p>" : "")
+            \(costsSection(costs))
             </body></html>
             """
     }

@@ -86,6 +86,14 @@ extension FieldOperations {
             var detail = ["visit": "\(visitID)", "outcome": outcome.rawValue, "work": work, "labour_hours": String(format: "%g", labourHours)]
             if let reason { detail["reason"] = reason.rawValue }
             if let parts { detail["parts"] = parts }
+            if let parts {
+                let used = parts.split(separator: ",").compactMap { item -> (part: String, quantity: Int)? in
+                    let p = item.split(separator: ":")
+                    return p.count == 2 ? (String(p[0]), Int(p[1]) ?? 0) : nil
+                }
+                let unsourced = try SQLitePartsStore.consume(used, engineer: visit.engineer, ticketID: visit.ticketID, visitID: visitID, at: at, in: tx)
+                if !unsourced.isEmpty { detail["stock_warning"] = "used but in no location's stock: \(unsourced.joined(separator: ", ")); count the stock" }
+            }
             try tx.appendAudit(at: at, actor: visit.engineer, action: "visit.finished", ticketID: visit.ticketID, detail: detail)
             if outcome == .fixed {
                 guard try tx.ticket(id: visit.ticketID)?.status == .onSite else {

@@ -391,6 +391,41 @@ enum Schema {
             // one destination that always fails cannot block its queue; it can be retried by hand.
             try db.execute(sql: "ALTER TABLE outbox_delivery ADD COLUMN dead_at INTEGER")
         }
+        migrator.registerMigration("v14-parts") { db in
+            // The parts catalogue (canonical JSON like the team, never deleted: history names
+            // its parts), stock per location, and every movement of stock as a record.
+            try db.execute(sql: """
+                CREATE TABLE part (
+                    number     TEXT PRIMARY KEY CHECK (number <> ''),
+                    active     INTEGER NOT NULL DEFAULT 1 CHECK (active IN (0, 1)),
+                    unit_cost  REAL NOT NULL CHECK (unit_cost >= 0),
+                    definition TEXT NOT NULL
+                );
+                CREATE TABLE stock (
+                    location TEXT NOT NULL CHECK (location <> ''),
+                    kind     TEXT NOT NULL CHECK (kind IN ('warehouse', 'service_point', 'van')),
+                    part     TEXT NOT NULL REFERENCES part(number),
+                    on_hand  INTEGER NOT NULL CHECK (on_hand >= 0),
+                    reserved INTEGER NOT NULL DEFAULT 0 CHECK (reserved >= 0 AND reserved <= on_hand),
+                    PRIMARY KEY (location, part)
+                ) WITHOUT ROWID;
+                CREATE TABLE stock_movement (
+                    id            INTEGER PRIMARY KEY AUTOINCREMENT,
+                    at            INTEGER NOT NULL,
+                    kind          TEXT NOT NULL CHECK (kind IN ('receive', 'move', 'reserve', 'release', 'consume', 'adjust')),
+                    part          TEXT NOT NULL REFERENCES part(number),
+                    quantity      INTEGER NOT NULL CHECK (quantity <> 0),
+                    from_location TEXT,
+                    to_location   TEXT,
+                    ticket_id     INTEGER REFERENCES ticket(id),
+                    visit_id      INTEGER REFERENCES visit(id),
+                    actor         TEXT NOT NULL CHECK (actor <> ''),
+                    reason        TEXT
+                );
+                CREATE INDEX stock_movement_part ON stock_movement (part, at);
+                CREATE INDEX stock_movement_ticket ON stock_movement (ticket_id);
+                """)
+        }
         return migrator
     }
 }

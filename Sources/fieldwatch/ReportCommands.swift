@@ -26,6 +26,7 @@ struct Report: ParsableCommand {
         @Option(help: "Also write the KPI table as CSV here.") var csv: String?
         @Option(help: "Time zone whose calendar month is reported (default UTC).") var timezone = "UTC"
         @Option(help: "Directory of device profiles, for the failing components (default ./DeviceProfiles).") var profiles = "./DeviceProfiles"
+        @Option(help: "Inventory (warranties, contracts) for the costs section (default ./inventory.yaml when it exists).") var inventory: String?
 
         func run() throws {
             let period = try monthPeriod(month, timezone: timezone)
@@ -34,8 +35,13 @@ struct Report: ParsableCommand {
             let kpis = ServiceKPIs.compute(try store.kpiRecords(from: period.from, to: period.to), from: period.from, to: period.to, now: .now(),
                                            component: { catalogue[$0]?.fault($1)?.component },
                                            operatingHours: try SQLiteOperatingHoursStore(store).operatingHours(from: period.from, to: period.to))
+            var costs: CostReport?
+            if let file = inventory ?? (FileManager.default.fileExists(atPath: "./inventory.yaml") ? "./inventory.yaml" : nil) {
+                let (inv, _) = try loadInventory(inventory: file, profiles: profiles)
+                costs = try CostReport.load(month: month, from: period.from, to: period.to, store: store, inventory: inv)
+            }
             do {
-                try MonthlyReport.html(kpis, month: month, timeZone: timezone, generatedAt: .now()).write(toFile: out, atomically: true, encoding: .utf8)
+                try MonthlyReport.html(kpis, month: month, timeZone: timezone, generatedAt: .now(), costs: costs).write(toFile: out, atomically: true, encoding: .utf8)
                 if let csv { try MonthlyReport.csv(kpis).write(toFile: csv, atomically: true, encoding: .utf8) }
             } catch {
                 throw ValidationError("cannot write the report: \(error.localizedDescription); check that the folder exists and is writable")
@@ -51,7 +57,12 @@ extension Report {
         static let configuration = CommandConfiguration(
             abstract: "What the month's repairs cost and who pays: labour and parts per visit, decided warranty, contract or billable.",
             discussion: """
-                Labour: each finished visit's hours × the engineer's hourly rate (the team file). Parts:                 what the visit used; not priced until the parts catalogue gives unit costs. Warranty:                 the device's `warranty_until` (inventory) covered the day the ticket opened; contract:                 the device's `contract: {id, covers: labour | parts | both}`; otherwise billable. Totals                 per ticket, equipment model, model · fault and customer. Tickets opened in the month.
+                Labour: each finished visit's hours × the engineer's hourly rate (the team file). Parts: \
+                what the visit used, at the parts catalogue's unit cost (`fieldwatch parts import`); a part \
+                it does not list stays unpriced, counted, never zero. Warranty: the device's `warranty_until` \
+                (inventory) covered the day the ticket opened; contract: the device's `contract: {id, covers: \
+                labour | parts | both}`; otherwise billable. Totals per ticket, equipment model, model · fault \
+                and customer. Tickets opened in the month.
                 """)
         @OptionGroup var location: Tickets.Location
         @Option(help: "The month, YYYY-MM (default this month).") var month: String?
@@ -64,9 +75,7 @@ extension Report {
             let month = month ?? String(Timestamp.now().rfc3339.prefix(7))
             let period = try monthPeriod(month, timezone: timezone)
             let (inv, _) = try loadInventory(inventory: inventory, profiles: profiles)
-            let store = try location.open()
-            let rates = Dictionary(try SQLiteFieldTeamStore(store).engineers(includeInactive: true).map { ($0.id, $0.hourlyRate) }, uniquingKeysWith: { a, _ in a })
-            let report = CostReport.compute(month: month, records: try store.kpiRecords(from: period.from, to: period.to), inventory: inv, rates: rates)
+            let report = try CostReport.load(month: month, from: period.from, to: period.to, store: try location.open(), inventory: inv)
             if json {
                 print(try encodeJSON(report))
                 return

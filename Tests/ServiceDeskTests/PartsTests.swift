@@ -1,0 +1,120 @@
+import FieldwatchCore
+import FieldwatchTesting
+import Foundation
+import Profiles
+import Testing
+@testable import ServiceDesk
+@testable import Storage
+
+@Suite("Spare parts: catalogue, stock, movements, priced costs")
+struct PartsTests {
+    static let file = """
+        parts:
+          - {part: SKF-6309-2Z, name: Bearing 6309-2Z, unit_cost: 185, supplier: SKF, lead_time: 5d, safety_stock: 4}
+          - {part: GREASE-LGHP2-0.4KG, name: Grease, unit_cost: 138, lead_time: 3d}
+        stock:
+          - {location: wh-sz, kind: warehouse, part: SKF-6309-2Z, quantity: 6}
+          - {location: sp-nanshan, kind: service_point, part: SKF-6309-2Z, quantity: 2}
+          - {location: eng.chen, kind: van, part: SKF-6309-2Z, quantity: 1}
+          - {location: wh-sz, kind: warehouse, part: GREASE-LGHP2-0.4KG, quantity: 0}
+        """
+
+    @Test func badFilesAreNamedByLineAndMissingFaultPartsAreListed() throws {
+        let pump = try ProfileLoader.parse(Fixtures.pumpProfile.replacingOccurrences(
+            of: "    skills: [mechanical]\n", with: "    skills: [mechanical]\n    parts:\n      - {part: SEAL-KIT-9, quantity: 1}\n"), file: "pump.yaml")
+        do {
+            _ = try PartsFile.parse(Self.file + "\n  - {location: wh-sz, kind: warehouse, part: SKF-6309-22, quantity: -1}\n", file: "parts.yaml",
+                                    profiles: ["test-pump": pump])
+            Issue.record("a bad parts file was accepted")
+        } catch {
+            let text = error.description
+            #expect(text.contains("parts.yaml:9:") && text.contains("SKF-6309-22 is not in the catalogue (did you mean \"SKF-6309-2Z\"?)"), "\(text)")
+            #expect(text.contains("missing from the catalogue but named by the profiles' fault catalogues: SEAL-KIT-9 (test-pump BEARING_OVERTEMP)"), "\(text)")
+        }
+    }
+
+    @Test func importIsIdempotentAuditedAndNeverDeletes() throws {
+        let w = try makeWorkflow()
+        let store = SQLitePartsStore(w.store)
+        let catalogue = try PartsFile.parse(Self.file, file: "parts.yaml")
+        let first = try store.importCatalogue(catalogue, source: "parts.yaml", actor: "ops", at: .now())
+        #expect(first.added == ["SKF-6309-2Z", "GREASE-LGHP2-0.4KG"] && first.counted.count == 4)
+        #expect(try store.importCatalogue(catalogue, source: "parts.yaml", actor: "ops", at: .now()).isEmpty, "the same file again changes nothing")
+        var fewer = catalogue
+        fewer.parts.removeLast()
+        fewer.stock.removeLast()
+        fewer.parts[0].unitCost = 190
+        let second = try store.importCatalogue(fewer, source: "parts.yaml", actor: "ops", at: .now())
+        #expect(second.updated == ["SKF-6309-2Z"] && second.deactivated == ["GREASE-LGHP2-0.4KG"])
+        #expect(try store.parts(includeInactive: true).count == 2 && store.parts(includeInactive: false).map(\.number) == ["SKF-6309-2Z"])
+        #expect(try w.store.auditRecords().filter { $0.action.hasPrefix("part.") || $0.action.hasPrefix("stock.") }.count == 2 + 3 + 2)
+        #expect(try w.store.verifyAuditChain().isIntact)
+    }
+
+    @Test func stockNeverGoesNegativeAndEveryMovementIsARecord() throws {
+        let w = try makeWorkflow()
+        let store = SQLitePartsStore(w.store)
+        _ = try store.importCatalogue(try PartsFile.parse(Self.file, file: "parts.yaml"), source: "parts.yaml", actor: "ops", at: .now())
+        do {
+            _ = try store.record(StockMovement(at: .now(), kind: .move, part: "SKF-6309-2Z", quantity: 7, from: "wh-sz", to: "eng.li", actor: "ops"), kind: .van)
+            Issue.record("moving more than is there was accepted")
+        } catch let error as StockError {
+            #expect(error.message == "SKF-6309-2Z at wh-sz: 6 on hand, 0 reserved, 6 available; cannot move 7")
+        }
+        _ = try store.record(StockMovement(at: .now(), kind: .move, part: "SKF-6309-2Z", quantity: 2, from: "wh-sz", to: "eng.li", actor: "ops"), kind: .van)
+        _ = try store.record(StockMovement(at: .now(), kind: .receive, part: "GREASE-LGHP2-0.4KG", quantity: 5, to: "wh-sz", actor: "ops", reason: "PO-7"), kind: nil)
+        #expect(throws: StockError.self) {
+            try store.record(StockMovement(at: .now(), kind: .adjust, part: "SKF-6309-2Z", quantity: -3, to: "eng.li", actor: "ops", reason: "lost"), kind: nil)
+        }
+        #expect(throws: StockError.self) {
+            try store.record(StockMovement(at: .now(), kind: .adjust, part: "SKF-6309-2Z", quantity: -1, to: "eng.li", actor: "ops"), kind: nil)
+        }
+        #expect(throws: StockError.self) { try store.record(StockMovement(at: .now(), kind: .receive, part: "NOPE-1", quantity: 1, to: "wh-sz", actor: "ops"), kind: nil) }
+        let levels = Dictionary(try store.stock().map { ("\($0.part)@\($0.location)", $0.onHand) }, uniquingKeysWith: { a, _ in a })
+        #expect(levels["SKF-6309-2Z@wh-sz"] == 4 && levels["SKF-6309-2Z@eng.li"] == 2 && levels["GREASE-LGHP2-0.4KG@wh-sz"] == 5)
+        // Status: company-wide 9 bearings available against a safety stock of 4; no grease warning (safety stock 0).
+        let status = PartsStatus.compute(parts: try store.parts(includeInactive: false), stock: try store.stock())
+        #expect(status.allSatisfy { $0.warnings.isEmpty } && status.first { $0.location == "eng.li" }?.available == 2)
+    }
+
+    @Test func aFinishedVisitConsumesFromTheVanFirstAndThePartsArePricedInTheCosts() throws {
+        let w = try makeWorkflow()
+        let site = GeoPoint(latitude: 22.5329, longitude: 113.9305)
+        let inventory = Inventory(sites: [Site(id: "site-std", name: "Pump station", customer: "Acme Build", latitude: site.latitude, longitude: site.longitude,
+                                               timeZone: shanghai)],
+                                  devices: [Device(id: "pump-1", site: "site-std", profileID: "pump")], sourceFile: "inventory.yaml")
+        let ops = FieldOperations(workflow: w, team: SQLiteFieldTeamStore(w.store), inventory: inventory, profiles: [:])
+        var chen = engineer("eng.chen", at: 5, skills: [])
+        chen.servicePoint = "sp-nanshan"
+        _ = try ops.importTeam(FieldTeam(engineers: [chen], servicePoints: [ServicePoint(id: "sp-nanshan", name: "Nanshan", position: site, radiusKilometres: 50)],
+                                         partners: []), source: "team.yaml", actor: "ops", at: .now() - .seconds(86_400))
+        let parts = SQLitePartsStore(w.store)
+        _ = try parts.importCatalogue(try PartsFile.parse(Self.file, file: "parts.yaml"), source: "parts.yaml", actor: "ops", at: .now() - .seconds(86_400))
+        let start = Timestamp.now() - .seconds(7200)
+        let t = try open(w, detection("pump-1", site: "site-std", fault: "BEARING_OVERTEMP", at: start))
+        for (i, step) in [TicketAction.acknowledge, .contact, .dispatch].enumerated() {
+            try w.perform(step, ticketID: t.id, actor: "eng.chen", at: start + .seconds(Int64(60 * (i + 1))))
+        }
+        let visit = try ops.startVisit(ticketID: t.id, engineer: "eng.chen", position: site, at: start + .seconds(600))
+        // Four bearings: one from the van, two from the service point, one from the warehouse; a grease nobody holds.
+        _ = try ops.finishVisit(visit.id, outcome: .fixed, reason: nil, work: "replaced both bearings twice over", labourHours: 2,
+                                parts: "SKF-6309-2Z:4,GREASE-LGHP2-0.4KG:1", at: start + .seconds(3600))
+        let levels = Dictionary(try parts.stock().map { ("\($0.part)@\($0.location)", $0.onHand) }, uniquingKeysWith: { a, _ in a })
+        #expect(levels["SKF-6309-2Z@eng.chen"] == 0 && levels["SKF-6309-2Z@sp-nanshan"] == 0 && levels["SKF-6309-2Z@wh-sz"] == 5)
+        let used = try parts.movements(part: nil).filter { $0.kind == .consume }
+        #expect(used.map(\.from) == ["eng.chen", "sp-nanshan", "wh-sz", nil] && used.map(\.quantity) == [1, 2, 1, 1])
+        #expect(used.allSatisfy { $0.ticketID == t.id && $0.visitID == visit.id })
+        let finished = try #require(try w.store.auditRecords(ticketID: t.id).first { $0.action == "visit.finished" })
+        #expect(finished.detail.contains("used but in no location's stock: GREASE-LGHP2-0.4KG ×1; count the stock"))
+        // Costs: the parts are priced at the catalogue's unit cost.
+        let month = String(start.rfc3339.prefix(7))
+        let period = try #require(MonthlyReport.period(month, timeZone: TimeZone(identifier: "UTC")!))
+        let report = try CostReport.load(month: month, from: period.from, to: period.to, store: w.store, inventory: inventory)
+        let bearing = try #require(report.lines.first { $0.item == "SKF-6309-2Z" })
+        #expect(bearing.unit_cost == 185 && bearing.amount == 740 && report.totals.unpriced_lines == 0)
+        #expect(report.totals.billable == 740 + 138 + 2 * 150, "parts and two hours at 150, billable (no warranty, no contract)")
+        let html = MonthlyReport.html(ServiceKPIs.compute(try w.store.kpiRecords(from: period.from, to: period.to), from: period.from, to: period.to, now: .now()),
+                                      month: month, timeZone: "UTC", generatedAt: .now(), costs: report)
+        #expect(html.contains("id=\"cost-totals\"") && html.contains("billable 1,178.00") && html.contains("id=\"costs-by-customer\""))
+    }
+}
