@@ -105,6 +105,13 @@ public final class FieldOperations: Sendable {
             try tx.assign(ticketID: ticketID, engineer: engineer, at: at)
             ticket.assignee = engineer
             var detail = ["engineer": engineer, "name": person.name]
+            // The fault's parts (from the profile's fault catalogue) are set aside for this engineer.
+            let needed = ticket.profileID.flatMap { profiles[$0]?.fault(ticket.faultCode)?.parts } ?? []
+            if !needed.isEmpty && !ticket.drill {
+                let held = try SQLitePartsStore.reserve(needed.map { ($0.part, $0.quantity) }, ticketID: ticketID, engineer: engineer, actor: actor, at: at, in: tx)
+                if !held.reserved.isEmpty { detail["parts_reserved"] = held.reserved.joined(separator: ", ") }
+                if !held.missing.isEmpty { detail["parts_missing"] = "\(held.missing.joined(separator: ", ")): not in stock anywhere near; order them" }
+            }
             if let previous { detail["previous"] = previous }
             if let reason { detail["reason"] = reason }
             let auditID = try tx.appendAudit(at: at, actor: actor, action: previous == nil ? "ticket.assigned" : "ticket.reassigned", ticketID: ticketID, detail: detail)

@@ -127,10 +127,13 @@ public final class TicketWorkflow: Sendable {
             met[.onSite] = at
         case .resolve:
             met[.resolution] = at
+            // What was reserved for the repair and not used goes back to stock.
+            try SQLitePartsStore.release(ticketID: ticketID, actor: actor, reason: "not used for the repair of ticket #\(ticketID)", at: at, in: tx)
         case .reopen:
             met[.resolution] = .some(nil)
         case .cancel:
             ticket.cancelReason = reason
+            try SQLitePartsStore.release(ticketID: ticketID, actor: actor, reason: "ticket #\(ticketID) cancelled", at: at, in: tx)
         case .pause:
             try tx.startPause(ticketID: ticketID, reason: pause!.reason.rawValue, evidence: pause!.evidence, actor: actor, at: at)
             ticket.paused = true

@@ -214,12 +214,13 @@ public final class SQLitePartsStore: PartsRepository {
             // Consumed from a location (and from its reservation for the ticket first), or, when
             // no location holds it, recorded without one: the records were wrong, not the repair.
             guard q > 0 else { throw StockError("consume: give a positive quantity") }
+            // Only free stock is consumed: a ticket using what it holds reserved releases it first.
             if let from = m.from {
-                let reservedHere = try Int.fetchOne(db, sql: """
-                    SELECT COALESCE(SUM(CASE kind WHEN 'reserve' THEN quantity WHEN 'release' THEN -quantity WHEN 'consume' THEN -quantity ELSE 0 END), 0)
-                    FROM stock_movement WHERE ticket_id IS ? AND part = ? AND from_location = ? AND kind IN ('reserve', 'release', 'consume')
-                    """, arguments: [m.ticketID, m.part, from]) ?? 0
-                try change(from, onHand: -q, reserved: -min(q, max(0, reservedHere)), kind: nil)
+                let free = try level(from)
+                guard free.onHand - free.reserved >= q else {
+                    throw StockError("\(m.part) at \(from): \(free.onHand) on hand, \(free.reserved) reserved for other tickets; cannot use \(q)")
+                }
+                try change(from, onHand: -q, reserved: 0, kind: nil)
             }
         }
         var saved = m
@@ -236,11 +237,59 @@ public final class SQLitePartsStore: PartsRepository {
         return saved
     }
 
-    /// Consumes what a visit used, inside the visit's transaction: each part from the
-    /// engineer's van, then their service point, then the warehouses (most stock first), what
-    /// each holds; what no location holds is recorded without one and named in the result (the
-    /// records were wrong, not the repair, so the visit is not refused). Parts outside the
-    /// catalogue, or with no catalogue at all, are not stock-managed and are left alone.
+    /// Units of `part` this ticket holds reserved at each location.
+    static func reservations(ticketID: Int64, part: String?, db: Database) throws -> [(location: String, part: String, quantity: Int)] {
+        try Row.fetchAll(db, sql: """
+            SELECT from_location, part, SUM(CASE kind WHEN 'reserve' THEN quantity ELSE -quantity END) AS held FROM stock_movement
+            WHERE ticket_id = ? AND (? IS NULL OR part = ?) AND kind IN ('reserve', 'release') AND from_location IS NOT NULL
+            GROUP BY from_location, part HAVING held > 0 ORDER BY from_location
+            """, arguments: [ticketID, part, part]).map { ($0["from_location"], $0["part"], $0["held"]) }
+    }
+
+    /// Reserves a ticket's fault parts for the engineer sent to it, inside the assignment's
+    /// transaction: each part from the nearest place that has it available (their van, their
+    /// service point, then the warehouse with the most). What nothing holds is returned (the
+    /// ticket will wait for it). A ticket reassigned first releases what it held.
+    public static func reserve(_ parts: [(part: String, quantity: Int)], ticketID: Int64, engineer: String, actor: String, at: Timestamp,
+                               in tx: TicketTransaction) throws -> (reserved: [String], missing: [String]) {
+        let db = tx.db
+        try release(ticketID: ticketID, actor: actor, reason: "reassigned to \(engineer)", at: at, in: tx)
+        let servicePoint = try String.fetchOne(db, sql: "SELECT service_point FROM engineer WHERE id = ?", arguments: [engineer])
+        var reserved: [String] = [], missing: [String] = []
+        for (part, quantity) in parts {
+            guard try Bool.fetchOne(db, sql: "SELECT 1 FROM part WHERE number = ? AND active = 1", arguments: [part]) != nil else { continue }
+            var left = quantity
+            for row in try Row.fetchAll(db, sql: """
+                SELECT location, on_hand - reserved AS free FROM stock WHERE part = ? AND on_hand - reserved > 0 AND (
+                    (kind = 'van' AND location = ?) OR (kind = 'service_point' AND location IS ?) OR kind = 'warehouse')
+                ORDER BY CASE WHEN kind = 'van' THEN 0 WHEN kind = 'service_point' THEN 1 ELSE 2 END, free DESC
+                """, arguments: [part, engineer, servicePoint]) where left > 0 {
+                let take = min(left, row["free"] as Int)
+                let location: String = row["location"]
+                try apply(StockMovement(at: at, kind: .reserve, part: part, quantity: take, from: location, ticketID: ticketID, actor: actor,
+                                        reason: "for \(engineer) on ticket #\(ticketID)"), locationKind: nil, in: tx)
+                reserved.append("\(part) ×\(take) at \(location)")
+                left -= take
+            }
+            if left > 0 { missing.append("\(part) ×\(left)") }
+        }
+        return (reserved, missing)
+    }
+
+    /// Releases whatever a ticket still holds reserved (cancelled, reassigned, or fixed with less).
+    public static func release(ticketID: Int64, actor: String, reason: String, at: Timestamp, in tx: TicketTransaction) throws {
+        for r in try reservations(ticketID: ticketID, part: nil, db: tx.db) {
+            try apply(StockMovement(at: at, kind: .release, part: r.part, quantity: r.quantity, from: r.location, ticketID: ticketID, actor: actor,
+                                    reason: reason), locationKind: nil, in: tx)
+        }
+    }
+
+    /// Consumes what a visit used, inside the visit's transaction: each part first from where
+    /// the ticket holds it reserved, then from the engineer's van, their service point and the
+    /// warehouses (most stock first), never taking what other tickets hold reserved; what no
+    /// location can give is recorded without one and named in the result (the records were
+    /// wrong, not the repair, so the visit is not refused). Parts outside the catalogue are not
+    /// stock-managed and are left alone.
     public static func consume(_ parts: [(part: String, quantity: Int)], engineer: String, ticketID: Int64, visitID: Int64, at: Timestamp,
                                in tx: TicketTransaction) throws -> [String] {
         let db = tx.db
@@ -248,15 +297,29 @@ public final class SQLitePartsStore: PartsRepository {
         let servicePoint = try String.fetchOne(db, sql: "SELECT service_point FROM engineer WHERE id = ?", arguments: [engineer])
         for (part, quantity) in parts {
             guard try Bool.fetchOne(db, sql: "SELECT 1 FROM part WHERE number = ?", arguments: [part]) != nil else { continue }
+            let mine = Dictionary(try reservations(ticketID: ticketID, part: part, db: db).map { ($0.location, $0.quantity) }, uniquingKeysWith: +)
             var left = quantity
-            let sources = try Row.fetchAll(db, sql: """
-                SELECT location, on_hand FROM stock WHERE part = ? AND on_hand > 0 AND (
+            let nearest = try Row.fetchAll(db, sql: """
+                SELECT location, on_hand, reserved FROM stock WHERE part = ? AND on_hand > 0 AND (
                     (kind = 'van' AND location = ?) OR (kind = 'service_point' AND location IS ?) OR kind = 'warehouse')
                 ORDER BY CASE WHEN kind = 'van' THEN 0 WHEN kind = 'service_point' THEN 1 ELSE 2 END, on_hand DESC
                 """, arguments: [part, engineer, servicePoint])
-            for row in sources where left > 0 {
-                let take = min(left, row["on_hand"] as Int)
-                try apply(StockMovement(at: at, kind: .consume, part: part, quantity: take, from: row["location"], ticketID: ticketID, visitID: visitID,
+            let held = try Row.fetchAll(db, sql: "SELECT location, on_hand, reserved FROM stock WHERE part = ?", arguments: [part])
+                .filter { mine[$0["location"] as String] != nil }
+            // Where the ticket holds it reserved first, then the nearest; each place once.
+            let ordered = held + nearest
+            var seen: Set<String> = []
+            for row in ordered where left > 0 {
+                let location: String = row["location"]
+                guard seen.insert(location).inserted else { continue }
+                let usable = (row["on_hand"] as Int) - (row["reserved"] as Int) + (mine[location] ?? 0)
+                let take = min(left, usable)
+                guard take > 0 else { continue }
+                if let held = mine[location], held > 0 {
+                    try apply(StockMovement(at: at, kind: .release, part: part, quantity: min(take, held), from: location, ticketID: ticketID, visitID: visitID,
+                                            actor: engineer, reason: "used on visit #\(visitID)"), locationKind: nil, in: tx)
+                }
+                try apply(StockMovement(at: at, kind: .consume, part: part, quantity: take, from: location, ticketID: ticketID, visitID: visitID,
                                         actor: engineer, reason: "used on visit #\(visitID)"), locationKind: nil, in: tx)
                 left -= take
             }

@@ -118,3 +118,78 @@ struct PartsTests {
         #expect(html.contains("id=\"cost-totals\"") && html.contains("billable 1,178.00") && html.contains("id=\"costs-by-customer\""))
     }
 }
+
+@Suite("Spare parts follow the ticket: reserved on assignment, released on cancel, used on the visit")
+struct PartsReservationTests {
+    static let site = GeoPoint(latitude: 22.5329, longitude: 113.9305)
+
+    func setUp() throws -> (FieldOperations, SQLitePartsStore) {
+        let w = try makeWorkflow()
+        let profile = try ProfileLoader.parse(Fixtures.pumpProfile.replacingOccurrences(
+            of: "    skills: [mechanical]\n", with: "    skills: [mechanical]\n    parts:\n      - {part: SKF-6309-2Z, quantity: 2}\n"), file: "pump.yaml")
+        let inventory = Inventory(sites: [Site(id: "site-std", name: "Pump station", customer: "Acme Build", latitude: Self.site.latitude,
+                                               longitude: Self.site.longitude, timeZone: shanghai)],
+                                  devices: [Device(id: "pump-1", site: "site-std", profileID: "test-pump"), Device(id: "pump-2", site: "site-std", profileID: "test-pump")],
+                                  sourceFile: "inventory.yaml")
+        let ops = FieldOperations(workflow: w, team: SQLiteFieldTeamStore(w.store), inventory: inventory, profiles: ["test-pump": profile])
+        var chen = engineer("eng.chen", at: 5)
+        chen.servicePoint = "sp-nanshan"
+        _ = try ops.importTeam(FieldTeam(engineers: [chen, engineer("eng.li", at: 9)],
+                                         servicePoints: [ServicePoint(id: "sp-nanshan", name: "Nanshan", position: Self.site, radiusKilometres: 50)],
+                                         partners: []), source: "team.yaml", actor: "ops", at: .now() - .seconds(86_400))
+        let parts = SQLitePartsStore(w.store)
+        _ = try parts.importCatalogue(try PartsFile.parse(PartsTests.file, file: "parts.yaml"), source: "parts.yaml", actor: "ops", at: .now() - .seconds(86_400))
+        return (ops, parts)
+    }
+
+    func ticket(_ ops: FieldOperations, _ device: DeviceID, at: Timestamp, severity: Severity = .critical) throws -> Ticket {
+        var a = detection(device, site: "site-std", fault: "BEARING_OVERTEMP", severity: severity, at: at)
+        a.profileID = "test-pump"
+        return try open(ops.workflow, a)
+    }
+
+    func levels(_ parts: SQLitePartsStore) throws -> [String: String] {
+        Dictionary(try parts.stock().filter { $0.part == "SKF-6309-2Z" }.map { ($0.location, "\($0.onHand)/\($0.reserved)") }, uniquingKeysWith: { a, _ in a })
+    }
+
+    @Test func assignmentReservesTheNearestReassignmentMovesItCancelReleasesIt() throws {
+        let (ops, parts) = try setUp()
+        let start = Timestamp.now() - .seconds(3600)
+        let t = try ticket(ops, "pump-1", at: start)
+        // Two bearings for eng.chen: one from the van, one from the service point (on hand / reserved).
+        _ = try ops.assign(ticketID: t.id, engineer: "eng.chen", by: "dispatch.zhao", reason: nil, at: start + .seconds(60))
+        #expect(try levels(parts) == ["eng.chen": "1/1", "sp-nanshan": "2/1", "wh-sz": "6/0"])
+        let assigned = try #require(try ops.workflow.store.auditRecords(ticketID: t.id).first { $0.action == "ticket.assigned" })
+        #expect(assigned.detail.contains("SKF-6309-2Z ×1 at eng.chen, SKF-6309-2Z ×1 at sp-nanshan"))
+        // Reassigned to eng.li (no van, no service point): released, and taken from the warehouse.
+        _ = try ops.assign(ticketID: t.id, engineer: "eng.li", by: "dispatch.zhao", reason: "Chen is off sick", at: start + .seconds(120))
+        #expect(try levels(parts) == ["eng.chen": "1/0", "sp-nanshan": "2/0", "wh-sz": "6/2"])
+        // A second ticket cannot take what the first holds: 4 free in the warehouse are left.
+        let other = try ticket(ops, "pump-2", at: start)
+        _ = try ops.assign(ticketID: other.id, engineer: "eng.li", by: "dispatch.zhao", reason: nil, at: start + .seconds(180))
+        #expect(try levels(parts) == ["eng.chen": "1/0", "sp-nanshan": "2/0", "wh-sz": "6/4"])
+        #expect(throws: StockError.self) {
+            try parts.record(StockMovement(at: .now(), kind: .move, part: "SKF-6309-2Z", quantity: 3, from: "wh-sz", to: "eng.chen", actor: "ops"), kind: nil)
+        }
+        try ops.workflow.perform(.cancel, ticketID: other.id, actor: "sup.liu", reason: "duplicate of #\(t.id)", at: start + .seconds(240))
+        #expect(try levels(parts) == ["eng.chen": "1/0", "sp-nanshan": "2/0", "wh-sz": "6/2"])
+        #expect(try ops.workflow.store.verifyAuditChain().isIntact)
+    }
+
+    @Test func theVisitUsesWhatWasReservedAndReleasesTheRest() throws {
+        let (ops, parts) = try setUp()
+        let start = Timestamp.now() - .seconds(7200)
+        let t = try ticket(ops, "pump-1", at: start, severity: .warning)  // general: no approval needed before the repair
+        _ = try ops.assign(ticketID: t.id, engineer: "eng.chen", by: "dispatch.zhao", reason: nil, at: start + .seconds(60))
+        for (i, step) in [TicketAction.acknowledge, .contact, .dispatch].enumerated() {
+            try ops.workflow.perform(step, ticketID: t.id, actor: "eng.chen", at: start + .seconds(Int64(120 + 60 * i)))
+        }
+        let visit = try ops.startVisit(ticketID: t.id, engineer: "eng.chen", position: Self.site, at: start + .seconds(900))
+        // Only one bearing was needed: it comes out of the reservation, the other reserved one goes back.
+        _ = try ops.finishVisit(visit.id, outcome: .fixed, reason: nil, work: "replaced the drive-end bearing", labourHours: 2,
+                                parts: "SKF-6309-2Z:1", at: start + .seconds(3600))
+        #expect(try levels(parts) == ["eng.chen": "0/0", "sp-nanshan": "2/0", "wh-sz": "6/0"])
+        let kinds = try parts.movements(part: "SKF-6309-2Z").filter { $0.ticketID == t.id }.map { "\($0.kind.rawValue) \($0.from ?? "-") \($0.quantity)" }
+        #expect(kinds == ["reserve eng.chen 1", "reserve sp-nanshan 1", "release eng.chen 1", "consume eng.chen 1", "release sp-nanshan 1"], "\(kinds)")
+    }
+}
