@@ -61,7 +61,10 @@ enum ServiceRoutes {
                   operation: .readCosts, response: "PartsStatus") { request, context, env in
             try Access.require(.readCosts, try context.caller())
             let store = SQLitePartsStore(env.store)
-            return try respond(["parts": PartsStatus.compute(parts: try store.parts(includeInactive: false), stock: try store.stock())], request, context)
+            let forecast = try PartForecast.load(store: env.store, profiles: env.profiles, now: env.now())
+            let stock = try store.stock()
+            return try respond(PartsView(parts: PartsStatus.compute(parts: try store.parts(includeInactive: false), stock: stock, forecast: forecast),
+                                         orders: ReplenishOrder.compute(forecast, stock: stock)), request, context)
         },
         RouteSpec(method: .get, path: "/api/v1/audit/verify",
                   summary: "Check the hash-chained audit trail; names the first record modified, deleted or reordered.",
@@ -83,4 +86,10 @@ func monthQuery(_ request: Request, _ env: APIEnvironment) throws -> (month: Str
         throw APIError(.unprocessableContent, "invalid", "month \"\(month)\": expected YYYY-MM, such as 2026-11")
     }
     return (month, zoneName, period)
+}
+
+struct PartsView: Encodable, Sendable {
+    var parts: [PartsStatus]
+    /// What to order now (`fieldwatch parts replenish`).
+    var orders: [ReplenishOrder]
 }

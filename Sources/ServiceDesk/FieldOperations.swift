@@ -210,4 +210,32 @@ extension TicketWorkflow {
             return notices
         }
     }
+
+    /// Tells the dispatchers and the stores, through the outbox (`parts.low_stock`), of each
+    /// part whose available stock less the demand expected over its lead time falls below its
+    /// safety stock (`PartForecast`): before it runs out, naming the tickets that would wait and
+    /// their VIP customers. At most one notice per part a day (the outbox key). Returns the new ones.
+    @discardableResult
+    public func noticeLowStock(profiles: [String: DeviceProfile], now: Timestamp) throws(ServiceDeskError) -> [String] {
+        let low: [PartForecast]
+        do { low = try PartForecast.load(store: store, profiles: profiles, now: now).filter { $0.warning != nil } } catch {
+            throw ServiceDeskError(.storage, "\(error)")
+        }
+        guard !low.isEmpty else { return [] }
+        let day = String(now.rfc3339.prefix(10))
+        return try write("queue low-stock notices") { tx in
+            var notices: [String] = []
+            for f in low {
+                let payload = ["event": "parts.low_stock", "part": f.part, "available": "\(f.available)", "predicted_demand": String(format: "%.1f", f.predicted_demand),
+                               "safety_stock": "\(f.safety_stock)", "order": "\(f.order)", "tickets": f.needs.map { "#\($0.ticket)" }.joined(separator: ","),
+                               "vip": Set(f.needs.filter(\.vip).compactMap(\.customer)).sorted().joined(separator: ", "), "warning": f.warning ?? "",
+                               "audience": "dispatch", "at": now.rfc3339]
+                guard try tx.enqueue(key: "parts-low-\(f.part)-\(day)", kind: "parts.low_stock", topic: "fieldwatch/parts/\(f.part)/low", payload: payload, at: now)
+                else { continue }
+                try tx.appendAudit(at: now, actor: "desk:parts", action: "parts.low_stock", ticketID: nil, detail: ["part": f.part, "warning": f.warning ?? ""])
+                notices.append("\(f.part): \(f.warning ?? "")")
+            }
+            return notices
+        }
+    }
 }

@@ -175,7 +175,8 @@ public final class EscalationService: Service, Sendable {
     public let interval: Duration
     private let logger: Logger
     private let now: @Sendable () -> Timestamp
-    /// Certificates change with a team import, not by the second: checked hourly, not every scan.
+    /// Certificates change with a team import, and stock forecasts with tickets and lead times
+    /// in days, not by the second: both are checked hourly, not every scan.
     private let certificatesCheckedAt = Mutex<Timestamp?>(nil)
     static let certificateCheckInterval: Duration = .seconds(3600)
 
@@ -213,9 +214,12 @@ public final class EscalationService: Service, Sendable {
         guard due else { return }
         do {
             for notice in try workflow.noticeExpiringCertificates(now: time) { logger.notice("supervisor told: \(notice)") }
+            if let field {
+                for notice in try workflow.noticeLowStock(profiles: field.profiles, now: time) { logger.notice("parts running low: \(notice)") }
+            }
         } catch {
             certificatesCheckedAt.withLock { $0 = nil }
-            logger.error("certificate check failed, next try in \(interval): \(error)")
+            logger.error("certificate or stock check failed, next try in \(interval): \(error)")
         }
     }
 

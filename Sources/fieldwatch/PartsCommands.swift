@@ -19,7 +19,7 @@ struct PartsCommand: ParsableCommand {
             service point, then the warehouses). Stock on hand never goes negative. Unit costs \
             price the parts lines of `fieldwatch report costs`.
             """,
-        subcommands: [Import.self, Status.self, Receive.self, Move.self, Adjust.self, History.self])
+        subcommands: [Import.self, Status.self, Replenish.self, Receive.self, Move.self, Adjust.self, History.self])
 
     struct Import: ParsableCommand {
         static let configuration = CommandConfiguration(
@@ -53,18 +53,26 @@ struct PartsCommand: ParsableCommand {
 
     struct Status: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Stock per part and location: on hand, reserved, available, and warnings.",
+            abstract: "Stock per part and location: on hand, reserved, available, expected demand, reorder point, warnings.",
             discussion: """
-                Warnings: a location with none left; a part whose available stock company-wide is \
-                below its safety stock. Predicted demand (from open predictive tickets) is not \
-                computed yet and shows as null.
+                Predicted demand (company-wide, over the part's lead time) = the last 90 days' use \
+                scaled to the lead time + the parts of open tickets not yet reserved, a predictive \
+                ticket weighted by how often its detector's tickets on that model were real and by \
+                whether its forecast crossing falls within the lead time. Reorder point = safety \
+                stock + predicted demand. Warnings: none left at a location; available − predicted \
+                demand below the safety stock (the zero-stock warning, before it runs out), naming \
+                the tickets that would wait and their VIP customers.
                 """)
         @OptionGroup var location: Tickets.Location
+        @Option(help: "Directory of device profiles: the parts each fault needs (default ./DeviceProfiles).") var profiles = "./DeviceProfiles"
         @Flag(help: "Print JSON: {\"parts\": [{part, location, kind, on_hand, reserved, available, predicted_demand, reorder_point, warnings}]}.") var json = false
 
         func run() throws {
-            let store = SQLitePartsStore(try location.open())
-            let rows = PartsStatus.compute(parts: try store.parts(includeInactive: false), stock: try store.stock())
+            let db = try location.open()
+            let store = SQLitePartsStore(db)
+            let loaded = (try? ProfileLoader.load(paths: [profiles])) ?? [:]
+            let rows = PartsStatus.compute(parts: try store.parts(includeInactive: false), stock: try store.stock(),
+                                           forecast: try PartForecast.load(store: db, profiles: loaded, now: .now()))
             if json {
                 print(try encodeJSON(["parts": rows]))
                 return
@@ -74,6 +82,29 @@ struct PartsCommand: ParsableCommand {
                 print("\(r.part.padding(toLength: 22, withPad: " ", startingAt: 0)) \(r.location.padding(toLength: 16, withPad: " ", startingAt: 0)) "
                       + "\(r.kind.padding(toLength: 13, withPad: " ", startingAt: 0)) on hand \(r.on_hand), reserved \(r.reserved), available \(r.available)"
                       + (r.warnings.isEmpty ? "" : "  ! " + r.warnings.joined(separator: "; ")))
+            }
+        }
+    }
+
+    struct Replenish: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "What to order, where, how many and why: parts whose stock less the expected demand falls below the safety stock.",
+            discussion: "Quantity: back to safety stock + predicted demand over the lead time. See `parts status --help` for the demand.")
+        @OptionGroup var location: Tickets.Location
+        @Option(help: "Directory of device profiles (default ./DeviceProfiles).") var profiles = "./DeviceProfiles"
+        @Flag(help: "Print JSON: {\"orders\": [{part, location, quantity, why, tickets, vip}]}.") var json = false
+
+        func run() throws {
+            let db = try location.open()
+            let loaded = (try? ProfileLoader.load(paths: [profiles])) ?? [:]
+            let orders = ReplenishOrder.compute(try PartForecast.load(store: db, profiles: loaded, now: .now()), stock: try SQLitePartsStore(db).stock())
+            if json {
+                print(try encodeJSON(["orders": orders]))
+                return
+            }
+            if orders.isEmpty { print("nothing to order: every part's stock covers its expected demand and safety stock"); return }
+            for o in orders {
+                print("order \(o.quantity) × \(o.part) to \(o.location)\(o.vip ? " (VIP waiting)" : ""): \(o.why)")
             }
         }
     }

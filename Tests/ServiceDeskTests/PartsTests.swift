@@ -128,8 +128,11 @@ struct PartsReservationTests {
         let profile = try ProfileLoader.parse(Fixtures.pumpProfile.replacingOccurrences(
             of: "    skills: [mechanical]\n", with: "    skills: [mechanical]\n    parts:\n      - {part: SKF-6309-2Z, quantity: 2}\n"), file: "pump.yaml")
         let inventory = Inventory(sites: [Site(id: "site-std", name: "Pump station", customer: "Acme Build", latitude: Self.site.latitude,
-                                               longitude: Self.site.longitude, timeZone: shanghai)],
-                                  devices: [Device(id: "pump-1", site: "site-std", profileID: "test-pump"), Device(id: "pump-2", site: "site-std", profileID: "test-pump")],
+                                               longitude: Self.site.longitude, timeZone: shanghai),
+                                          Site(id: "site-vip", name: "Harbour Tower", customer: "Harbour Tower", latitude: Self.site.latitude,
+                                               longitude: Self.site.longitude, timeZone: shanghai, tier: .vip)],
+                                  devices: [Device(id: "pump-1", site: "site-std", profileID: "test-pump"), Device(id: "pump-2", site: "site-std", profileID: "test-pump"),
+                                            Device(id: "pump-3", site: "site-std", profileID: "test-pump"), Device(id: "pump-v", site: "site-vip", profileID: "test-pump")],
                                   sourceFile: "inventory.yaml")
         let ops = FieldOperations(workflow: w, team: SQLiteFieldTeamStore(w.store), inventory: inventory, profiles: ["test-pump": profile])
         var chen = engineer("eng.chen", at: 5)
@@ -142,9 +145,16 @@ struct PartsReservationTests {
         return (ops, parts)
     }
 
-    func ticket(_ ops: FieldOperations, _ device: DeviceID, at: Timestamp, severity: Severity = .critical) throws -> Ticket {
-        var a = detection(device, site: "site-std", fault: "BEARING_OVERTEMP", severity: severity, at: at)
+    func ticket(_ ops: FieldOperations, _ device: DeviceID, at: Timestamp, severity: Severity = .critical, crossingIn days: Double? = nil,
+                site: SiteID = "site-std") throws -> Ticket {
+        var a = detection(device, site: site, fault: "BEARING_OVERTEMP", severity: severity, at: at)
         a.profileID = "test-pump"
+        if let days {
+            let ahead = Duration.seconds(Int64(days * 86_400))
+            a.detector = "trend-forecast"
+            a.forecast = LimitForecast(limit: 95, crossingAt: at + ahead, earliest: at + ahead * 0.8, latest: at + ahead * 1.25, slopePerHour: 0.2,
+                                       level: 70, fittedAt: at, windowStart: at - .seconds(6 * 3600), points: 48)
+        }
         return try open(ops.workflow, a)
     }
 
@@ -191,5 +201,36 @@ struct PartsReservationTests {
         #expect(try levels(parts) == ["eng.chen": "0/0", "sp-nanshan": "2/0", "wh-sz": "6/0"])
         let kinds = try parts.movements(part: "SKF-6309-2Z").filter { $0.ticketID == t.id }.map { "\($0.kind.rawValue) \($0.from ?? "-") \($0.quantity)" }
         #expect(kinds == ["reserve eng.chen 1", "reserve sp-nanshan 1", "release eng.chen 1", "consume eng.chen 1", "release sp-nanshan 1"], "\(kinds)")
+    }
+
+    @Test func forecastsWithinTheLeadTimeRaiseTheReorderPointAndWarnBeforeStockRunsOut() throws {
+        let (ops, parts) = try setUp()
+        let now = Timestamp.now()
+        // 9 bearings (6 + 2 + 1), safety stock 4, lead time 5 days; each fault needs 2.
+        _ = try ticket(ops, "pump-1", at: now - .seconds(600))                                   // threshold: the fault is there
+        _ = try ticket(ops, "pump-2", at: now - .seconds(600), severity: .warning, crossingIn: 3)  // forecast inside the lead time
+        _ = try ticket(ops, "pump-3", at: now - .seconds(600), severity: .warning, crossingIn: 30) // beyond it: can be ordered later
+        var forecast = try #require(try PartForecast.load(store: ops.workflow.store, profiles: ops.profiles, now: now).first { $0.part == "SKF-6309-2Z" })
+        // A new detector counts as a coin toss: 2 × 0.5 + 2 × 0.5; the one crossing in 30 days not at all.
+        #expect(forecast.predicted_demand == 2 && forecast.reorder_point == 6 && forecast.warning == nil && forecast.needs.count == 2)
+        #expect(forecast.needs.contains { $0.why.contains("within the lead time") })
+        // Stock taken down to 4: 4 − 2 expected < 4 safety stock: the warning fires now, while 4 are still there.
+        _ = try parts.record(StockMovement(at: now, kind: .adjust, part: "SKF-6309-2Z", quantity: -5, to: "wh-sz", actor: "ops", reason: "stock-take"), kind: nil)
+        _ = try ticket(ops, "pump-v", at: now - .seconds(600), site: "site-vip")
+        forecast = try #require(try PartForecast.load(store: ops.workflow.store, profiles: ops.profiles, now: now).first { $0.part == "SKF-6309-2Z" })
+        #expect(forecast.available == 4 && forecast.predicted_demand == 3 && forecast.order == 3)
+        let warning = try #require(forecast.warning)
+        #expect(warning.contains("4 available, 3.0 expected over the 5-day lead time, safety stock 4") && warning.contains("VIP: Harbour Tower"), "\(warning)")
+        let orders = ReplenishOrder.compute([forecast], stock: try parts.stock())
+        #expect(orders.count == 1 && orders[0].location == "wh-sz" && orders[0].quantity == 3 && orders[0].vip && orders[0].tickets.count == 3)
+        // The notice goes out once a day through the outbox.
+        #expect(try ops.workflow.noticeLowStock(profiles: ops.profiles, now: now).count == 1)
+        #expect(try ops.workflow.noticeLowStock(profiles: ops.profiles, now: now).isEmpty)
+        #expect(try ops.workflow.store.outbox().filter { $0.kind == "parts.low_stock" }.count == 1)
+        // A ticket that holds its parts reserved no longer adds to the demand.
+        let vip = try #require(try ops.workflow.store.tickets().first { $0.device == "pump-v" })
+        _ = try ops.assign(ticketID: vip.id, engineer: "eng.chen", by: "dispatch.zhao", reason: nil, at: now)
+        forecast = try #require(try PartForecast.load(store: ops.workflow.store, profiles: ops.profiles, now: now).first { $0.part == "SKF-6309-2Z" })
+        #expect(forecast.available == 2 && forecast.predicted_demand == 2)
     }
 }

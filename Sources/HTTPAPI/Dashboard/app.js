@@ -500,9 +500,14 @@ function wireFieldWork(main, d, reload) {
 /** The dispatcher's board: tickets nobody is sent to yet with their best three candidates, the team's loads, and a plan of sites and people. */
 async function viewDispatch(main) {
   main.innerHTML = `<h1>Dispatch</h1><div class="dispatch"><section><h2>Waiting for an engineer</h2><div id="unassigned" class="cards"></div></section>
-    <section><h2>Plan</h2><div id="plan"></div><h2>Team</h2><table id="team"></table></section></div><p class="error" id="dispatch-error"></p>`;
+    <section><h2>Plan</h2><div id="plan"></div><h2>Team</h2><table id="team"></table><h2>Parts running low</h2><div id="parts-low"></div></section></div>
+    <p class="error" id="dispatch-error"></p>`;
   const refresh = async () => {
-    const [board, team, sites] = await Promise.all([api("/api/v1/board"), api("/api/v1/team"), api("/api/v1/sites")]);
+    const [board, team, sites, parts] = await Promise.all([api("/api/v1/board"), api("/api/v1/team"), api("/api/v1/sites"), api("/api/v1/parts")]);
+    // The zero-stock warning fires before a part runs out: expected demand over its lead time counts the forecasts.
+    $("#parts-low").innerHTML = parts.orders.length === 0 ? `<p class="muted" id="parts-ok">Every part's stock covers its expected demand.</p>`
+      : `<ul id="parts-orders">${parts.orders.map((o) => `<li data-part="${esc(o.part)}"><strong>${esc(o.part)}</strong>: order ${esc(o.quantity)} to ${esc(o.location)}${o.vip ? ` <span class="pill urgent">VIP waiting</span>` : ""}
+        <div class="muted">${esc(o.why)}</div></li>`).join("")}</ul>`;
     const waiting = board.filter((i) => !i.ticket.assignee && i.ticket.status !== "resolved");
     const suggestions = await Promise.all(waiting.map((i) => api(`/api/v1/tickets/${i.ticket.id}/dispatch`).catch((e) => ({ error: e.message, candidates: [], excluded: [] }))));
     $("#unassigned").innerHTML = waiting.length === 0 ? `<p class="muted" id="none-waiting">Every open ticket has an engineer.</p>` : waiting.map((i, n) => {
