@@ -33,9 +33,12 @@ public struct DispatchJob: Sendable, Equatable {
     public var grade: Grade
     /// Who is assigned now, if anyone.
     public var assignee: String?
+    /// The parts the fault needs (the profile's fault catalogue), by part number.
+    public var parts: [String: Int] = [:]
 
     public init(ticketID: Int64, site: SiteID, position: GeoPoint, timeZone: String?, skills: [String], deadline: Timestamp?,
-                tier: CustomerTier = .standard, grade: Grade = .general, assignee: String? = nil) {
+                tier: CustomerTier = .standard, grade: Grade = .general, assignee: String? = nil, parts: [String: Int] = [:]) {
+        self.parts = parts
         self.ticketID = ticketID
         self.site = site
         self.position = position
@@ -105,9 +108,13 @@ public struct Dispatcher: Sendable {
     /// Open jobs per engineer: the site positions of their assigned open tickets.
     public var jobs: [String: [(ticket: Int64, position: GeoPoint)]]
     public var settings: DispatchSettings
+    /// What each engineer's van holds free, by part number (stock of kind van).
+    public var vans: [String: [String: Int]]
 
     public init(engineers: [Engineer], partners: [Partner] = [], positions: [String: EngineerPosition] = [:],
-                jobs: [String: [(ticket: Int64, position: GeoPoint)]] = [:], settings: DispatchSettings = DispatchSettings()) {
+                jobs: [String: [(ticket: Int64, position: GeoPoint)]] = [:], settings: DispatchSettings = DispatchSettings(),
+                vans: [String: [String: Int]] = [:]) {
+        self.vans = vans
         self.engineers = engineers.filter(\.active)
         self.partners = partners.filter(\.active)
         self.positions = positions
@@ -132,6 +139,8 @@ public struct Dispatcher: Sendable {
         var workload: Int
         var reasons: [String]
         var onTime: Bool
+        /// The van holds every part the fault needs (true when it needs none).
+        var hasParts = true
     }
 
     func assess(_ e: Engineer, for job: DispatchJob, now: Timestamp) -> Result<Assessment, DispatchExclusion> {
@@ -168,8 +177,17 @@ public struct Dispatcher: Sendable {
             reasons.append(minutes >= 0 ? "arrives \(spell(minutes)) before the on-site deadline" : "arrives \(spell(-minutes)) after the on-site deadline")
         }
         reasons.append("\(workload) of \(e.maxJobs) jobs open")
+        var hasParts = true
+        if !job.parts.isEmpty {
+            let van = vans[e.id] ?? [:]
+            let short = job.parts.keys.sorted().filter { (van[$0] ?? 0) < job.parts[$0]! }
+            hasParts = short.isEmpty
+            let list = job.parts.keys.sorted().map { "\($0) ×\(job.parts[$0]!)" }.joined(separator: ", ")
+            reasons.append(hasParts ? "van holds the parts (\(list))"
+                           : "must collect \(short.map { "\($0) ×\(job.parts[$0]! - (van[$0] ?? 0))" }.joined(separator: ", ")) (the van lacks them)")
+        }
         return .success(Assessment(engineer: e, distance: distance, arrival: arrival, travelMinutes: travel, slackMinutes: slack, workload: workload,
-                                   reasons: reasons, onTime: (slack ?? 0) >= 0))
+                                   reasons: reasons, onTime: (slack ?? 0) >= 0, hasParts: hasParts))
     }
 
     /// Candidates for one job, best first, and everyone excluded with why.
@@ -184,6 +202,8 @@ public struct Dispatcher: Sendable {
         }
         assessed.sort { a, b in
             if a.onTime != b.onTime { return a.onTime }
+            // Whose van holds the parts fixes it on the first visit without a detour to the store.
+            if a.hasParts != b.hasParts { return a.hasParts }
             if a.arrival != b.arrival { return a.arrival < b.arrival }
             if a.workload != b.workload { return a.workload < b.workload }
             return a.engineer.id < b.engineer.id

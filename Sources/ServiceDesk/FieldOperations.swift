@@ -44,7 +44,8 @@ public final class FieldOperations: Sendable {
         let deadline = clocks.first { $0.kind == "on_site" && $0.state == .running }?.deadline
         return DispatchJob(ticketID: t.id, site: t.site, position: GeoPoint(latitude: site.latitude, longitude: site.longitude), timeZone: site.timeZone,
                            skills: DispatchJob.skills(for: t.faultCode, profile: profile), deadline: deadline, tier: t.tier, grade: t.grade,
-                           assignee: t.assignee)
+                           assignee: t.assignee,
+                           parts: Dictionary((profile?.fault(t.faultCode)?.parts ?? []).map { ($0.part, $0.quantity) }, uniquingKeysWith: +))
     }
 
     /// The team as it stands: active engineers and partners, positions and open jobs.
@@ -55,8 +56,10 @@ public final class FieldOperations: Sendable {
             for (engineer, tickets) in open {
                 jobs[engineer] = tickets.compactMap { t in inventory.site(t.site).map { (t.id, GeoPoint(latitude: $0.latitude, longitude: $0.longitude)) } }
             }
+            var vans: [String: [String: Int]] = [:]
+            for s in try SQLitePartsStore(store).stock() where s.kind == .van { vans[s.location, default: [:]][s.part] = s.available }
             return Dispatcher(engineers: try team.engineers(includeInactive: false), partners: try team.partners(), positions: try team.positions(),
-                              jobs: jobs, settings: settings)
+                              jobs: jobs, settings: settings, vans: vans)
         } catch {
             throw ServiceDeskError(.storage, "cannot read the field team: \(error)")
         }

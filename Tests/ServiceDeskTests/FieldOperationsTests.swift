@@ -47,6 +47,18 @@ struct DispatchRankingTests {
         #expect(!s.candidates.contains { $0.partner != nil }, "partners only when nobody in house arrives in time")
     }
 
+    @Test func theEngineerWhoseVanHoldsThePartsRanksAboveANearerOneWhoMustCollectThem() {
+        var j = job()
+        j.parts = ["SKF-6309-2Z": 2]
+        let d = Dispatcher(engineers: [engineer("near", at: 2), engineer("stocked", at: 20), engineer("late", at: 200)],
+                           vans: ["stocked": ["SKF-6309-2Z": 2], "near": ["SKF-6309-2Z": 1], "late": ["SKF-6309-2Z": 5]])
+        let s = d.suggest(j, now: dispatchNow)
+        #expect(s.candidates.map(\.engineer) == ["stocked", "near", "late"], "on time first, then the parts, then the arrival")
+        #expect(s.candidates[0].reasons.contains("van holds the parts (SKF-6309-2Z ×2)"))
+        #expect(s.candidates[1].reasons.contains("must collect SKF-6309-2Z ×1 (the van lacks them)"))
+        #expect((s.candidates[2].sla_slack_minutes ?? 0) < 0, "a stocked van does not beat being on time")
+    }
+
     @Test func anOffShiftEngineerWhoseShiftStartsBeforeTheDeadlineStillCounts() {
         let later = Shift(weekly: [2: [.init(start: 11 * 60, end: 18 * 60)]], timeZone: "Asia/Shanghai")  // from 11:00
         let s = Dispatcher(engineers: [engineer("later", at: 4, shift: later)]).suggest(job(deadlineIn: 240), now: dispatchNow)
