@@ -91,7 +91,7 @@ let package = Package(
         .executableTarget(
             name: "fieldwatch-sim",
             dependencies: [
-                "MQTT", "Profiles", "FieldwatchCore", "Yams",
+                "MQTT", "Profiles", "FieldwatchCore", "Yams", "ServiceDesk", "Storage",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],

@@ -12,7 +12,7 @@ struct SimulatorMain: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "fieldwatch-sim",
         abstract: "Simulated equipment telemetry for Fieldwatch: a fault-injecting fleet, or a CSV replayed.",
-        subcommands: [SimulatorCommand.self, ReplayCommand.self],
+        subcommands: [SimulatorCommand.self, ReplayCommand.self, FieldMonthCommand.self],
         defaultSubcommand: SimulatorCommand.self
     )
 }

@@ -23,12 +23,12 @@ struct FieldCommandLineTests {
         #expect(noTeam == 1 && noTeamText.contains("import one with `fieldwatch engineers import FILE`"), "\(noTeamText)")
 
         let (imported, importText) = try await runTool("fieldwatch", ["engineers", "import", "ServicePolicy/demo-team.yaml", "--db", db, "--by", "ops"])
-        #expect(imported == 0 && importText.contains("10 added"), "\(importText)")
+        #expect(imported == 0 && importText.contains("12 added"), "\(importText)")
         let (_, again) = try await runTool("fieldwatch", ["engineers", "import", "ServicePolicy/demo-team.yaml", "--db", db])
-        #expect(again.contains("no change (10 record(s) as stored)"), "\(again)")
+        #expect(again.contains("no change (12 record(s) as stored)"), "\(again)")
 
         let listed = try #require(json(try await runTool("fieldwatch", ["engineers", "list", "--db", db, "--json"]).1) as? [[String: Any]])
-        #expect(listed.compactMap { $0["id"] as? String }.contains("eng.chen") && listed.count == 6)
+        #expect(listed.compactMap { $0["id"] as? String }.contains("eng.chen") && listed.count == 8)
 
         let (_, suggestText) = try await runTool("fieldwatch", ["dispatch", "suggest", "1", "--json"] + field)
         let suggestion = try #require(json(suggestText) as? [String: Any], "\(suggestText)")
@@ -103,5 +103,36 @@ struct FieldCommandLineTests {
         #expect(audit == 0 && auditText.contains("chain intact"), "\(auditText)")
         let (_, help) = try await runTool("fieldwatch", ["dispatch", "--help"])
         #expect(help.contains("Hard filters") && help.contains("partner providers"))
+    }
+}
+
+@Suite("A simulated month of field work")
+struct FieldMonthTests {
+    @Test func aSimulatedMonthGoesThroughTheDeskAndItsReportsReadIt() async throws {
+        let dir = try makeTemporaryDirectory()
+        let db = dir.appendingPathComponent("month.db").path
+        let (status, text) = try await runTool("fieldwatch-sim", ["field-month", "--db", db, "--fleet", "4", "--seed", "3"])
+        #expect(status == 0, "\(text)")
+        #expect(text.contains("field month 2026-11, 24 devices, replenishment predictive, seed 3") && text.contains("first-time fix"), "\(text)")
+        // What it wrote is a desk like any other: the audit chain holds, the KPIs and the costs read it.
+        let (verified, verifyText) = try await runTool("fieldwatch", ["audit", "verify", "--db", db])
+        #expect(verified == 0, "\(verifyText)")
+        let (_, kpis) = try await runTool("fieldwatch", ["kpis", "--db", db, "--month", "2026-11", "--json"])
+        let figures = try #require((try JSONSerialization.jsonObject(with: Data(kpis.utf8)) as? [String: Any])?["kpis"] as? [String: Any])
+        let ftf = try #require(figures["first_time_fix_rate"] as? [String: Any])
+        #expect((ftf["tickets"] as? Int ?? 0) > 0 && ftf["value"] is Double, "\(ftf)")
+        let html = dir.appendingPathComponent("month.html").path
+        let (reported, reportText) = try await runTool("fieldwatch", ["report", "monthly", "--db", db, "--month", "2026-11", "--out", html,
+                                                                      "--inventory", "Simulator/demo.yaml"])
+        #expect(reported == 0, "\(reportText)")
+        let page = try String(contentsOfFile: html, encoding: .utf8)
+        #expect(page.contains("id=\"cost-totals\"") && page.contains("billable") && !page.contains("not in the parts catalogue, unpriced"), "parts priced from the catalogue")
+        // The same seed gives the same month.
+        let again = dir.appendingPathComponent("again.db").path
+        let (_, text2) = try await runTool("fieldwatch-sim", ["field-month", "--db", again, "--fleet", "4", "--seed", "3"])
+        #expect(text2.components(separatedBy: "\n").filter { $0.contains("first-time fix") } == text.components(separatedBy: "\n").filter { $0.contains("first-time fix") })
+        // It never writes over a database.
+        let (refused, refusedText) = try await runTool("fieldwatch-sim", ["field-month", "--db", db])
+        #expect(refused != 0 && refusedText.contains("exists; give a new file"))
     }
 }
