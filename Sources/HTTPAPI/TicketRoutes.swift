@@ -74,6 +74,15 @@ enum TicketRoutes {
             let detail = try TicketDetail.load(ticket, from: env.store, now: env.now(), may: { Access.roles(for: .step($0)).contains(token.role) })
             return try respond(token.role == .customer ? detail.forCustomer() : detail, request, context)
         },
+        RouteSpec(method: .get, path: "/api/v1/tickets/{id}/cases",
+                  summary: "The three past cases most like this ticket (same model and fault, detection signature, words), each with its diagnosis, fix, parts, labour and time to repair.",
+                  operation: .readTeam, response: "CaseSuggestions") { request, context, env in
+            let token = try context.caller()
+            try Access.require(.readTeam, token)
+            let ticket = try visibleTicket(try ticketID(context), token, env)
+            struct Out: Encodable, Sendable { var ticket: Int64; var cases: [CaseLibrary.Suggestion] }
+            return try respond(Out(ticket: ticket.id, cases: try CaseLibrary(store: env.store).suggest(ticketID: ticket.id)), request, context)
+        },
         RouteSpec(method: .post, path: "/api/v1/tickets/{id}/actions/{action}",
                   summary: "One lifecycle step: acknowledge, contact, dispatch, arrive, resolve, confirm, reopen, cancel, pause, resume. The caller is the actor.",
                   operation: .step(.acknowledge), body: "StepRequest", response: "StepOutcome") { request, context, env in

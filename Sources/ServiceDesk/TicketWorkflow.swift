@@ -86,9 +86,19 @@ public final class TicketWorkflow: Sendable {
         default: break
         }
         let rules = rules, receivedAt = clock()
-        return try write("\(action.rawValue) ticket #\(ticketID)") { tx in
+        let ticket = try write("\(action.rawValue) ticket #\(ticketID)") { tx in
             try Self.step(action, ticketID: ticketID, actor: actor, reason: reason, pause: pause, at: at, receivedAt: receivedAt, in: tx, rules: rules)
         }
+        caseIfFixed(ticket, at: at)
+        return ticket
+    }
+
+    /// A resolved or closed ticket becomes (or refreshes) a case of the library, after its step
+    /// committed. Best effort: the step stands whatever happens here, and `fieldwatch cases
+    /// rebuild` makes any missing case.
+    func caseIfFixed(_ ticket: Ticket, at: Timestamp) {
+        guard ticket.status == .resolved || ticket.status == .closed, !ticket.drill else { return }
+        _ = try? CaseLibrary(store: store).record(ticketID: ticket.id, at: at)
     }
 
     /// The lifecycle step inside the caller's transaction (a visit's check-in arrives, a fix

@@ -78,7 +78,7 @@ extension FieldOperations {
         if outcome == .fixed && reason != nil { throw ServiceDeskError(.invalid, "a fixed visit takes no not-fixed reason") }
         let parts = try parseParts(parts)
         let rules = workflow.rules, received = workflow.clock()
-        return try transaction("finish visit #\(visitID)") { tx in
+        let finished = try transaction("finish visit #\(visitID)") { tx in
             guard var visit = try tx.visit(id: visitID) else { throw ServiceDeskError(.notFound, "no visit #\(visitID); `fieldwatch tickets show N` lists a ticket's visits") }
             guard visit.finishedAt == nil else { throw ServiceDeskError(.conflict, "visit #\(visitID) was already finished (\(visit.outcome!.rawValue))") }
             guard at >= visit.startedAt else { throw ServiceDeskError(.invalid, "\(at.rfc3339) is before the visit started (\(visit.startedAt.rfc3339))") }
@@ -110,6 +110,8 @@ extension FieldOperations {
             visit.parts = parts
             return visit
         }
+        if outcome == .fixed, let ticket = try? workflow.store.ticket(id: finished.ticketID) { workflow.caseIfFixed(ticket, at: at) }
+        return finished
     }
 
     /// Remote assistance (a video call, a live telemetry review). A remote fix resolves the
@@ -123,7 +125,7 @@ extension FieldOperations {
         guard !actor.trimmingCharacters(in: .whitespaces).isEmpty else { throw ServiceDeskError(.invalid, "who gave the assistance? (--by NAME)") }
         _ = try openTicket(ticketID)
         let rules = workflow.rules, received = workflow.clock()
-        return try transaction("record remote assistance on ticket #\(ticketID)") { tx in
+        let record = try transaction("record remote assistance on ticket #\(ticketID)") { tx in
             let record = try tx.insertRemoteAssist(ticketID: ticketID, actor: actor, at: at, checked: checked, instructions: instructions, outcome: outcome)
             try tx.appendAudit(at: at, actor: actor, action: "remote.assisted", ticketID: ticketID,
                                detail: ["checked": checked, "instructions": instructions, "outcome": outcome.rawValue, "remote": "\(record.id)"])
@@ -132,6 +134,8 @@ extension FieldOperations {
             }
             return record
         }
+        if outcome == .fixed, let ticket = try? workflow.store.ticket(id: ticketID) { workflow.caseIfFixed(ticket, at: at) }
+        return record
     }
 
     /// `PART:QTY,PART:QTY` as typed, checked and normalised.

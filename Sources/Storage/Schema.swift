@@ -426,6 +426,36 @@ enum Schema {
                 CREATE INDEX stock_movement_ticket ON stock_movement (ticket_id);
                 """)
         }
+        migrator.registerMigration("v15-cases") { db in
+            // The case library: every closed ticket (and every FAQ entry) as a case, with a
+            // full-text index. `case_text.terms` holds the case's words and, for Chinese, its
+            // character pairs, so a two-character word (跳闸) matches without a dictionary.
+            try db.execute(sql: """
+                CREATE TABLE case_record (
+                    id             INTEGER PRIMARY KEY AUTOINCREMENT,
+                    source         TEXT NOT NULL CHECK (source IN ('ticket', 'faq')),
+                    ticket_id      INTEGER UNIQUE REFERENCES ticket(id),
+                    faq_id         TEXT UNIQUE,
+                    model          TEXT,
+                    fault_code     TEXT,
+                    title          TEXT NOT NULL,
+                    diagnosis      TEXT,
+                    fix            TEXT,
+                    parts          TEXT,
+                    labour_hours   REAL,
+                    repair_minutes INTEGER,
+                    outcome        TEXT,
+                    signature      TEXT NOT NULL DEFAULT '',
+                    lesson         TEXT,
+                    created_at     INTEGER NOT NULL,
+                    updated_at     INTEGER NOT NULL,
+                    CHECK ((source = 'ticket') = (ticket_id IS NOT NULL)),
+                    CHECK ((source = 'faq') = (faq_id IS NOT NULL))
+                );
+                CREATE INDEX case_model_fault ON case_record (model, fault_code);
+                CREATE VIRTUAL TABLE case_text USING fts5(terms, tokenize = 'unicode61');
+                """)
+        }
         return migrator
     }
 }

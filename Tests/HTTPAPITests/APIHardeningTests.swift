@@ -111,4 +111,12 @@ struct APIHardeningTests {
         #expect([400, 404, 422].contains(notUTF8.status))
         #expect(try await api.call("GET", "/healthz", as: nil).status == 200, "still serving")
     }
+
+    @Test func pastCasesAreForTheServiceTeamNotCustomers() async throws {
+        let api = try await APIFixture()
+        let t = try api.openTicket()
+        let staff = try await api.call("GET", "/api/v1/tickets/\(t.id)/cases", as: "engineer")
+        #expect(staff.status == 200 && staff.object["ticket"] as? Int == Int(t.id) && (staff.object["cases"] as? [Any]) != nil, "\(staff.text)")
+        #expect(try await api.call("GET", "/api/v1/tickets/\(t.id)/cases", as: "customer").status == 403)
+    }
 }

@@ -320,6 +320,7 @@ async function viewTicket(main, id) {
         <label>Anything to add? <textarea name="comment" rows="2"></textarea></label><button>Rate</button>
         ${d.ratings.length ? `<p class="muted">You rated it ${d.ratings[d.ratings.length - 1].score}/5.</p>` : ""}</form>` : ""}
     ${fieldWork(d)}
+    <div id="cases"></div>
     ${evidence.length ? `<h2>Evidence</h2><div id="evidence">${evidence.join("")}</div>` : ""}
     ${d.solutions.length ? `<h2>Solutions</h2><ul id="solutions">${d.solutions.map((s) => `<li>${esc(s.status)}: ${esc(s.diagnosis)} → ${esc(s.planned_work)}${s.estimated_cost != null ? ` (est. ${esc(s.estimated_cost)})` : ""} · ${esc(s.proposed_by)}, ${when(s.proposed_at, zone)}</li>`).join("")}</ul>` : ""}
     ${d.ratings.length ? `<h2>Ratings</h2><ul id="ratings">${d.ratings.map((r) => `<li>${"★".repeat(r.score)} ${r.score}/5 ${esc(r.comment)} · ${when(r.at, zone)}</li>`).join("")}</ul>` : ""}
@@ -339,6 +340,14 @@ async function viewTicket(main, id) {
       markers: d.detections.filter((x) => x.sensor === t.sensor).map((x) => ({ t: ms(x.detected_at), label: x.summary })) });
   }
   wireFieldWork(main, d, () => viewTicket(main, id));
+  if (state.me.role !== "customer") {
+    // Past repairs like this one: what fixed it, with which parts, how long it took.
+    const similar = await api(`/api/v1/tickets/${id}/cases`).catch(() => ({ cases: [] }));
+    $("#cases").innerHTML = similar.cases.length === 0 ? "" : `<h2>Similar past cases</h2><ul id="case-list">${similar.cases.map((c) =>
+      `<li data-case="${c.id}"><strong>${c.ticket ? `<a href="#/ticket/${c.ticket}">#${c.ticket}</a> ` : ""}${esc(c.title)}</strong>
+        ${c.fix ? `— ${esc(c.fix)}` : ""}${c.parts ? ` · bring ${esc(c.parts)}` : ""}${c.labour_hours != null ? ` · ${esc(c.labour_hours)} h` : ""}
+        ${c.outcome ? ` · ${esc(c.outcome)}` : ""}${c.lesson ? `<div>lesson: ${esc(c.lesson)}</div>` : ""}<div class="muted">${esc(c.why)}</div></li>`).join("")}</ul>`;
+  }
   $("#rating-form")?.addEventListener("submit", async (event) => {
     event.preventDefault();
     const f = new FormData(event.target);
