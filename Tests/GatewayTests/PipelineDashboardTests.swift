@@ -78,6 +78,8 @@ final class PipelineRun: @unchecked Sendable {
             }
             let (imported, importText) = try await runTool("fieldwatch", ["engineers", "import", "ServicePolicy/demo-team.yaml", "--db", db])
             try #require(imported == 0, "\(importText)")
+            let (partsImported, partsText) = try await runTool("fieldwatch", ["parts", "import", "ServicePolicy/demo-parts.yaml", "--db", db])
+            try #require(partsImported == 0, "\(partsText)")
         } catch {
             stop()
             throw error
@@ -190,6 +192,9 @@ struct PipelineDashboardTests {
         pages.append(("admin", "#/month", ["id=\"costs\"", "<td>water-cooled-chiller</td><td>0.00</td><td>0.00</td><td>450.00</td><td>2.5</td>"]))
         for role in ["admin", "supervisor", "dispatcher"] {
             pages.append((role, "#/dispatch", ["class=\"card dispatch-card\"", "class=\"candidate\"", "<svg class=\"plan\"", "data-engineer=\"eng.zhou\""]))
+        }
+        for role in ["dispatcher", "supervisor"] {
+            pages.append((role, "#/parts", ["id=\"parts-table\"", "data-part=\"SKF-6309-2Z\"", "wh-shenzhen"]))
         }
         pages.append(("engineer", "#/jobs", ["class=\"card job\" data-ticket=\"\(forecast)\"", "href=\"geo:", "id=\"send-position\""]))
         // Customers see their own organisation's tickets and equipment.

@@ -507,6 +507,22 @@ function wireFieldWork(main, d, reload) {
 }
 
 /** The dispatcher's board: tickets nobody is sent to yet with their best three candidates, the team's loads, and a plan of sites and people. */
+/** Spare parts: what to order now (the forecast of demand over each part's lead time), then stock per part and location. */
+async function viewParts(main) {
+  main.innerHTML = `<h1>Spare parts</h1><h2>To order</h2><div id="orders"></div><h2>Stock</h2><div class="wide"><table id="parts-table"></table></div>`;
+  every(30000, async () => {
+    const p = await api("/api/v1/parts");
+    $("#orders").innerHTML = p.orders.length === 0 ? `<p class="muted" id="nothing-to-order">Nothing to order: every part's stock covers its expected demand and safety stock.</p>`
+      : `<ul id="order-list">${p.orders.map((o) => `<li data-part="${esc(o.part)}"><strong>${esc(o.quantity)} × ${esc(o.part)}</strong> to ${esc(o.location)}
+          ${o.vip ? `<span class="pill urgent">VIP waiting</span>` : ""}<div class="muted">${esc(o.why)}</div></li>`).join("")}</ul>`;
+    $("#parts-table").innerHTML = p.parts.length === 0 ? `<tr><td class="muted">No stock recorded: <code>fieldwatch parts import FILE</code> loads the catalogue and the counts.</td></tr>`
+      : `<tr><th>part</th><th>location</th><th>on hand</th><th>reserved</th><th>available</th><th>expected demand</th><th>reorder point</th><th>warnings</th></tr>`
+        + p.parts.map((r) => `<tr data-part="${esc(r.part)}" class="${r.warnings.length ? "warn" : ""}"><td>${esc(r.part)}</td><td>${esc(r.location)} <span class="muted">${esc(r.kind.replace("_", " "))}</span></td>
+          <td>${r.on_hand}</td><td>${r.reserved}</td><td>${r.available}</td><td>${r.predicted_demand == null ? "—" : esc(r.predicted_demand.toFixed(1))}</td>
+          <td>${esc(Number(r.reorder_point).toFixed(1))}</td><td class="${r.warnings.length ? "late" : ""}">${esc(r.warnings.join("; "))}</td></tr>`).join("");
+  });
+}
+
 async function viewDispatch(main) {
   main.innerHTML = `<h1>Dispatch</h1><div class="dispatch"><section><h2>Waiting for an engineer</h2><div id="unassigned" class="cards"></div></section>
     <section><h2>Plan</h2><div id="plan"></div><h2>Team</h2><table id="team"></table><h2>Parts running low</h2><div id="parts-low"></div></section></div>
@@ -686,6 +702,7 @@ async function render() {
     else if (view === "ask") await viewAsk(main);
     else if (view === "month") await viewMonth(main);
     else if (view === "dispatch") await viewDispatch(main);
+    else if (view === "parts") await viewParts(main);
     else if (view === "jobs") await viewJobs(main);
     else await viewBoard(main);
   } catch (e) { main.innerHTML = `<p class="error">${esc(e.message)}</p>`; }
