@@ -151,6 +151,15 @@ struct FieldMonthCommand: AsyncParsableCommand {
 
         while day < period.to {
             let morning = day + .seconds(8 * 3600)
+            // Visits due before `until`, in time order.
+            func runDue(until: Timestamp) throws {
+                while let k = scheduled.indices.filter({ scheduled[$0].at < until }).min(by: { scheduled[$0].at < scheduled[$1].at }) {
+                    let v = scheduled.remove(at: k)
+                    guard let t = try store.ticket(id: v.ticket), t.status == .dispatched || t.status == .onSite else { continue }
+                    try finish(t, engineer: v.engineer, at: v.at, needs: v.needs, hours: v.labour, forceFixed: v.forced)
+                }
+            }
+            try runDue(until: morning)
             clock.set(morning)
             // Deliveries due today, then the day's orders.
             for (k, o) in pending.enumerated().reversed() where o.due <= morning {
@@ -176,19 +185,12 @@ struct FieldMonthCommand: AsyncParsableCommand {
                 }
             }
             let tomorrow = day + .seconds(86_400)
-            // Visits due before `until`, in time order.
-            func runDue(until: Timestamp) throws {
-                while let k = scheduled.indices.filter({ scheduled[$0].at < until }).min(by: { scheduled[$0].at < scheduled[$1].at }) {
-                    let v = scheduled.remove(at: k)
-                    guard let t = try store.ticket(id: v.ticket), t.status == .dispatched || t.status == .onSite else { continue }
-                    try finish(t, engineer: v.engineer, at: v.at, needs: v.needs, hours: v.labour, forceFixed: v.forced)
-                }
-            }
-            try runDue(until: morning)
+
             // Today's faults.
             while i < faults.count && faults[i].at < tomorrow {
                 let f = faults[i]
                 i += 1
+                try runDue(until: f.at)  // what happened before this fault, in time order
                 clock.set(f.at)
                 let site = f.device.site
                 let ticket: Ticket
