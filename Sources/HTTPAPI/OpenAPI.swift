@@ -201,7 +201,7 @@ enum OpenAPI {
                                      "distance_km": "number", "sla_slack_minutes": "integer?", "workload": "integer", "partner": "string?",
                                      "reasons": "[string]"]),
         "DispatchExclusion": object(["engineer": "string", "why": "string"]),
-        "DispatchSuggestion": object(["ticket": "integer", "skills": "[string]", "deadline": "time?", "candidates": "[DispatchCandidate]",
+        "DispatchSuggestion": object(["ticket": "integer", "skills": "[string]", "parts": "[string]", "deadline": "time?", "candidates": "[DispatchCandidate]",
                                       "excluded": "[DispatchExclusion]"]),
         "AssignRequest": object(["engineer": "string", "reason": "string?"], required: ["engineer"]),
         "CostLine": object(["ticket": "integer", "visit": "integer", "device": "string", "model": "string", "fault_code": "string", "customer": "string",

@@ -91,6 +91,8 @@ public struct DispatchSuggestion: Codable, Sendable, Equatable {
     public var deadline: String?
     public var candidates: [DispatchCandidate]
     public var excluded: [DispatchExclusion]
+    /// The parts the fault needs ("bring these"), `PART ×QTY`.
+    public var parts: [String] = []
 }
 
 /// Ranks engineers for jobs: the nearest suitable engineer who can be there before the
@@ -239,7 +241,8 @@ public struct Dispatcher: Sendable {
             }
             for i in candidates.indices { candidates[i].rank = i + 1 }
         }
-        return DispatchSuggestion(ticket: job.ticketID, skills: job.skills, deadline: job.deadline?.rfc3339, candidates: candidates, excluded: excluded)
+        return DispatchSuggestion(ticket: job.ticketID, skills: job.skills, deadline: job.deadline?.rfc3339, candidates: candidates, excluded: excluded,
+                                  parts: job.parts.keys.sorted().map { "\($0) ×\(job.parts[$0]!)" })
     }
 
     func local(_ t: Timestamp, _ zone: TimeZone) -> String {

@@ -57,6 +57,7 @@ struct DispatchRankingTests {
         #expect(s.candidates[0].reasons.contains("van holds the parts (SKF-6309-2Z ×2)"))
         #expect(s.candidates[1].reasons.contains("must collect SKF-6309-2Z ×1 (the van lacks them)"))
         #expect((s.candidates[2].sla_slack_minutes ?? 0) < 0, "a stocked van does not beat being on time")
+        #expect(s.parts == ["SKF-6309-2Z ×2"], "the card says what to bring")
     }
 
     @Test func anOffShiftEngineerWhoseShiftStartsBeforeTheDeadlineStillCounts() {

@@ -540,7 +540,7 @@ async function viewDispatch(main) {
       return `<div class="card dispatch-card" data-ticket="${t.id}"><span class="pill ${esc(t.grade)}">${esc(t.grade)}</span>
         <span class="title"><a href="#/ticket/${t.id}">#${t.id}</a> ${esc(t.title)}</span>
         <span>${i.next_deadline ? `${esc(i.next_clock.replace("_", " "))}: ${countdown(i.next_deadline, i.clocks.find((c) => c.kind === i.next_clock)?.target)}` : ""}</span>
-        <div class="meta">${esc(t.site)} · needs ${esc(s.skills?.length ? s.skills.join(", ") : "no particular trade")}${s.error ? ` · <span class="error">${esc(s.error)}</span>` : ""}
+        <div class="meta">${esc(t.site)} · needs ${esc(s.skills?.length ? s.skills.join(", ") : "no particular trade")}${s.parts?.length ? ` · bring ${esc(s.parts.join(", "))}` : ""}${s.error ? ` · <span class="error">${esc(s.error)}</span>` : ""}
           <ol class="candidates">${s.candidates.slice(0, 3).map((c) => `<li class="candidate" data-engineer="${esc(c.engineer)}">
             <strong>${esc(c.partner ? `partner ${c.name}` : c.name)}</strong> · ETA ${c.eta_minutes} min · ${c.distance_km} km
             ${c.sla_slack_minutes == null ? "" : c.sla_slack_minutes >= 0 ? `· <span class="ok">${span(c.sla_slack_minutes * 60000)} to spare</span>` : `· <span class="late">${span(-c.sla_slack_minutes * 60000)} late</span>`}
