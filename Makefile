@@ -26,7 +26,8 @@ test: deps
 
 RELIABILITY_CYCLES ?= 20
 reliability: deps
-	$(SWIFT) build
+	# --build-tests: the same build as `make test` (a plain build would recompile every module without testability).
+	$(SWIFT) build --build-tests
 	python3 scripts/reliability.py --bin "$$($(SWIFT) build --show-bin-path)" --cycles $(RELIABILITY_CYCLES) --report reliability-report.json
 
 fuzz: deps
