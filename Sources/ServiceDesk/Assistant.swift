@@ -141,14 +141,14 @@ struct FAQIndex: Sendable {
 /// The assistant's reply.
 public struct AssistantAnswer: Sendable, Equatable, Codable {
     public struct Source: Sendable, Equatable, Codable {
-        /// faq or ticket
+        /// faq, ticket or case
         public var kind: String
         public var id: String
         public var title: String
     }
     public var answer: String
     public var sources: [Source]
-    /// faq, ticket_status, engineer_arrival or handover
+    /// faq, ticket_status, engineer_arrival, case or handover
     public var intent: String
     /// When handed over: the ticket the question went to, and whether it was opened or updated.
     public var handoverTicket: Int64?
@@ -199,7 +199,25 @@ public struct Assistant: Sendable {
             return AssistantAnswer(answer: best.entry.answer.trimmingCharacters(in: .whitespacesAndNewlines),
                                    sources: [.init(kind: "faq", id: best.entry.id, title: best.entry.question)], intent: "faq")
         }
+        if let past = pastCase(q, visible: visible) { return past }
         return try handOver(q, open: open, device: device, actor: actor, at: at)
+    }
+
+    /// A repair of the caller's own equipment that matches the question (the case library,
+    /// limited to the caller's tickets: another customer's repairs are not theirs to read).
+    func pastCase(_ q: String, visible: [Ticket]) -> AssistantAnswer? {
+        let mine = Set(visible.filter { !$0.drill }.map(\.id))
+        guard !mine.isEmpty, let hits = try? workflow.store.searchCases(q, limit: 20) else { return nil }
+        // Enough of the question's words must be in the case, as for the FAQ.
+        let asked = Set(CaseRecord.terms(q).split(separator: " ").filter { !FAQIndex.stopwords.contains(String($0)) && !["did", "last", "time", "about"].contains(String($0)) })
+        guard let hit = hits.first(where: { h in
+            guard let t = h.record.ticketID, mine.contains(t), h.record.fix != nil else { return false }
+            let found = Set(h.record.indexText.split(separator: " "))
+            return !asked.isEmpty && Double(asked.intersection(found).count) / Double(asked.count) >= 0.5
+        }), let ticket = hit.record.ticketID, let fix = hit.record.fix else { return nil }
+        return AssistantAnswer(answer: "A similar fault on your equipment, ticket #\(ticket) (\(hit.record.title)), was fixed: \(fix)"
+                                   + (hit.record.outcome.map { " (\($0))." } ?? "."),
+                               sources: [.init(kind: "case", id: "\(hit.record.id)", title: hit.record.title)], intent: "case")
     }
 
     static func local(_ t: Timestamp, _ zone: String?) -> String {

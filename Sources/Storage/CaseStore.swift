@@ -83,7 +83,7 @@ public struct CaseRecord: Sendable, Equatable, Codable {
         return out.joined(separator: " ")
     }
 
-    var indexText: String {
+    public var indexText: String {
         Self.terms([title, faultCode ?? "", model ?? "", diagnosis ?? "", fix ?? "", parts ?? "", lesson ?? ""].joined(separator: " \n "))
     }
 }

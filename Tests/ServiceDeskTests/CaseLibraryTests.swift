@@ -72,4 +72,18 @@ struct CaseLibraryTests {
         // A rebuild refreshes, it does not duplicate.
         #expect(try library.rebuild(at: .now()) == 2 && store.cases().filter { $0.source == "ticket" }.count == 2)
     }
+
+    @Test func theAssistantAnswersFromTheCustomersOwnPastRepairsOnly() throws {
+        let ops = try setUp()
+        let start = Timestamp.now() - .seconds(86_400 * 5)
+        let mine = try fixed(ops, "pump-1", "BEARING_OVERTEMP", work: "replaced the drive-end bearing and regreased it", parts: "SKF-6309-2Z:1", at: start)
+        let faq = FAQ(entries: [], source: "none")
+        let assistant = Assistant(faq: faq, workflow: ops.workflow)
+        let visible = try ops.workflow.store.tickets()
+        let answer = try assistant.ask("what did you do about the drive-end bearing last time?", visible: visible, device: nil, actor: "customer:wang", at: .now())
+        #expect(answer.intent == "case" && answer.answer.contains("ticket #\(mine.id)") && answer.answer.contains("regreased"), "\(answer)")
+        // Someone else's repair is never read out: with no visible ticket, the question is handed over.
+        let other = try assistant.ask("what did you do about the drive-end bearing last time?", visible: [], device: nil, actor: "customer:ho", at: .now())
+        #expect(other.intent != "case" && !other.answer.contains("regreased"))
+    }
 }

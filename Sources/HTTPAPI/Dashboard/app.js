@@ -656,7 +656,8 @@ async function viewAsk(main) {
     const f = new FormData(event.target);
     try {
       const r = await api("/api/v1/assistant", { method: "POST", body: JSON.stringify({ question: f.get("question"), device: f.get("device") || undefined }) });
-      const sources = r.sources.map((s) => s.kind === "ticket" ? `<a href="#/ticket/${esc(s.id)}">ticket #${esc(s.id)}</a>` : `FAQ: ${esc(s.title)}`).join(", ");
+      const sources = r.sources.map((s) => s.kind === "ticket" ? `<a href="#/ticket/${esc(s.id)}">ticket #${esc(s.id)}</a>`
+        : s.kind === "case" ? `past repair: ${esc(s.title)}` : `FAQ: ${esc(s.title)}`).join(", ");
       $("#conversation").insertAdjacentHTML("beforeend", `<div class="answer" data-intent="${esc(r.intent)}"><p><strong>You:</strong> ${esc(f.get("question"))}</p>
         <p class="notice">${esc(r.answer).replace(/\n/g, "<br>")}</p><p class="muted">Source: ${sources || "—"}</p></div>`);
       $("#device-pick").hidden = r.handover !== "needs_device";
