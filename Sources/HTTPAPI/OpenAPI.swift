@@ -159,6 +159,7 @@ enum OpenAPI {
                         "hours": "number?"]),
         "KPIs": object(["month": "string", "timezone": "string", "kpis": "KPIFigures", "table": "[KPIRow]"]),
         "CaseSuggestions": object(["ticket": "integer", "cases": "[CaseSuggestion]"]),
+        "CaseSearch": object(["query": "string", "cases": "[CaseSuggestion]"]),
         "CaseSuggestion": object(["id": "integer", "source": "string", "ticket": "integer?", "model": "string?", "fault_code": "string?", "title": "string",
                                   "diagnosis": "string?", "fix": "string?", "parts": "string?", "labour_hours": "number?", "repair_minutes": "integer?",
                                   "outcome": "string?", "lesson": "string?", "why": "string"]),

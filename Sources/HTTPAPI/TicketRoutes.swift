@@ -74,6 +74,20 @@ enum TicketRoutes {
             let detail = try TicketDetail.load(ticket, from: env.store, now: env.now(), may: { Access.roles(for: .step($0)).contains(token.role) })
             return try respond(token.role == .customer ? detail.forCustomer() : detail, request, context)
         },
+        RouteSpec(method: .get, path: "/api/v1/cases",
+                  summary: "Search the case library (past repairs and the FAQ): words, part numbers, Chinese or English; best first.",
+                  operation: .readTeam, query: [("q", "what to look for (required)"), ("model", "only this equipment model (profile id)"),
+                                               ("fault", "only this fault code")],
+                  response: "CaseSearch") { request, context, env in
+            try Access.require(.readTeam, try context.caller())
+            guard let q = request.query("q"), !q.trimmingCharacters(in: .whitespaces).isEmpty else {
+                throw APIError(.unprocessableContent, "invalid", "give ?q=WORDS, such as ?q=bearing or ?q=跳闸")
+            }
+            let hits = try env.store.searchCases(q, model: request.query("model"), faultCode: request.query("fault"))
+            struct Out: Encodable, Sendable { var query: String; var cases: [CaseLibrary.Suggestion] }
+            return try respond(Out(query: q, cases: hits.map { CaseLibrary.Suggestion(case: $0.record, why: String(format: "text rank %.2f", $0.rank)) }),
+                               request, context)
+        },
         RouteSpec(method: .get, path: "/api/v1/tickets/{id}/cases",
                   summary: "The three past cases most like this ticket (same model and fault, detection signature, words), each with its diagnosis, fix, parts, labour and time to repair.",
                   operation: .readTeam, response: "CaseSuggestions") { request, context, env in

@@ -118,5 +118,9 @@ struct APIHardeningTests {
         let staff = try await api.call("GET", "/api/v1/tickets/\(t.id)/cases", as: "engineer")
         #expect(staff.status == 200 && staff.object["ticket"] as? Int == Int(t.id) && (staff.object["cases"] as? [Any]) != nil, "\(staff.text)")
         #expect(try await api.call("GET", "/api/v1/tickets/\(t.id)/cases", as: "customer").status == 403)
+        let search = try await api.call("GET", "/api/v1/cases?q=%E8%B7%B3%E9%97%B8", as: "dispatcher")  // 跳闸
+        #expect(search.status == 200 && search.object["query"] as? String == "跳闸", "\(search.text)")
+        #expect(try await api.call("GET", "/api/v1/cases", as: "dispatcher").status == 422)
+        #expect(try await api.call("GET", "/api/v1/cases?q=bearing", as: "customer").status == 403)
     }
 }
