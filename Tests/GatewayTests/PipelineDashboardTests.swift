@@ -277,6 +277,8 @@ struct PipelineDashboardTests {
                                                              "/api/v1/devices/\(d)/telemetry?sensor=\(d == "pump-01" ? "bearing_temp" : "vibration_rms")&step=1m"] }
             } else if path.contains("{id}") {
                 urls = ids.map { path.replacingOccurrences(of: "{id}", with: "\($0)") }
+            } else if path == "/api/v1/cases" {
+                urls = ["/api/v1/cases?q=bearing", "/api/v1/cases?q=%E8%BD%B4%E6%89%BF"]  // and 轴承
             } else {
                 urls = [path, path + (path.hasSuffix("tickets") ? "?status=all" : "")]
             }
