@@ -10,12 +10,29 @@ as JSON with --report) and exits 1 when an invariant broke.
     scripts/reliability.py --bin .build/debug                 # CI: 20 kill cycles, a few minutes
     scripts/reliability.py --bin .build/debug --cycles 200    # by hand
 """
-import argparse, hashlib, hmac, json, os, random, re, shutil, signal, socket, sqlite3, subprocess, sys, tempfile, threading, time
+import argparse, atexit, hashlib, hmac, json, os, random, re, shutil, signal, socket, sqlite3, subprocess, sys, tempfile, threading, time
 import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 SECRET = "reliability-secret-0123456789abcdef"
 failures = []
+# Every process this script starts; whatever is still running when it exits (a failed check,
+# an exception, Ctrl-C) is killed, so no broker or gateway outlives the run.
+spawned = []
+
+
+def spawn(args, **kwargs):
+    p = subprocess.Popen(args, **kwargs)
+    spawned.append(p)
+    return p
+
+
+@atexit.register
+def stop_everything():
+    for p in spawned:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
 
 
 def check(ok, what):
@@ -64,7 +81,7 @@ class Broker:
 
     def start(self):
         binary = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
-        self.proc = subprocess.Popen([binary, "-c", self.conf], stdout=self.log, stderr=self.log)
+        self.proc = spawn([binary, "-c", self.conf], stdout=self.log, stderr=self.log)
         if not wait_for(lambda: socket.create_connection(("127.0.0.1", self.port), 0.2).close() is None, 10):
             raise SystemExit("mosquitto did not start; see " + self.log.name)
 
@@ -152,7 +169,7 @@ class Site:
     def start_gateway(self):
         self.log.write(f"---- start {time.strftime('%H:%M:%S')}\n")
         self.log.flush()
-        self.gateway = subprocess.Popen([os.path.join(self.args.bin, "fieldwatch"), "serve", "--broker", self.broker.url, "--db", self.db,
+        self.gateway = spawn([os.path.join(self.args.bin, "fieldwatch"), "serve", "--broker", self.broker.url, "--db", self.db,
                                          "--inventory", self.inventory, "--profiles", os.path.join(self.args.root, "DeviceProfiles"),
                                          "--client-id", "reliability-gateway"], stdout=self.log, stderr=self.log, env=self.env())
         ok = wait_for(lambda: urllib.request.urlopen(f"http://127.0.0.1:{self.http}/healthz", timeout=1).status == 200, 60)
@@ -161,7 +178,7 @@ class Site:
 
     def start_sim(self, extra):
         log = open(os.path.join(self.work, "sim.log"), "a")
-        self.sim = subprocess.Popen([os.path.join(self.args.bin, "fieldwatch-sim"), "run", "--broker", self.broker.url, "--inventory", self.inventory,
+        self.sim = spawn([os.path.join(self.args.bin, "fieldwatch-sim"), "run", "--broker", self.broker.url, "--inventory", self.inventory,
                                      "--profiles", os.path.join(self.args.root, "DeviceProfiles"), "--client-id", f"sim-{random.random()}"] + extra,
                                     stdout=log, stderr=log)
 
@@ -417,6 +434,7 @@ def main():
     parser.add_argument("--report", help="write the figures as JSON here")
     parser.add_argument("--keep", action="store_true", help="keep the working directory (logs, databases)")
     args = parser.parse_args()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # so the processes started are stopped too
     args.root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     work = tempfile.mkdtemp(prefix="fieldwatch-reliability-")
     print(f"working in {work}", flush=True)
