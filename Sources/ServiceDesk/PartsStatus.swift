@@ -25,7 +25,7 @@ public struct PartsStatus: Codable, Sendable, Equatable {
         return stock.compactMap { s -> PartsStatus? in
             guard let part = catalogue[s.part] else { return nil }
             var warnings: [String] = []
-            if s.available <= 0 { warnings.append("none available here") }
+            if s.available <= 0 { warnings.append(s.onHand > 0 ? "all \(s.onHand) reserved for assigned tickets" : "none here") }
             let total = available[s.part] ?? 0
             let f = forecasts[s.part]
             if let warning = f?.warning {

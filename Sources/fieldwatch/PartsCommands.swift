@@ -59,7 +59,7 @@ struct PartsCommand: ParsableCommand {
                 scaled to the lead time + the parts of open tickets not yet reserved, a predictive \
                 ticket weighted by how often its detector's tickets on that model were real and by \
                 whether its forecast crossing falls within the lead time. Reorder point = safety \
-                stock + predicted demand. Warnings: none left at a location; available − predicted \
+                stock + predicted demand. Warnings: none free at a location (all reserved, or none); available − predicted \
                 demand below the safety stock (the zero-stock warning, before it runs out), naming \
                 the tickets that would wait and their VIP customers.
                 """)

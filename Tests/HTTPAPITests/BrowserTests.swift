@@ -60,6 +60,22 @@ struct BrowserTests {
         #expect(!dispatcher.contains("dead-notice"))
     }
 
+    @Test func aTicketPageShowsSimilarPastCasesToStaffOnly() async throws {
+        let (api, t) = try await Self.seeded()
+        let earlier = try api.openTicket("pump-h", site: "site-h")
+        try api.store.writeSync { tx in
+            try tx.saveCase(CaseRecord(source: "ticket", ticketID: earlier.id, model: "test-pump", faultCode: "BEARING_OVERTEMP", title: "Bearing overheating",
+                                       diagnosis: "grease dried out", fix: "replaced the drive-end bearing", parts: "SKF-6309-2Z:1", labourHours: 3,
+                                       repairMinutes: 240, outcome: "fixed on the first visit", signature: "threshold@bearing_temp",
+                                       createdAt: .now(), updatedAt: .now()))
+        }
+        let dom = try await Self.load("http://127.0.0.1:\(api.port)/#/ticket/\(t.id)?token=\(api.tokens["dispatcher"]!)")
+        #expect(dom.contains("Similar past cases") && dom.contains("data-case=") && dom.contains("bring SKF-6309-2Z:1"), "\(dom.prefix(3000))")
+        #expect(dom.contains("same model and fault"))
+        let customer = try await Self.load("http://127.0.0.1:\(api.port)/#/ticket/\(t.id)?token=\(api.tokens["customer"]!)")
+        #expect(customer.contains("id=\"clocks\"") && !customer.contains("Similar past cases"))
+    }
+
     @Test func aTicketPageShowsClocksTimelineActionsAndEvidence() async throws {
         let (api, t) = try await Self.seeded()
         let dom = try await Self.load("http://127.0.0.1:\(api.port)/#/ticket/\(t.id)?token=\(api.tokens["dispatcher"]!)")

@@ -169,6 +169,9 @@ struct PartsReservationTests {
         // Two bearings for eng.chen: one from the van, one from the service point (on hand / reserved).
         _ = try ops.assign(ticketID: t.id, engineer: "eng.chen", by: "dispatch.zhao", reason: nil, at: start + .seconds(60))
         #expect(try levels(parts) == ["eng.chen": "1/1", "sp-nanshan": "2/1", "wh-sz": "6/0"])
+        let van = try #require(PartsStatus.compute(parts: try parts.parts(includeInactive: false), stock: try parts.stock())
+            .first { $0.location == "eng.chen" && $0.part == "SKF-6309-2Z" })
+        #expect(van.available == 0 && van.warnings == ["all 1 reserved for assigned tickets"], "\(van.warnings)")
         let assigned = try #require(try ops.workflow.store.auditRecords(ticketID: t.id).first { $0.action == "ticket.assigned" })
         #expect(assigned.detail.contains("SKF-6309-2Z ×1 at eng.chen, SKF-6309-2Z ×1 at sp-nanshan"))
         // Reassigned to eng.li (no van, no service point): released, and taken from the warehouse.
