@@ -20,6 +20,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.1.0"),
+        // Runtime only: the Sparkplug B code is generated once and committed (see Sources/PayloadFormats/Protos).
+        .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
     ],
     targets: [
         // C stays contained: only MQTT imports this.
@@ -32,6 +34,12 @@ let package = Package(
         .target(name: "Profiles", dependencies: ["FieldwatchCore", "Yams"]),
         .target(name: "TimeSeries", dependencies: ["FieldwatchCore"]),
         .target(name: "Detection", dependencies: ["TimeSeries", "FieldwatchCore"]),
+        // Wire formats devices speak besides Fieldwatch's JSON: Sparkplug B, SenML (JSON, CBOR).
+        .target(
+            name: "PayloadFormats",
+            dependencies: [.product(name: "SwiftProtobuf", package: "swift-protobuf")],
+            exclude: ["Protos"]
+        ),
         .target(
             name: "MQTT",
             dependencies: ["CMosquitto", .product(name: "Logging", package: "swift-log")]
@@ -39,7 +47,7 @@ let package = Package(
         .target(
             name: "Ingest",
             dependencies: [
-                "MQTT", "TimeSeries", "Detection", "Profiles", "FieldwatchCore",
+                "MQTT", "TimeSeries", "Detection", "Profiles", "PayloadFormats", "FieldwatchCore",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
@@ -91,7 +99,7 @@ let package = Package(
         .executableTarget(
             name: "fieldwatch-sim",
             dependencies: [
-                "MQTT", "Profiles", "FieldwatchCore", "Yams", "ServiceDesk", "Storage",
+                "MQTT", "Profiles", "PayloadFormats", "FieldwatchCore", "Yams", "ServiceDesk", "Storage",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -103,7 +111,7 @@ let package = Package(
         .executableTarget(
             name: "fieldwatch-fuzz",
             dependencies: [
-                "Ingest", "MQTT", "Profiles", "ServiceDesk", "TimeSeries", "FieldwatchCore", "FieldwatchTesting",
+                "Ingest", "MQTT", "Profiles", "PayloadFormats", "ServiceDesk", "TimeSeries", "FieldwatchCore", "FieldwatchTesting",
                 .product(name: "Logging", package: "swift-log"),
             ],
             path: "Fuzz"
@@ -122,7 +130,8 @@ let package = Package(
         .testTarget(name: "ProfilesTests", dependencies: ["Profiles", "FieldwatchTesting"]),
         .testTarget(name: "TimeSeriesTests", dependencies: ["TimeSeries"]),
         .testTarget(name: "DetectionTests", dependencies: ["Detection"]),
-        .testTarget(name: "IngestTests", dependencies: ["Ingest", "FieldwatchTesting"]),
+        .testTarget(name: "IngestTests", dependencies: ["Ingest", "PayloadFormats", "FieldwatchTesting"]),
+        .testTarget(name: "PayloadFormatsTests", dependencies: ["PayloadFormats", "FieldwatchTesting"]),
         .testTarget(
             name: "StorageTests",
             dependencies: ["Storage", "ServiceDesk", "FieldwatchTesting", .product(name: "GRDB", package: "GRDB.swift")]

@@ -3,6 +3,7 @@ import FieldwatchCore
 import Foundation
 import Logging
 import MQTT
+import PayloadFormats
 import Profiles
 
 /// `fieldwatch-sim`: publishes plausible telemetry for every device of an inventory, with
@@ -59,9 +60,15 @@ struct SimulatorCommand: AsyncParsableCommand {
         "Seconds of history to publish first, as fast as the broker takes them, before going live.",
         discussion: "Simulated time starts this long before --start (default now) and catches up with the wall clock, as a device or site logger flushing its buffer after an outage; scenario start times count from the start of the history. Needs --rate above 0."))
     var backfill: Double = 0
+    @Option(help: ArgumentHelp(
+        "Wire format: json (Fieldwatch's own), sparkplug (Sparkplug B edge node), senml-json, senml-cbor, mapped (the inventory's topic mapping).",
+        discussion: "sparkplug publishes NBIRTH, DBIRTH with aliases and DDATA by alias under group = the site's sparkplug_group (default its id), and answers rebirth requests. senml-* publish on fieldwatch/senml with base name <site>/<device>/. mapped needs a mappings: entry in the inventory that names each device."))
+    var format: WireFormat = .json
+    @Option(help: "Sparkplug B edge node id (--format sparkplug).") var edgeNode = "fieldwatch-sim"
     @Flag(help: "Mark every message and label as an emergency drill: the gateway opens drill tickets, kept apart from real ones.") var drill = false
 
     func validate() throws {
+        if drill && format != .json { throw ValidationError("--drill marks Fieldwatch JSON payloads; use it with --format json") }
         guard rate >= 0, rate.isFinite else { throw ValidationError("--rate \(rate): give messages per second per device, 0 or more") }
         guard duration >= 0 else { throw ValidationError("--duration \(duration): give seconds, 0 or more") }
         guard faults >= 0 else { throw ValidationError("--faults \(faults): give 0 or more") }
@@ -109,6 +116,15 @@ struct SimulatorCommand: AsyncParsableCommand {
                 throw ValidationError("cannot write --labels \(labels): \(error.localizedDescription)")
             }
         }
+        let encoder: FormatEncoder
+        do {
+            let loaded = try ProfileLoader.load(paths: [profiles])
+            encoder = try FormatEncoder(format: format, edgeNode: edgeNode, inventory: try Inventory.load(file: inventory, profiles: loaded), profiles: loaded)
+        } catch let error as ValidationError {
+            throw error
+        } catch {
+            throw ValidationError("cannot load the inventory for --format \(format.rawValue): \(error)")
+        }
         let sink: any TelemetrySink
         var mqttSink: MQTTSink?
         if let out {
@@ -118,11 +134,26 @@ struct SimulatorCommand: AsyncParsableCommand {
         } else {
             let url = try MQTTConfiguration.parseBrokerURL(broker).get()
             let client = try MQTTClient(configuration: MQTTConfiguration(host: url.host, port: url.port, clientID: clientID, cleanSession: true))
+            if format == .sparkplug {
+                // The edge node's death certificate: the broker publishes it if this connection is lost.
+                if let death = encoder.deathCertificates.first { try client.setWill(topic: death.topic, payload: death.payload, qos: 1, retain: false) }
+                try client.subscribe("\(Sparkplug.namespace)/+/NCMD/\(edgeNode)", qos: 1)
+                let rebirths = encoder.rebirthRequests
+                Task {
+                    for await command in client.messages {
+                        guard case let .success(payload) = Sparkplug.decode(command.payload),
+                              payload.metrics.contains(where: { $0.name == Sparkplug.rebirthMetric && $0.booleanValue }),
+                              case let .success(topic)? = Sparkplug.Topic.parse(command.topic) else { continue }
+                        say("rebirth asked for by the host (\(command.topic)); sending births again")
+                        rebirths.groups.withLock { _ = $0.insert(topic.group) }
+                    }
+                }
+            }
             try client.connect()
             guard await client.waitUntilConnected(timeout: .seconds(15)) else {
                 throw ValidationError("cannot connect to \(broker) within 15 s; is the broker running?")
             }
-            let dropouts = Set(fleet.scenarios.filter { $0.kind == .dropout }.map(\.deviceIndex)).sorted().map {
+            let dropouts = format == .sparkplug ? [] : Set(fleet.scenarios.filter { $0.kind == .dropout }.map(\.deviceIndex)).sorted().map {
                 (telemetry: fleet.devices[$0].topic, status: fleet.devices[$0].statusTopic)
             }
             mqttSink = try await MQTTSink(client: client, qos: qos, configuration: client.configuration, devicesWithDropouts: dropouts)
@@ -152,17 +183,18 @@ struct SimulatorCommand: AsyncParsableCommand {
                 if due > clock.now { try await Task.sleep(until: due, clock: clock) }
             }
             let ts = Timestamp(startDate.addingTimeInterval(simulated))
-            for message in fleet.messages(tick: tick, time: simulated, period: period, timestamp: ts) {
-                let payload = drill ? markDrill(message.payload) : message.payload
-                do {
-                    try sink.send(topic: message.topic, payload: payload)
-                } catch let error as MQTTError where error.code == 4 && mqttSink != nil {
-                    // The broker went away (restarted, network): a device keeps its reading and
-                    // sends it once the broker is back, as a real one with a local buffer does.
-                    say("broker connection lost at message \(sent); holding the readings until it is back (up to 2 min)")
-                    guard await mqttSink!.client.waitUntilConnected(timeout: .seconds(120)) else { throw error }
-                    say("broker back; resuming")
-                    try sink.send(topic: message.topic, payload: payload)
+            for fleetMessage in fleet.messages(tick: tick, time: simulated, period: period, timestamp: ts) {
+                for message in encoder.encode(topic: fleetMessage.topic, payload: drill ? markDrill(fleetMessage.payload) : fleetMessage.payload) {
+                    do {
+                        try sink.send(topic: message.topic, payload: message.payload)
+                    } catch let error as MQTTError where error.code == 4 && mqttSink != nil {
+                        // The broker went away (restarted, network): a device keeps its reading and
+                        // sends it once the broker is back, as a real one with a local buffer does.
+                        say("broker connection lost at message \(sent); holding the readings until it is back (up to 2 min)")
+                        guard await mqttSink!.client.waitUntilConnected(timeout: .seconds(120)) else { throw error }
+                        say("broker back; resuming")
+                        try sink.send(topic: message.topic, payload: message.payload)
+                    }
                 }
                 sent += 1
                 if messages > 0 && sent >= messages { break loop }
@@ -176,7 +208,9 @@ struct SimulatorCommand: AsyncParsableCommand {
                 FileHandle.standardError.write(Data("fieldwatch-sim: \(sent) messages, \(Int(Double(sent) / max(wall, 0.001))) msg/s, simulated clock \(ts.rfc3339)\n".utf8))
             }
         }
-        for message in fleet.flush() { try sink.send(topic: message.topic, payload: message.payload) }
+        for fleetMessage in fleet.flush() {
+            for message in encoder.encode(topic: fleetMessage.topic, payload: fleetMessage.payload) { try sink.send(topic: message.topic, payload: message.payload) }
+        }
         await sink.finish()
         let seconds = (clock.now - startInstant).secondsDouble
         say("\(out == nil ? "published" : "wrote") \(sent) messages in \(String(format: "%.1f", seconds)) s (\(Int(Double(sent) / max(seconds, 0.001))) msg/s)")
@@ -203,7 +237,7 @@ struct SimulatorCommand: AsyncParsableCommand {
 
 /// Where simulated telemetry goes.
 protocol TelemetrySink {
-    func send(topic: String, payload: String) throws
+    func send(topic: String, payload: [UInt8]) throws
     func finish() async
 }
 
@@ -243,10 +277,10 @@ final class MQTTSink: TelemetrySink {
         return device
     }
 
-    func send(topic: String, payload: String) throws {
+    func send(topic: String, payload: [UInt8]) throws {
         if let own = deviceClients[topic] {
             // A status change of a device that has its own connection.
-            if payload.contains("\"offline\"") {
+            if String(decoding: payload, as: UTF8.self).contains("\"offline\"") {
                 own?.dropConnection()
                 deviceClients[topic] = .some(nil)
             } else {
@@ -269,7 +303,7 @@ final class MQTTSink: TelemetrySink {
     /// Devices coming back from a dropout reconnect between ticks (connecting is async); what
     /// they send meanwhile goes out once they are connected.
     var pendingReconnects: [String] = []
-    private var heldUntilReconnected: [(topic: String, payload: String)] = []
+    private var heldUntilReconnected: [(topic: String, payload: [UInt8])] = []
 
     func reconnectPending() async throws {
         guard !pendingReconnects.isEmpty else { return }
@@ -303,8 +337,13 @@ final class FileSink: TelemetrySink {
         self.handle = handle
     }
 
-    func send(topic: String, payload: String) throws {
-        buffer += Array("{\"topic\":\"\(jsonEscaped(topic))\",\"payload\":\"\(jsonEscaped(payload))\"}\n".utf8)
+    func send(topic: String, payload: [UInt8]) throws {
+        if let text = String(validating: payload, as: UTF8.self), !text.unicodeScalars.contains(where: { $0.value < 0x20 && $0 != "\n" }) {
+            buffer += Array("{\"topic\":\"\(jsonEscaped(topic))\",\"payload\":\"\(jsonEscaped(text))\"}\n".utf8)
+        } else {
+            // Binary formats (Sparkplug, SenML CBOR).
+            buffer += Array("{\"topic\":\"\(jsonEscaped(topic))\",\"payload_base64\":\"\(Data(payload).base64EncodedString())\"}\n".utf8)
+        }
         if buffer.count > 1 << 16 { flush() }
     }
 
@@ -413,7 +452,7 @@ struct ReplayCommand: AsyncParsableCommand {
         for (i, (ts, value)) in rows.enumerated() {
             if rate > 0 && out == nil { try await Task.sleep(until: begin + .milliseconds(Int64(Double(i) / rate * 1000)), clock: clock) }
             // The value is copied as written, so the replay is exact.
-            try sink.send(topic: topic, payload: "{\"ts\":\(ts.milliseconds),\"metrics\":{\"\(sensor)\":\(value)}}")
+            try sink.send(topic: topic, payload: Array("{\"ts\":\(ts.milliseconds),\"metrics\":{\"\(sensor)\":\(value)}}".utf8))
         }
         await sink.finish()
         say("replayed \(rows.count) rows of \(csv) as \(device)/\(sensor)")

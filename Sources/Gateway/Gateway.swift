@@ -101,11 +101,18 @@ public final class Gateway: Sendable {
         let field = FieldOperations(workflow: workflow, team: SQLiteFieldTeamStore(store), inventory: inventory, profiles: profiles)
         escalation = EscalationService(workflow: workflow, field: field, interval: configuration.escalationInterval, logger: logger)
         let desk = self.desk
+        let client = try MQTTClient(configuration: configuration.mqtt, logger: logger)
         pipeline = IngestPipeline(
             inventory: inventory, profiles: profiles, store: series,
             deadLetters: DeadLetterFile(path: configuration.deadLetterFile, onFailure: { [logger] in logger.error("dead-letter file: \($0)") }),
             configuration: .init(maxFutureSkew: configuration.maxFutureSkew, evidenceBefore: configuration.evidenceWindow),
-            logger: logger, sink: { desk.submit($0) })
+            logger: logger,
+            commands: { [client, logger] topic, payload in
+                do { try client.publish(topic: topic, payload: payload, qos: 0) } catch {
+                    logger.warning("could not publish the command on \(topic): \(error)")
+                }
+            },
+            sink: { desk.submit($0) })
         // Before any message flows: ingest starts only when the service group runs.
         detectorRestore = Self.restoreDetectors(into: pipeline, from: store, logger: logger)
         seriesCheckpoints = SeriesCheckpoints(series: series, store: store, logger: logger)
@@ -115,7 +122,6 @@ public final class Gateway: Sendable {
                                                 operatingHours: OperatingHoursRecorder(inventory: inventory, profiles: profiles, series: series,
                                                                                        repository: SQLiteOperatingHoursStore(store), logger: logger),
                                                 logger: logger)
-        let client = try MQTTClient(configuration: configuration.mqtt, logger: logger)
         ingest = IngestService(client: client, pipeline: pipeline, statsInterval: configuration.statsInterval, logger: logger)
         var transports: [any NotificationTransport] = configuration.webhooks.compactMap {
             URL(string: $0).map { WebhookTransport(url: $0, secret: configuration.webhookSecret) }

@@ -1,6 +1,7 @@
 import Detection
 import FieldwatchCore
 import Foundation
+import PayloadFormats
 import Logging
 import MQTT
 import Profiles
@@ -39,6 +40,12 @@ public final class IngestPipeline: Sendable {
         /// Messages dated ahead of the gateway's clock by more than the late tolerance, stamped
         /// with the gateway's time instead (see `handle`).
         public var clockAhead = 0
+        /// Messages by the format they came in (those decoded far enough to tell).
+        public var messagesByFormat: [PayloadFormat: Int] = [:]
+        /// Sparkplug B: rebirths asked of edge nodes (after a sequence gap, data before birth, or an unknown alias).
+        public var sparkplugRebirthRequests = 0
+        /// Sparkplug B: messages whose sequence number was not the one expected.
+        public var sparkplugSequenceGaps = 0
         public init() {}
         public var totalRejects: Int { rejects.values.reduce(0, +) }
     }
@@ -50,6 +57,19 @@ public final class IngestPipeline: Sendable {
         public var anomalies: [Anomaly] = []
         /// The device's time was ahead of the gateway's: the readings carry the gateway's time.
         public var restamped: Timestamp?
+        /// The format the message was read as.
+        public var format: PayloadFormat?
+        /// Every sample stored, when asked for (`handle(_:trace:)`, for `fieldwatch ingest explain`).
+        public var samples: [TracedSample]?
+        /// What else the message did (a Sparkplug birth registered, a rebirth asked for, a device marked offline).
+        public var notes: [String] = []
+
+        public struct TracedSample: Sendable, Equatable {
+            public var device: DeviceID
+            public var sensor: SensorKey
+            public var sample: Sample
+            public var drill: Bool
+        }
 
         public static func == (lhs: Outcome, rhs: Outcome) -> Bool {
             lhs.accepted == rhs.accepted && lhs.anomalies == rhs.anomalies && lhs.restamped == rhs.restamped
@@ -79,14 +99,14 @@ public final class IngestPipeline: Sendable {
 
     public let configuration: Configuration
     public let store: SeriesStore
-    private let devices: [DeviceID: DeviceContext]
+    let devices: [DeviceID: DeviceContext]
     /// `<prefix>/<site>/<device>/telemetry` of every device in the inventory: one hash lookup
     /// per message instead of splitting the topic (splitting was 40 % of `handle`). A topic not
     /// in here takes `route` and gets its precise reject.
     private let telemetryTopics: [String: DeviceContext]
     /// Per-series detector state and sensor arrival times, under the one lock a sample
     /// already takes on its way through the detectors.
-    private struct DetectionState {
+    struct DetectionState {
         var engine: DetectionEngine
         /// When a sample of each watched series last arrived (gateway clock, not device clock,
         /// so a skewed device clock does not make a live sensor look stale).
@@ -96,28 +116,44 @@ public final class IngestPipeline: Sendable {
         var rangeHealth: [SeriesKey: RangeHealthDetector] = [:]
     }
 
-    private let detection: Mutex<DetectionState>
-    private struct State {
+    let detection: Mutex<DetectionState>
+    /// Sites by id (their time zones read local times of mapped payloads).
+    let sites: [SiteID: Site]
+    /// Devices by every name they go by at their site: id and external id.
+    let devicesByName: [SiteID: [String: DeviceContext]]
+    /// Sparkplug group id → site.
+    let sparkplugGroups: [String: SiteID]
+    /// SenML base-name prefixes (`<site>/<device>/`, and external ids) → device.
+    let senmlPrefixes: [String: DeviceContext]
+    /// The inventory's custom topic mappings, in file order.
+    let mappings: [TopicMapping]
+    /// Sparkplug B edge nodes' session state, by `<group>/<edge node>`.
+    let edgeNodes = Mutex<[String: EdgeNodeState]>([:])
+    /// Publishes a command to a device (a Sparkplug rebirth request); set by the ingest service.
+    let commands: @Sendable (_ topic: String, _ payload: [UInt8]) -> Void
+    struct State {
         var counters = Counters()
         /// Devices whose clock ahead was said in the log (once each).
         var warnedClockAhead: Set<DeviceID> = []
     }
 
-    private let state = Mutex(State())
-    private let offlineDevices = Mutex(Set<DeviceID>())
+    let state = Mutex(State())
+    let offlineDevices = Mutex(Set<DeviceID>())
     /// Gateway start: a sensor never heard from is stale once its timeout has passed since then.
     private let startedAt: Timestamp
     private let deadLetters: DeadLetterFile
-    private let sink: @Sendable (Anomaly) -> Void
-    private let now: @Sendable () -> Timestamp
-    private let logger: Logger
+    let sink: @Sendable (Anomaly) -> Void
+    let now: @Sendable () -> Timestamp
+    let logger: Logger
     /// Rejects of each reason logged at warning level before the rest are only counted.
     static let loggedRejectsPerReason = 5
 
     public init(
         inventory: Inventory, profiles: [String: DeviceProfile], store: SeriesStore, deadLetters: DeadLetterFile,
         configuration: Configuration = .init(), logger: Logger = Logger(label: "fieldwatch.ingest"),
-        now: @escaping @Sendable () -> Timestamp = { Timestamp.now() }, sink: @escaping @Sendable (Anomaly) -> Void
+        now: @escaping @Sendable () -> Timestamp = { Timestamp.now() },
+        commands: @escaping @Sendable (_ topic: String, _ payload: [UInt8]) -> Void = { _, _ in },
+        sink: @escaping @Sendable (Anomaly) -> Void
     ) {
         var contexts: [DeviceID: DeviceContext] = [:]
         var engine = DetectionEngine()
@@ -155,6 +191,23 @@ public final class IngestPipeline: Sendable {
             ("\(configuration.topicPrefix)/\($0.device.site)/\($0.device.id)/telemetry", $0)
         })
         self.detection = Mutex(DetectionState(engine: engine))
+        sites = Dictionary(inventory.sites.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
+        var byName: [SiteID: [String: DeviceContext]] = [:]
+        var prefixes: [String: DeviceContext] = [:]
+        for context in contexts.values {
+            let d = context.device
+            byName[d.site, default: [:]][d.id.rawValue] = context
+            prefixes["\(d.site)/\(d.id)/"] = context
+            if let external = d.externalID {
+                byName[d.site, default: [:]][external] = context
+                prefixes[external] = context
+            }
+        }
+        devicesByName = byName
+        senmlPrefixes = prefixes
+        sparkplugGroups = Dictionary(inventory.sites.map { ($0.sparkplugGroup ?? $0.id.rawValue, $0.id) }, uniquingKeysWith: { a, _ in a })
+        mappings = inventory.mappings
+        self.commands = commands
         self.store = store
         self.deadLetters = deadLetters
         self.configuration = configuration
@@ -194,98 +247,26 @@ public final class IngestPipeline: Sendable {
         try detection.withLock { try $0.engine.restore(from: data) }
     }
 
-    /// Ingests one message. Never throws and never traps on any input.
+    /// Ingests one message, in whichever format it comes (see `PayloadFormat`). Never throws
+    /// and never traps on any input.
     @discardableResult
-    public func handle(_ message: MQTTMessage) -> Outcome {
+    public func handle(_ message: MQTTMessage, trace: Bool = false) -> Outcome {
         var outcome = Outcome()
+        if trace { outcome.samples = [] }
         state.withLock { $0.counters.messages += 1 }
-        guard let context = telemetryTopics[message.topic] ?? routedDevice(message, &outcome) else { return outcome }
-        let payload: TelemetryPayload
-        switch TelemetryDecoder.decode(message.payload) {
-        case let .success(p): payload = p
-        case let .failure(error):
-            reject(error.kind == .malformedJSON ? .malformedJSON : .invalidPayload,
-                   error.kind == .malformedJSON ? "payload is not valid JSON \(error.detail)" : error.detail, message, &outcome)
-            return outcome
-        }
-        let timestamp: Timestamp
-        switch payload.timestamp {
-        case .missing:
-            timestamp = Timestamp(message.receivedAt)
-        case let .invalid(detail):
-            reject(.invalidTimestamp, detail, message, &outcome)
-            return outcome
-        case let .valid(t):
-            let gatewayNow = now()
-            guard t <= gatewayNow + configuration.maxFutureSkew else {
-                reject(.futureTimestamp, "\"ts\" \(t.rfc3339) is more than \(Int(configuration.maxFutureSkew.secondsDouble / 3600)) h ahead of the gateway clock; fix the device clock (NTP)", message, &outcome)
-                return outcome
-            }
-            // A reading dated ahead of now would become its series' newest, and every correct
-            // reading after it would look older than the late tolerance allows and be refused:
-            // the sensor blinded, across restarts too. Dated ahead by more than that tolerance,
-            // it takes the gateway's time (a clock a few hours fast still reports, in order).
-            if t > gatewayNow + store.configuration.lateTolerance {
-                timestamp = gatewayNow
-                outcome.restamped = t
-                let first = state.withLock { s -> Bool in
-                    s.counters.clockAhead += 1
-                    return s.warnedClockAhead.insert(context.device.id).inserted
-                }
-                if first {
-                    logger.warning("""
-                        device \(context.device.id)'s clock is \(formatAhead(t - gatewayNow)) ahead of the gateway's ("ts" \(t.rfc3339)); \
-                        its readings are stamped with the gateway's time until the device clock is fixed (NTP)
-                        """)
-                }
-            } else {
-                timestamp = t
-            }
-        }
-        if payload.metrics.isEmpty {
-            reject(.invalidPayload, "\"metrics\" is empty; send at least one \"<sensor>\": <number>", message, &outcome)
-            return outcome
-        }
-        let arrival = Timestamp(message.receivedAt)
-        for (key, value) in payload.metrics {
-            guard let sensor = context.sensors[key] else {
-                let known = context.sensors.keys.sorted()
-                reject(.unknownSensor, "sensor \"\(key.prefix(64))\" is not in profile \(context.profile.id) (known: \(known.joined(separator: ", "))); fix the device or the profile", message, &outcome)
-                continue
-            }
-            switch value {
-            case let .number(number):
-                guard sensor.spec.kind != .waveform else {
-                    reject(.nonNumericValue, "sensor \"\(key)\" is a waveform: send its raw samples as a list of numbers, e.g. [0.12, -0.08, ...]", message, &outcome)
-                    continue
-                }
-                accept(number, of: sensor, at: timestamp, arrival: arrival, drill: payload.drill, context: context, message: message, &outcome)
-            case let .block(values):
-                guard sensor.spec.kind == .waveform else {
-                    reject(.nonNumericValue, "sensor \"\(key)\" value is a list of \(values.count) numbers; only sensors with kind: waveform take blocks of samples", message, &outcome)
-                    continue
-                }
-                let range = sensor.spec.validRange
-                if let bad = values.firstIndex(where: { !range.contains($0) }) {
-                    reject(.outOfRange, "sensor \"\(key)\" block sample \(bad) is \(fmt(values[bad])) \(sensor.spec.unit), outside its physical range \(fmt(range.lowerBound))...\(fmt(range.upperBound)); the sensor clips or is miswired, so the whole block was dropped", message, &outcome)
-                    continue
-                }
-                guard let features = BlockFeatures(values) else {
-                    reject(.invalidPayload, "sensor \"\(key)\" block has \(values.count) samples; a block needs at least \(BlockFeatures.minimumCount)", message, &outcome)
-                    continue
-                }
-                if !payload.drill && sensor.spec.staleAfter != nil {
-                    detection.withLock { $0.lastArrival[sensor.series] = arrival }
-                }
-                for derived in context.derived[sensor.spec.key] ?? [] {
-                    guard let feature = derived.spec.derived?.feature else { continue }
-                    accept(features.value(feature), of: derived, at: timestamp, arrival: arrival, drill: payload.drill, context: context, message: message, &outcome)
-                }
-            case let .nonFinite(token):
-                reject(.nonFiniteValue, "sensor \"\(key)\" value \(token) is not a finite number; the device must omit a reading it does not have", message, &outcome)
-            case let .nonNumeric(kind):
-                reject(.nonNumericValue, "sensor \"\(key)\" value is \(kind), not a number", message, &outcome)
-            }
+        if let context = telemetryTopics[message.topic] {
+            handleTelemetry(message, context: context, &outcome)
+        } else if message.topic.hasPrefix(Sparkplug.namespace + "/") {
+            handleSparkplug(message, &outcome)
+        } else if message.topic == senmlTopic {
+            handleSenML(message, device: nil, &outcome)
+        } else if let (mapping, match) = matchMapping(message.topic) {
+            handleMapped(message, mapping: mapping, match: match, &outcome)
+        } else if route(message.topic, kind: "status") != nil {
+            state.withLock { $0.counters.messages -= 1 }
+            return handleStatus(message)
+        } else if let context = routedDevice(message, &outcome) {
+            handleTelemetry(message, context: context, &outcome)
         }
         let accepted = outcome.accepted
         let raised = outcome.anomalies.filter { $0.transition == .raised }.count
@@ -294,8 +275,125 @@ public final class IngestPipeline: Sendable {
             $0.counters.samplesAccepted += accepted
             $0.counters.anomaliesRaised += raised
             $0.counters.anomaliesCleared += cleared
+            if let format = outcome.format { $0.counters.messagesByFormat[format, default: 0] += 1 }
         }
         return outcome
+    }
+
+    /// A message on a device's telemetry topic: Fieldwatch's JSON, or SenML (a JSON list or a
+    /// CBOR array) from a device that speaks it; the first byte tells them apart.
+    private func handleTelemetry(_ message: MQTTMessage, context: DeviceContext, _ outcome: inout Outcome) {
+        var first: UInt8?
+        for byte in message.payload where !(byte == 0x20 || byte == 0x0A || byte == 0x0D || byte == 0x09) {
+            first = byte
+            break
+        }
+        if first == UInt8(ascii: "[") || (message.payload.first.map { $0 & 0xE0 == 0x80 } ?? false) {
+            handleSenML(message, device: context, &outcome)
+            return
+        }
+        outcome.format = .json
+        let payload: TelemetryPayload
+        switch TelemetryDecoder.decode(message.payload) {
+        case let .success(p): payload = p
+        case let .failure(error):
+            reject(error.kind == .malformedJSON ? .malformedJSON : .invalidPayload,
+                   error.kind == .malformedJSON ? "payload is not valid JSON \(error.detail)" : error.detail, message, &outcome)
+            return
+        }
+        guard let timestamp = resolveTime(payload.timestamp, label: "\"ts\"", context: context, message: message, &outcome) else { return }
+        if payload.metrics.isEmpty {
+            reject(.invalidPayload, "\"metrics\" is empty; send at least one \"<sensor>\": <number>", message, &outcome)
+            return
+        }
+        let arrival = Timestamp(message.receivedAt)
+        for (key, value) in payload.metrics {
+            ingest(key, value, unit: nil, at: timestamp, arrival: arrival, drill: payload.drill, context: context, message: message, &outcome)
+        }
+    }
+
+    /// The time a reading is filed under: the device's, checked; the gateway's when the device
+    /// sent none or its clock runs ahead. Nil (rejected) when the time cannot be used.
+    func resolveTime(_ field: TelemetryPayload.TimestampField, label: String = "time", context: DeviceContext, message: MQTTMessage,
+                     _ outcome: inout Outcome) -> Timestamp? {
+        switch field {
+        case .missing:
+            return Timestamp(message.receivedAt)
+        case let .invalid(detail):
+            reject(.invalidTimestamp, detail, message, &outcome)
+            return nil
+        case let .valid(t):
+            let gatewayNow = now()
+            guard t <= gatewayNow + configuration.maxFutureSkew else {
+                reject(.futureTimestamp, "\(label) \(t.rfc3339) is more than \(Int(configuration.maxFutureSkew.secondsDouble / 3600)) h ahead of the gateway clock; fix the device clock (NTP)", message, &outcome)
+                return nil
+            }
+            // A reading dated ahead of now would become its series' newest, and every correct
+            // reading after it would look older than the late tolerance allows and be refused:
+            // the sensor blinded, across restarts too. Dated ahead by more than that tolerance,
+            // it takes the gateway's time (a clock a few hours fast still reports, in order).
+            guard t > gatewayNow + store.configuration.lateTolerance else { return t }
+            outcome.restamped = t
+            let first = state.withLock { s -> Bool in
+                s.counters.clockAhead += 1
+                return s.warnedClockAhead.insert(context.device.id).inserted
+            }
+            if first {
+                logger.warning("""
+                    device \(context.device.id)'s clock is \(formatAhead(t - gatewayNow)) ahead of the gateway's (\(label) \(t.rfc3339)); \
+                    its readings are stamped with the gateway's time until the device clock is fixed (NTP)
+                    """)
+            }
+            return gatewayNow
+        }
+    }
+
+    /// One metric of a message, whatever the format: known sensor, unit, kind of value, then
+    /// the range check, ring and detectors.
+    func ingest(_ key: String, _ value: MetricValue, unit: String?, at timestamp: Timestamp, arrival: Timestamp, drill: Bool,
+                context: DeviceContext, message: MQTTMessage, _ outcome: inout Outcome) {
+        guard let sensor = context.sensors[key] else {
+            let known = context.sensors.keys.sorted()
+            reject(.unknownSensor, "sensor \"\(key.prefix(64))\" is not in profile \(context.profile.id) of device \(context.device.id) (known: \(known.joined(separator: ", "))); fix the device or the profile", message, &outcome)
+            return
+        }
+        if let unit, !Units.agree(unit, sensor.spec.unit) {
+            reject(.unitMismatch, "sensor \"\(key)\" arrives in \"\(unit.prefix(24))\" but profile \(context.profile.id) measures it in \"\(sensor.spec.unit)\"; convert on the device (or in the mapping's scale) or fix the profile's unit", message, &outcome)
+            return
+        }
+        switch value {
+        case let .number(number):
+            guard sensor.spec.kind != .waveform else {
+                reject(.nonNumericValue, "sensor \"\(key)\" is a waveform: send its raw samples as a list of numbers, e.g. [0.12, -0.08, ...]", message, &outcome)
+                return
+            }
+            accept(number, of: sensor, at: timestamp, arrival: arrival, drill: drill, context: context, message: message, &outcome)
+        case let .block(values):
+            guard sensor.spec.kind == .waveform else {
+                reject(.nonNumericValue, "sensor \"\(key)\" value is a list of \(values.count) numbers; only sensors with kind: waveform take blocks of samples", message, &outcome)
+                return
+            }
+            let range = sensor.spec.validRange
+            if let bad = values.firstIndex(where: { !range.contains($0) }) {
+                reject(.outOfRange, "sensor \"\(key)\" block sample \(bad) is \(fmt(values[bad])) \(sensor.spec.unit), outside its physical range \(fmt(range.lowerBound))...\(fmt(range.upperBound)); the sensor clips or is miswired, so the whole block was dropped", message, &outcome)
+                return
+            }
+            guard let features = BlockFeatures(values) else {
+                reject(.invalidPayload, "sensor \"\(key)\" block has \(values.count) samples; a block needs at least \(BlockFeatures.minimumCount)", message, &outcome)
+                return
+            }
+            if !drill && sensor.spec.staleAfter != nil {
+                detection.withLock { $0.lastArrival[sensor.series] = arrival }
+            }
+            for derived in context.derived[sensor.spec.key] ?? [] {
+                guard let feature = derived.spec.derived?.feature else { continue }
+                accept(features.value(feature), of: derived, at: timestamp, arrival: arrival, drill: drill, context: context, message: message, &outcome)
+            }
+        case let .nonFinite(token):
+            reject(.nonFiniteValue, "sensor \"\(key)\" value \(token) is not a finite number; the device must omit a reading it does not have", message, &outcome)
+        case let .nonNumeric(kind):
+            reject(.nonNumericValue, "sensor \"\(key)\" value is \(kind), not a number", message, &outcome)
+        }
     }
 
     /// One reading of one sensor: range check, ring, detectors, anomalies to the sink.
@@ -327,6 +425,7 @@ public final class IngestPipeline: Sendable {
             return
         }
         outcome.accepted += 1
+        outcome.samples?.append(.init(device: context.device.id, sensor: key, sample: sample, drill: drill))
         let watched = !drill && sensor.spec.staleAfter != nil
         let anomalies = detection.withLock { d -> [Anomaly] in
             if watched { d.lastArrival[series] = arrival }
@@ -395,7 +494,7 @@ public final class IngestPipeline: Sendable {
 
     /// The general path for a topic that is not one of the inventory's telemetry topics: the
     /// device it names if that is registered at that site, else the reject that says what is wrong.
-    private func routedDevice(_ message: MQTTMessage, _ outcome: inout Outcome) -> DeviceContext? {
+    func routedDevice(_ message: MQTTMessage, _ outcome: inout Outcome) -> DeviceContext? {
         guard let (site, deviceID) = route(message.topic) else {
             reject(.badTopic, "topic \"\(message.topic.prefix(120))\" is not \(configuration.topicPrefix)/<site>/<device>/telemetry", message, &outcome)
             return nil
@@ -445,20 +544,26 @@ public final class IngestPipeline: Sendable {
             reject(.invalidPayload, "status payload must be {\"status\": \"offline\"} or {\"status\": \"online\"}", message, &outcome)
             return outcome
         }
-        let offline = status == "offline"
-        // Retained statuses come again on every reconnect: only a change is an event.
-        let changed = offlineDevices.withLock { set in offline ? set.insert(deviceID).inserted : set.remove(deviceID) != nil }
-        guard changed else { return outcome }
-        let at = Timestamp(message.receivedAt)
+        setOnline(status == "online", context: context, at: Timestamp(message.receivedAt), reason: "connection lost", &outcome)
+        return outcome
+    }
+
+    /// Marks a device offline (raising `DEVICE_OFFLINE`) or online again (clearing it). Only a
+    /// change is an event: retained statuses and repeated births come again on every reconnect.
+    func setOnline(_ online: Bool, context: DeviceContext, at: Timestamp, reason: String, _ outcome: inout Outcome) {
+        let deviceID = context.device.id
+        let changed = offlineDevices.withLock { set in online ? set.remove(deviceID) != nil : set.insert(deviceID).inserted }
+        guard changed else { return }
+        let name = context.device.name ?? deviceID.rawValue
         let anomaly = Anomaly(
-            site: site, device: deviceID, sensor: "status", faultCode: Self.offlineFault, transition: offline ? .raised : .cleared,
-            severity: .warning, detectedAt: at, conditionSince: at, value: offline ? 0 : 1, limit: 1, unit: "",
+            site: context.device.site, device: deviceID, sensor: "status", faultCode: Self.offlineFault, transition: online ? .cleared : .raised,
+            severity: .warning, detectedAt: at, conditionSince: at, value: online ? 1 : 0, limit: 1, unit: "",
             detector: "last-will", detectorVersion: 1, profileID: context.profile.id, profileVersion: context.profile.version,
-            summary: offline ? "\(context.device.name ?? deviceID.rawValue) went offline (connection lost)" : "\(context.device.name ?? deviceID.rawValue) is back online",
+            summary: online ? "\(name) is back online" : "\(name) went offline (\(reason))",
             evidence: [])
         outcome.anomalies.append(anomaly)
+        outcome.notes.append("device \(deviceID) marked \(online ? "online" : "offline")")
         sink(anomaly)
-        return outcome
     }
 
     /// Fault code of a stuck sensor (a sensor-health fault, kept apart from machine faults).
@@ -541,7 +646,7 @@ public final class IngestPipeline: Sendable {
             summary: summary, evidence: evidence, drill: drill, forecast: fired.forecast)
     }
 
-    private func reject(_ reason: RejectReason, _ detail: String, _ message: MQTTMessage, _ outcome: inout Outcome) {
+    func reject(_ reason: RejectReason, _ detail: String, _ message: MQTTMessage, _ outcome: inout Outcome) {
         outcome.rejected.append((reason, detail))
         let count = state.withLock { state -> Int in
             state.counters.rejects[reason, default: 0] += 1

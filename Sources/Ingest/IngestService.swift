@@ -29,8 +29,9 @@ public final class IngestService: Service, Sendable {
     public func run() async throws {
         try client.subscribe(topicFilter, qos: 1)
         try client.subscribe(statusFilter, qos: 1)
+        for filter in pipeline.formatSubscriptions { try client.subscribe(filter, qos: 1) }
         try client.connect()
-        logger.info("ingest started", metadata: ["mqtt.topic": .string(topicFilter)])
+        logger.info("ingest started", metadata: ["mqtt.topic": .string(([topicFilter, statusFilter] + pipeline.formatSubscriptions).joined(separator: " "))])
         let client = self.client
         let pipeline = self.pipeline
         await withTaskGroup(of: Void.self) { group in
@@ -44,12 +45,9 @@ public final class IngestService: Service, Sendable {
                 }
             }
             await withGracefulShutdownHandler {
+                // Telemetry, statuses and every other format: the pipeline routes by topic.
                 for await message in client.messages {
-                    if message.topic.hasSuffix("/status") {
-                        pipeline.handleStatus(message)
-                    } else {
-                        pipeline.handle(message)
-                    }
+                    pipeline.handle(message)
                 }
             } onGracefulShutdown: {
                 client.disconnect()

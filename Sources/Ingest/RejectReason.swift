@@ -5,7 +5,11 @@ public enum RejectReason: String, Sendable, CaseIterable, Codable, Comparable {
     case badTopic = "bad_topic"
     /// The payload is not JSON. Whole message.
     case malformedJSON = "malformed_json"
-    /// JSON, but not `{"ts": ..., "metrics": {...}}`. Whole message.
+    /// Not valid CBOR (SenML CBOR) or protobuf (Sparkplug B). Whole message.
+    case malformedPayload = "malformed_payload"
+    /// JSON (or CBOR, protobuf), but not the format's shape: `{"ts": ..., "metrics": {...}}`,
+    /// a SenML list of records, a Sparkplug payload, what a topic mapping expects. Whole message,
+    /// or one SenML record.
     case invalidPayload = "invalid_payload"
     /// The device is not in the inventory (or is registered at another site). Whole message.
     case unknownDevice = "unknown_device"
@@ -21,6 +25,8 @@ public enum RejectReason: String, Sendable, CaseIterable, Codable, Comparable {
     case nonFiniteValue = "non_finite_value"
     /// Outside the sensor's physical valid range (a sensor or wiring fault). That metric only.
     case outOfRange = "out_of_range"
+    /// A SenML record's unit is not the unit the profile measures the sensor in. That metric only.
+    case unitMismatch = "unit_mismatch"
     /// Older than the ring's late tolerance allows. That metric only.
     case tooLate = "too_late"
 

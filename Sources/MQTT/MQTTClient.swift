@@ -155,7 +155,11 @@ public final class MQTTClient: @unchecked Sendable {
     /// Sets the message the broker publishes if this client vanishes without disconnecting.
     /// Must be called before `connect()`.
     public func setWill(topic: String, payload: String, qos: Int = 1, retain: Bool = true) throws(MQTTError) {
-        let bytes = Array(payload.utf8)
+        try setWill(topic: topic, payload: Array(payload.utf8), qos: qos, retain: retain)
+    }
+
+    /// `setWill` with a binary payload (a Sparkplug B NDEATH).
+    public func setWill(topic: String, payload bytes: [UInt8], qos: Int = 1, retain: Bool = true) throws(MQTTError) {
         let rc = bytes.withUnsafeBytes { mosquitto_will_set(handle, topic, Int32($0.count), $0.baseAddress, Int32(qos), retain) }
         try check(rc, operation: "will_set \(topic)")
     }

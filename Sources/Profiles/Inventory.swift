@@ -13,10 +13,14 @@ public struct Site: Sendable, Equatable {
     public var timeZone: String
     /// The customer's service tier: VIP sites get tighter SLA targets (see the service policy).
     public var tier: CustomerTier
+    /// The Sparkplug B group id the site's edge nodes publish under (default: the site id).
+    public var sparkplugGroup: String?
 
-    public init(id: SiteID, name: String, customer: String, latitude: Double, longitude: Double, timeZone: String, tier: CustomerTier = .standard) {
+    public init(id: SiteID, name: String, customer: String, latitude: Double, longitude: Double, timeZone: String, tier: CustomerTier = .standard,
+                sparkplugGroup: String? = nil) {
         self.id = id
         self.tier = tier
+        self.sparkplugGroup = sparkplugGroup
         self.name = name
         self.customer = customer
         self.latitude = latitude
@@ -51,9 +55,14 @@ public struct Device: Sendable, Equatable {
     /// then are not billed.
     public var warrantyUntil: String?
     public var contract: ServiceContract?
+    /// The name the device goes by in its own messages, when that is not its id: its Sparkplug
+    /// edge node or device id, its SenML base name, or the `{device}` part of a mapped topic.
+    public var externalID: String?
 
-    public init(id: DeviceID, site: SiteID, profileID: String, name: String? = nil, warrantyUntil: String? = nil, contract: ServiceContract? = nil) {
+    public init(id: DeviceID, site: SiteID, profileID: String, name: String? = nil, warrantyUntil: String? = nil, contract: ServiceContract? = nil,
+                externalID: String? = nil) {
         self.id = id
+        self.externalID = externalID
         self.site = site
         self.profileID = profileID
         self.name = name
@@ -66,11 +75,14 @@ public struct Device: Sendable, Equatable {
 public struct Inventory: Sendable, Equatable {
     public var sites: [Site]
     public var devices: [Device]
+    /// Topics and JSON shapes of devices that publish their own format (see `TopicMapping`).
+    public var mappings: [TopicMapping]
     public var sourceFile: String
 
-    public init(sites: [Site], devices: [Device], sourceFile: String) {
+    public init(sites: [Site], devices: [Device], mappings: [TopicMapping] = [], sourceFile: String) {
         self.sites = sites
         self.devices = devices
+        self.mappings = mappings
         self.sourceFile = sourceFile
     }
 
@@ -118,6 +130,7 @@ public struct Inventory: Sendable, Equatable {
                 let site = d.string("site", "the id of the site the device is installed at")
                 let profile = d.string("profile", "the id of the device's profile in DeviceProfiles/")
                 let name = d.string("name", required: false, "a human name")
+                let external = d.string("external_id", required: false, "the name the device has in its own messages (Sparkplug id, SenML base name)")
                 var warranty = d.string("warranty_until", required: false, "the warranty's last day, YYYY-MM-DD")
                 if let w = warranty, w.range(of: #"^\d{4}-\d\d-\d\d$"#, options: .regularExpression) == nil {
                     context.report(d.value("warranty_until"), "\(path).warranty_until", "\"\(w)\" is not a date; write YYYY-MM-DD, e.g. 2027-06-30")
@@ -148,12 +161,28 @@ public struct Inventory: Sendable, Equatable {
                     ok = false
                 }
                 guard ok, let id, let site, let profile else { continue }
-                devices.append(Device(id: DeviceID(id), site: SiteID(site), profileID: profile, name: name, warrantyUntil: warranty, contract: contract))
+                if let external, let clash = devices.first(where: { $0.site.rawValue == site && ($0.id.rawValue == external || $0.externalID == external) }) {
+                    context.report(d.value("external_id"), "\(path).external_id", "\"\(external)\" already names device \(clash.id) at site \(site); each name must pick one device")
+                    continue
+                }
+                devices.append(Device(id: DeviceID(id), site: SiteID(site), profileID: profile, name: name, warrantyUntil: warranty, contract: contract,
+                                      externalID: external))
+            }
+        }
+        var mappings: [TopicMapping] = []
+        if let nodes = r.sequence("mappings", required: false, "topic mappings (topic, metrics) for devices that publish their own JSON") {
+            for (i, n) in nodes.enumerated() {
+                guard let m = TopicMapping.read(n, path: "mappings[\(i)]", context: context, sites: sites, devices: devices, profiles: profiles) else { continue }
+                if let earlier = mappings.first(where: { $0.topic == m.topic }) {
+                    context.report(n, "mappings[\(i)].topic", "topic \"\(m.topic)\" is mapped twice (first at \(earlier.location)); merge the two entries")
+                    continue
+                }
+                mappings.append(m)
             }
         }
         for key in simulatorKeys { _ = r.value(key) }
         r.finish()
-        return Inventory(sites: sites, devices: devices, sourceFile: context.file)
+        return Inventory(sites: sites, devices: devices, mappings: mappings, sourceFile: context.file)
     }
 
     static func readSite(_ node: Node, path: String, context: YAMLContext) -> Site? {
@@ -165,6 +194,7 @@ public struct Inventory: Sendable, Equatable {
         var longitude = r.number("longitude", "the longitude in decimal degrees, -180...180")
         var timeZone = r.string("timezone", "an IANA time zone such as Asia/Shanghai")
         let tier = r.enumeration("tier", CustomerTier.self, required: false) ?? .standard
+        let group = r.string("sparkplug_group", required: false, "the Sparkplug B group id of the site's edge nodes")
         r.finish()
         if let lat = latitude, !(-90...90).contains(lat) {
             context.report(r.value("latitude"), "\(path).latitude", "\(fmt(lat)) is outside -90...90; did you swap latitude and longitude?")
@@ -180,6 +210,7 @@ public struct Inventory: Sendable, Equatable {
             timeZone = nil
         }
         guard let id, let name, let customer, let latitude, let longitude, let timeZone else { return nil }
-        return Site(id: SiteID(id), name: name, customer: customer, latitude: latitude, longitude: longitude, timeZone: timeZone, tier: tier)
+        return Site(id: SiteID(id), name: name, customer: customer, latitude: latitude, longitude: longitude, timeZone: timeZone, tier: tier,
+                    sparkplugGroup: group)
     }
 }

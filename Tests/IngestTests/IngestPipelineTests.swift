@@ -78,7 +78,7 @@ struct IngestPipelineTests {
         RejectCase(payload: #"{"ts": "2025-11-28T10:53:31Z", "metrics": {"flow": 1}}"#, reason: .futureTimestamp,
                    detail: "\"ts\" 2025-11-28T10:53:31.000Z is more than 24 h ahead of the gateway clock; fix the device clock (NTP)"),
         RejectCase(payload: #"{"metrics": {"flow": 1, "rpm": 1450}}"#, reason: .unknownSensor,
-                   detail: "sensor \"rpm\" is not in profile test-pump (known: bearing_temp, discharge_pressure, flow); fix the device or the profile", accepted: 1),
+                   detail: "sensor \"rpm\" is not in profile test-pump of device pump-1 (known: bearing_temp, discharge_pressure, flow); fix the device or the profile", accepted: 1),
         RejectCase(payload: #"{"metrics": {"flow": "high", "bearing_temp": 50}}"#, reason: .nonNumericValue,
                    detail: "sensor \"flow\" value is the string \"high\", not a number", accepted: 1),
         RejectCase(payload: #"{"metrics": {"flow": NaN, "bearing_temp": 50}}"#, reason: .nonFiniteValue,
