@@ -104,7 +104,7 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ],
             path: "Simulator",
-            exclude: ["demo-site.yaml", "demo.yaml", "README.md"]
+            exclude: ["demo-site.yaml", "demo.yaml", "formats-site.yaml", "README.md"]
         ),
         .target(name: "FieldwatchTesting", dependencies: ["FieldwatchCore"]),
         // `make fuzz`: libFuzzer targets for the decoders and loaders (see Fuzz/FuzzTargets.swift).
@@ -120,7 +120,7 @@ let package = Package(
         .executableTarget(
             name: "fieldwatch-bench",
             dependencies: [
-                "Gateway", "MQTT", "Ingest", "TimeSeries", "Detection", "ServiceDesk", "Storage", "FieldwatchCore", "FieldwatchTesting",
+                "Gateway", "MQTT", "Ingest", "PayloadFormats", "Profiles", "TimeSeries", "Detection", "ServiceDesk", "Storage", "FieldwatchCore", "FieldwatchTesting",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
@@ -148,7 +148,7 @@ let package = Package(
         .testTarget(
             name: "GatewayTests",
             dependencies: [
-                "Gateway", "MQTT", "Storage", "ServiceDesk", "Profiles", "Ingest", "TimeSeries", "FieldwatchTesting",
+                "Gateway", "MQTT", "Storage", "ServiceDesk", "Profiles", "Ingest", "PayloadFormats", "TimeSeries", "FieldwatchTesting",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),

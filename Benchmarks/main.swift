@@ -7,6 +7,9 @@ import Foundation
 import Gateway
 import Logging
 import MQTT
+import Ingest
+import PayloadFormats
+import Profiles
 import ServiceDesk
 import ServiceLifecycle
 import Storage
@@ -52,7 +55,7 @@ func percentile(_ sorted: [Double], _ q: Double) -> Double {
 
 let samples = Int(ProcessInfo.processInfo.environment["BENCH_SAMPLES"] ?? "") ?? 20_000_000
 let messages = Int(ProcessInfo.processInfo.environment["BENCH_MESSAGES"] ?? "") ?? 200_000
-/// `BENCH_ONLY=latency,qos1` runs only the named parts: core, history, dispatch, burst, qos0, latency, qos1, drift.
+/// `BENCH_ONLY=latency,qos1` runs only the named parts: core, history, dispatch, burst, qos0, formats, latency, qos1, drift.
 let only = Set((ProcessInfo.processInfo.environment["BENCH_ONLY"] ?? "").split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) })
 func wants(_ part: String) -> Bool { only.isEmpty || only.contains(part) }
 print("fieldwatch-bench: \(ProcessInfo.processInfo.activeProcessorCount) cores; \(human(Double(samples))) samples for the core figures, \(human(Double(messages))) MQTT messages end to end")
@@ -399,7 +402,7 @@ struct RunningGateway {
     }
 }
 
-func startGateway(clientID: String, waitForSubscription: Bool = true,
+func startGateway(clientID: String, waitForSubscription: Bool = true, inventory: String = inventory,
                   onCommit: @escaping @Sendable ([Anomaly], Timestamp) -> Void = { _, _ in }) async throws -> RunningGateway {
     var c = GatewayConfiguration()
     c.broker = broker.url
@@ -445,6 +448,107 @@ if wants("qos0") {
     let (gwRate, drops) = try await gatewayRun(qos: 0)
     row("ingest QoS 0 live, msg/s (~100 B, 3 metrics, all default detectors)", "\(human(gwRate))\(drops > 0 ? " (\(drops) dropped)" : "")",
         "mosquitto_sub \(human(subRate)) (publisher \(human(publishRate)))", String(format: "%.2f", gwRate / subRate), "≥ 0.9")
+}
+
+// MARK: payload formats: each format's stream, pre-encoded, through the pipeline alone (one
+// thread) and through the broker into the gateway beside mosquitto_sub on the same stream.
+
+/// `count` messages of the fixture pumps in `format`, 3 readings each (2 for the mapped gateway).
+func encodedStream(_ format: PayloadFormat, count: Int) -> [(topic: String, payload: [UInt8])] {
+    let base = Double(Timestamp.now().milliseconds) / 1000
+    var out: [(String, [UInt8])] = []
+    out.reserveCapacity(count + 2)
+    if format == .sparkplug {
+        out.append(("spBv1.0/PlantA/NBIRTH/bench", Sparkplug.payload(at: UInt64(base * 1000), seq: 0, [Sparkplug.birthDeathMetric(0)])))
+        out.append(("spBv1.0/PlantA/DBIRTH/bench/pump-1", Sparkplug.payload(at: UInt64(base * 1000), seq: 1, [
+            Sparkplug.metric(name: "bearing_temp", alias: 1, value: 50), Sparkplug.metric(name: "discharge_pressure", alias: 2, value: 5),
+            Sparkplug.metric(name: "flow", alias: 3, value: 100)])))
+    }
+    for i in 0..<count {
+        let t = base + Double(i) / 1000
+        let (temp, pressure, flow) = (50 + Double(i % 20) + 0.5, 5 + Double(i % 10) / 10, 100 + Double(i % 90))
+        switch format {
+        case .json:
+            out.append(("fieldwatch/site-a/pump-1/telemetry", Array(#"{"ts":\#(Int64(t * 1000)),"metrics":{"bearing_temp":\#(temp),"discharge_pressure":\#(pressure),"flow":\#(flow)}}"#.utf8)))
+        case .senmlJSON, .senmlCBOR:
+            let m = [SenML.Measurement(name: "bearing_temp", unit: "Cel", value: temp), .init(name: "discharge_pressure", unit: "bar", value: pressure),
+                     .init(name: "flow", unit: "m3/h", value: flow)]
+            out.append(("fieldwatch/senml", format == .senmlJSON ? Array(SenML.json(baseName: "site-a/pump-1/", baseTime: t, m).utf8)
+                                                                 : SenML.cbor(baseName: "site-a/pump-1/", baseTime: t, m)))
+        case .sparkplug:
+            out.append(("spBv1.0/PlantA/DDATA/bench/pump-1", Sparkplug.payload(at: UInt64(t * 1000), seq: UInt64(i + 2) % 256, [
+                Sparkplug.metric(name: nil, alias: 1, value: temp), Sparkplug.metric(name: nil, alias: 2, value: pressure),
+                Sparkplug.metric(name: nil, alias: 3, value: flow)])))
+        case .mapped:
+            let local = Timestamp(milliseconds: Int64((t + 8 * 3600) * 1000)).rfc3339.replacingOccurrences(of: "T", with: " ").replacingOccurrences(of: "Z", with: "")
+            out.append(("plant1/pumps/P-102/data", Array(#"{"time":"\#(local)","temp":\#(temp),"readings":{"flow_ls":\#(flow / 3.6)}}"#.utf8)))
+        }
+    }
+    return out
+}
+
+let formatsInventory = dir.appendingPathComponent("formats.yaml").path
+try Fixtures.formatsInventory.write(toFile: formatsInventory, atomically: true, encoding: .utf8)
+if wants("formats") {
+    print("payload formats, the ingest pipeline alone (one thread, no broker):")
+    let loaded = try ProfileLoader.load(paths: [profiles])
+    let inv = try Inventory.load(file: formatsInventory, profiles: loaded)
+    var jsonRate = Double.nan
+    for format in PayloadFormat.allCases {
+        let stream = encodedStream(format, count: 200_000).map { MQTTMessage(topic: $0.topic, payload: $0.payload) }
+        let pipeline = IngestPipeline(inventory: inv, profiles: loaded, store: SeriesStore(), deadLetters: DeadLetterFile(path: nil),
+                                      logger: Logger(label: "bench") { _ in SwiftLogNoOpLogHandler() }, sink: { _ in })
+        let time = seconds { for m in stream { pipeline.handle(m) } }
+        let r = rate(stream.count, time)
+        if format == .json { jsonRate = r }
+        let c = pipeline.counters
+        row("pipeline, \(format.rawValue), msg/s (\(c.samplesAccepted / max(c.messages, 1)) readings each, \(c.totalRejects) rejects)", human(r),
+            "json \(human(jsonRate))", String(format: "%.2f", r / jsonRate), "report")
+    }
+    print("payload formats through the broker, QoS 0 live, gateway vs mosquitto_sub on the same stream:")
+    for format in PayloadFormat.allCases {
+        let count = min(messages, 200_000)
+        let stream = encodedStream(format, count: count)
+        func send() async throws -> Double {
+            let publisher = try MQTTClient(configuration: MQTTConfiguration(host: "127.0.0.1", port: broker.port, clientID: "bench-fmt-pub", bufferCapacity: 16))
+            try publisher.connect()
+            guard await publisher.waitUntilConnected() else { throw FixtureError("publisher could not connect") }
+            let start = DispatchTime.now().uptimeNanoseconds
+            try await withCheckedThrowingContinuation { (done: CheckedContinuation<Void, Error>) in
+                let thread = Thread { done.resume(with: Result { for m in stream { try publisher.publish(topic: m.topic, payload: m.payload, qos: 0) } }) }
+                thread.start()
+            }
+            _ = await publisher.waitUntilPublished(timeout: .seconds(120))
+            publisher.disconnect()
+            return Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+        }
+        let subLog = dir.appendingPathComponent("sub-\(format.rawValue).log").path
+        let filter = stream.last.map { $0.topic.hasPrefix("spBv1.0") ? "spBv1.0/#" : $0.topic } ?? "#"
+        let sub = try spawn("/usr/bin/mosquitto_sub", ["-h", "127.0.0.1", "-p", "\(broker.port)", "-t", filter, "-q", "0", "-C", "\(stream.count)",
+                                                        "-N", "-F", "%X", "-i", "bench-sub-\(format.rawValue)"], logPath: subLog)
+        try await Task.sleep(for: .milliseconds(500))
+        let subStart = DispatchTime.now().uptimeNanoseconds
+        _ = try await send()
+        var status: Int32 = 0
+        while waitpid(sub, &status, WNOHANG) == 0 {
+            if Double(DispatchTime.now().uptimeNanoseconds - subStart) / 1e9 > 120 { kill(sub, SIGKILL); break }
+            try await Task.sleep(for: .milliseconds(5))
+        }
+        let subRate = rate(stream.count, Double(DispatchTime.now().uptimeNanoseconds - subStart) / 1e9)
+        let running = try await startGateway(clientID: "bench-fmt-\(format.rawValue)", inventory: formatsInventory)
+        let gateway = running.gateway
+        let start = DispatchTime.now().uptimeNanoseconds
+        _ = try await send()
+        while gateway.pipeline.counters.messages < stream.count {
+            if Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9 > 120 { break }
+            try await Task.sleep(for: .milliseconds(5))
+        }
+        let gwRate = rate(gateway.pipeline.counters.messages, Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
+        let c = gateway.pipeline.counters
+        try await running.stop()
+        row("ingest QoS 0 live, \(format.rawValue), msg/s (\(human(Double(c.samplesAccepted))) readings stored, \(c.totalRejects) rejects)", human(gwRate),
+            "mosquitto_sub \(human(subRate))", String(format: "%.2f", gwRate / subRate), "≥ 0.9")
+    }
 }
 
 // Latency: a steady load the gateway can carry (paced at 20k msg/s, 3 metrics each), with a

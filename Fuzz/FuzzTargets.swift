@@ -8,6 +8,7 @@ import Foundation
 import Ingest
 import Logging
 import MQTT
+import PayloadFormats
 import Profiles
 import ServiceDesk
 import TimeSeries
@@ -15,15 +16,20 @@ import TimeSeries
 enum FuzzTarget: String, CaseIterable {
     /// The telemetry JSON decoder on raw bytes.
     case telemetry
-    /// The whole ingest path: topic router, decoder, range checks, rings, detectors. The first
-    /// line of the input is the topic, the rest the payload.
+    /// The whole ingest path: topic router, every format's decoder (Fieldwatch JSON, SenML,
+    /// Sparkplug B, mapped JSON), range checks, rings, detectors. The first line of the input
+    /// is the topic, the rest the payload.
     case pipeline
+    /// The Sparkplug B payload decoder and its metric values, on raw bytes.
+    case sparkplug
+    /// SenML: the JSON and the CBOR reader on the same raw bytes.
+    case senml
     /// Device profiles, inventories, service policies, field-team files: YAML text.
     case profile, inventory, policy, team
 
     static let profiles: [String: DeviceProfile] = ["test-pump": try! ProfileLoader.parse(Fixtures.pumpProfile, file: "test-pump.yaml")]
     static let ingest: IngestPipeline = {
-        let inventory = try! Inventory.parse(Fixtures.inventory, file: "inventory.yaml", profiles: profiles)
+        let inventory = try! Inventory.parse(Fixtures.formatsInventory, file: "inventory.yaml", profiles: profiles)
         return IngestPipeline(inventory: inventory, profiles: profiles, store: SeriesStore(configuration: .init(capacity: 64)),
                               deadLetters: DeadLetterFile(path: nil), logger: Logger(label: "fuzz") { _ in SwiftLogNoOpLogHandler() }, sink: { _ in })
     }()
@@ -37,6 +43,13 @@ enum FuzzTarget: String, CaseIterable {
             let topic = String(decoding: bytes[..<split], as: UTF8.self)
             let payload = split < bytes.endIndex ? Array(bytes[(split + 1)...]) : []
             _ = Self.ingest.handle(MQTTMessage(topic: topic, payload: payload))
+        case .sparkplug:
+            if case let .success(payload) = Sparkplug.decode(bytes) {
+                for metric in payload.metrics { _ = Sparkplug.value(of: metric, declared: Sparkplug.DataType(rawValue: UInt32(bytes.count % 35))) }
+            }
+        case .senml:
+            _ = SenML.decode(json: bytes)
+            _ = SenML.decode(cbor: bytes)
         case .profile: _ = try? ProfileLoader.parse(text, file: "fuzz.yaml")
         case .inventory: _ = try? Inventory.parse(text, file: "fuzz.yaml", profiles: Self.profiles)
         case .policy: _ = try? ServicePolicy.parse(text, file: "fuzz.yaml")

@@ -158,7 +158,9 @@ final class FormatEncoder {
 
     private func nodeBirth(_ group: String, at ms: UInt64) -> [(String, [UInt8])] {
         var node = EdgeNode()
-        node.bdSeq = ((edgeNodes[group]?.bdSeq ?? 255) + 1) % 256
+        // bdSeq pairs a birth with the MQTT session's death certificate (the will): a rebirth
+        // the host asks for in the same session keeps it.
+        node.bdSeq = edgeNodes[group]?.bdSeq ?? 0
         node.born = true
         edgeNodes[group] = node
         var rebirth = SparkplugMetric()

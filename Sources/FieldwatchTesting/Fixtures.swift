@@ -70,6 +70,39 @@ public enum Fixtures {
             profile: test-pump
         """
 
+    /// The fixture site as devices of other formats see it: a Sparkplug group of its own
+    /// (PlantA), an external id (P-102), and two custom topic mappings.
+    public static let formatsInventory = """
+        sites:
+          - id: site-a
+            name: Test site A
+            customer: ACME Water
+            latitude: 22.5
+            longitude: 113.9
+            timezone: Asia/Shanghai
+            sparkplug_group: PlantA
+        devices:
+          - id: pump-1
+            site: site-a
+            profile: test-pump
+          - id: pump-2
+            site: site-a
+            profile: test-pump
+            external_id: P-102
+        mappings:
+          - topic: plant1/pumps/{device}/data
+            site: site-a
+            time: {path: time, format: local}
+            metrics:
+              bearing_temp: temp
+              flow: {path: readings.flow_ls, scale: 3.6}
+          - topic: gw/all
+            device_field: meta.id
+            time: {path: ts, format: epoch_s}
+            metrics:
+              discharge_pressure: p
+        """
+
     /// Writes the fixture profile and inventory into a fresh directory; returns
     /// (profiles directory, inventory file).
     public static func writeSite(in directory: URL) throws -> (profiles: String, inventory: String) {

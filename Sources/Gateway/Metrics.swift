@@ -57,6 +57,12 @@ final class GatewayMetrics: Sendable {
         for reason in RejectReason.allCases {
             count("fieldwatch_rejects_total", "Rejected messages or metrics, by reason.", c.rejects[reason] ?? 0, labels: [("reason", reason.rawValue)])
         }
+        for format in PayloadFormat.allCases {
+            count("fieldwatch_messages_by_format_total", "Messages read, by wire format (json, senml-json, senml-cbor, sparkplug, mapped).",
+                  c.messagesByFormat[format] ?? 0, labels: [("format", format.rawValue)])
+        }
+        count("fieldwatch_sparkplug_sequence_gaps_total", "Sparkplug B messages whose sequence number showed lost messages.", c.sparkplugSequenceGaps)
+        count("fieldwatch_sparkplug_rebirth_requests_total", "Rebirths asked of Sparkplug B edge nodes (NCMD Node Control/Rebirth).", c.sparkplugRebirthRequests)
         count("fieldwatch_clock_ahead_messages_total", "Messages dated ahead of the gateway's clock by more than late_tolerance, stamped with the gateway's time (fix the device clock).", c.clockAhead)
         count("fieldwatch_detector_events_total", "Detector transitions.", c.anomaliesRaised, labels: [("transition", "raised")])
         count("fieldwatch_detector_events_total", "Detector transitions.", c.anomaliesCleared, labels: [("transition", "cleared")])

@@ -101,7 +101,9 @@ extension IngestPipeline {
                     timestamp = resolved
                 } else {
                     let field: TelemetryPayload.TimestampField = switch record.time {
-                    case let .relative(s): .valid(arrival + .milliseconds(Int64((s * 1000).rounded())))
+                    // Relative to the pack's arrival; more than ~8.5 years back is no reading.
+                    case let .relative(s): s > -SenML.relativeTimeLimit ? .valid(arrival + .milliseconds(Int64((s * 1000).rounded())))
+                        : .invalid("SenML time \(s) s (relative to now) is not a plausible time; send seconds since 1970 or a small offset")
                     case let .absolute(s): Self.epochTime(s * 1000, what: "SenML time")
                     }
                     timestamp = resolveTime(field, context: context, message: message, &outcome)

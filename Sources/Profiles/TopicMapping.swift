@@ -162,7 +162,7 @@ public struct TopicMapping: Sendable, Equatable {
             ok = false
         }
         let namers = [segments.contains(.device), device != nil, deviceField != nil].filter { $0 }.count
-        if topic != nil && namers != 1 {
+        if topic != nil && !segments.isEmpty && namers != 1 {
             context.report(node, path, namers == 0
                            ? "nothing names the device; put {device} in the topic, or add device: (one device) or device_field: (a payload field)"
                            : "the device is named more than once ({device}, device:, device_field:); keep one")

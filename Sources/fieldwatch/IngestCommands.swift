@@ -2,6 +2,7 @@ import ArgumentParser
 import FieldwatchCore
 import Foundation
 import Ingest
+import Logging
 import MQTT
 import Profiles
 import TimeSeries
@@ -60,7 +61,9 @@ struct IngestCommand: ParsableCommand {
             }
             if let topic, let payload { inputs.append((topic, payload)) }
             // Nothing is published: a rebirth the gateway would ask for shows among the notes.
-            let pipeline = IngestPipeline(inventory: inv, profiles: loaded, store: SeriesStore(), deadLetters: DeadLetterFile(path: nil), sink: { _ in })
+            // The outcome says everything the log would; the log stays quiet.
+            let pipeline = IngestPipeline(inventory: inv, profiles: loaded, store: SeriesStore(), deadLetters: DeadLetterFile(path: nil),
+                                          logger: Logger(label: "explain") { _ in SwiftLogNoOpLogHandler() }, sink: { _ in })
             for (topic, file) in inputs {
                 let bytes: [UInt8]
                 if file == "-" {
