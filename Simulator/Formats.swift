@@ -51,6 +51,9 @@ final class FormatEncoder {
     /// Groups whose edge node was asked for a rebirth (written by the command listener).
     let rebirthRequests = RebirthRequests()
 
+    /// With `--format mapped`, devices no mapping names publish Fieldwatch JSON (a mixed site).
+    var unmapped: [DeviceID] { devices.values.filter { $0.mapping == nil }.map(\.device.id).sorted { $0.rawValue < $1.rawValue } }
+
     init(format: WireFormat, edgeNode: String, inventory: Inventory, profiles: [String: DeviceProfile]) throws {
         self.format = format
         self.edgeNodeID = edgeNode
@@ -61,9 +64,6 @@ final class FormatEncoder {
                 (m.site == nil || m.site == device.site) && (m.device == nil || m.device == device.id || m.device.map(\.rawValue) == device.externalID)
                     && (m.segments.contains(.device) || m.device != nil || m.deviceField != nil)
                     && m.fields.contains { f in profile.sensor(SensorKey(f.sensor)) != nil }
-            }
-            if format == .mapped && mapping == nil {
-                throw ValidationError("--format mapped: no mapping in \(inventory.sourceFile) names device \(device.id); add one under mappings: or use another --format")
             }
             let info = DeviceInfo(device: device, group: group, name: device.externalID ?? device.id.rawValue,
                                   units: Dictionary(profile.sensors.map { ($0.key.rawValue, $0.unit) }, uniquingKeysWith: { a, _ in a }),
@@ -126,7 +126,7 @@ final class FormatEncoder {
                         Sparkplug.payload(at: ms, seq: nextSeq(info.group), encoded)))
             return out
         case .mapped:
-            guard let mapping = info.mapping else { return [] }
+            guard let mapping = info.mapping else { return [(topic, raw)] }
             return [(mappedTopic(mapping, info), Array(mappedPayload(mapping, info, ts: ts, metrics: metrics).text.utf8))]
         }
     }
@@ -252,7 +252,7 @@ final class FormatEncoder {
     static func localText(_ ms: Double, zone: String) -> String {
         let formatter = DateFormatter()
         formatter.locale = Locale(identifier: "en_US_POSIX")
-        formatter.dateFormat = "yyyy-MM-dd HH:mm:ss"
+        formatter.dateFormat = "yyyy-MM-dd HH:mm:ss.SSS"
         formatter.timeZone = TimeZone(identifier: zone) ?? TimeZone(identifier: "UTC")
         return formatter.string(from: Date(timeIntervalSince1970: ms / 1000))
     }

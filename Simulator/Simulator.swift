@@ -62,7 +62,7 @@ struct SimulatorCommand: AsyncParsableCommand {
     var backfill: Double = 0
     @Option(help: ArgumentHelp(
         "Wire format: json (Fieldwatch's own), sparkplug (Sparkplug B edge node), senml-json, senml-cbor, mapped (the inventory's topic mapping).",
-        discussion: "sparkplug publishes NBIRTH, DBIRTH with aliases and DDATA by alias under group = the site's sparkplug_group (default its id), and answers rebirth requests. senml-* publish on fieldwatch/senml with base name <site>/<device>/. mapped needs a mappings: entry in the inventory that names each device."))
+        discussion: "sparkplug publishes NBIRTH, DBIRTH with aliases and DDATA by alias under group = the site's sparkplug_group (default its id), with NDEATH as the connection's will, and answers rebirth requests (NCMD). senml-* publish on fieldwatch/senml with base name <site>/<device>/. mapped publishes each device the inventory's mappings: name on the mapping's topic, in its JSON shape (the others in Fieldwatch JSON)."))
     var format: WireFormat = .json
     @Option(help: "Sparkplug B edge node id (--format sparkplug).") var edgeNode = "fieldwatch-sim"
     @Flag(help: "Mark every message and label as an emergency drill: the gateway opens drill tickets, kept apart from real ones.") var drill = false
@@ -124,6 +124,9 @@ struct SimulatorCommand: AsyncParsableCommand {
             throw error
         } catch {
             throw ValidationError("cannot load the inventory for --format \(format.rawValue): \(error)")
+        }
+        if format == .mapped && !encoder.unmapped.isEmpty {
+            say("--format mapped: no mapping names \(encoder.unmapped.map(\.rawValue).joined(separator: ", ")); they publish Fieldwatch JSON")
         }
         let sink: any TelemetrySink
         var mqttSink: MQTTSink?

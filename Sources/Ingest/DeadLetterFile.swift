@@ -9,7 +9,8 @@ import Darwin
 
 /// A bounded JSON-lines file of rejected input: the first `limitPerReason` rejects of each
 /// reason, so an operator can see exactly what a misbehaving device sends without the file
-/// growing with uptime. Each line: `{"time", "topic", "reason", "detail", "payload"}`.
+/// growing with uptime. Each line: `{"time", "topic", "reason", "detail", "payload"}`, or
+/// `"payload_base64"` instead for a binary payload (Sparkplug B, SenML CBOR).
 ///
 /// Written with plain `open`/`write`, whose failures are return values: Foundation's
 /// `FileHandle.write` traps when the disk is full, and a full disk plus one bad message would
@@ -59,16 +60,23 @@ public final class DeadLetterFile: Sendable {
         var topic: String
         var reason: String
         var detail: String
-        var payload: String
+        var payload: String?
+        /// Binary payloads (Sparkplug B, SenML CBOR, anything not UTF-8), so they can be replayed exactly.
+        var payload_base64: String?
     }
 
     /// Records a reject if its reason is still under the limit. Returns whether it was written.
     @discardableResult
     public func record(reason: RejectReason, topic: String, detail: String, payload: [UInt8], at time: Timestamp) -> Bool {
         guard let path else { return false }
-        let excerpt = String(decoding: payload.prefix(Self.excerptBytes), as: UTF8.self)
+        let head = Array(payload.prefix(Self.excerptBytes))
+        let text = String(validating: head, as: UTF8.self).flatMap { t in t.unicodeScalars.contains { $0.value < 0x09 } ? nil : t }
+        // A cut inside a multi-byte character is still text: decode the excerpt leniently then.
+        let binary = text == nil && String(validating: payload, as: UTF8.self) == nil
+        let excerpt = text ?? String(decoding: head, as: UTF8.self)
         let entry = Entry(time: time.rfc3339, topic: topic, reason: reason.rawValue, detail: detail,
-                          payload: payload.count > Self.excerptBytes ? excerpt + "…" : excerpt)
+                          payload: binary ? nil : payload.count > Self.excerptBytes ? excerpt + "…" : excerpt,
+                          payload_base64: binary ? Data(head).base64EncodedString() : nil)
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         guard var line = try? encoder.encode(entry) else { return false }

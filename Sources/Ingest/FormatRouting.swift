@@ -38,6 +38,15 @@ enum Units {
     static func agree(_ a: String, _ b: String) -> Bool { a == b || canonical(a) == canonical(b) }
 }
 
+/// What a Sparkplug B topic names, looked up once per topic.
+struct SparkplugRoute: Sendable {
+    var topic: Sparkplug.Topic
+    var site: SiteID?
+    var context: IngestPipeline.DeviceContext?
+    /// `<group>/<edge node>`: the session's key.
+    var key: String
+}
+
 /// A Sparkplug B edge node's session as the gateway has followed it.
 struct EdgeNodeState: Sendable {
     var born = false
@@ -92,7 +101,7 @@ extension IngestPipeline {
             case let .rejected(_, _, detail):
                 reject(.invalidPayload, detail, message, &outcome)
             case let .record(record):
-                guard let (context, sensor) = senmlTarget(record.name, device: device) else {
+                guard let (context, sensor) = senmlTarget(record, device: device) else {
                     reject(.unknownDevice, "SenML name \"\(record.name.prefix(120))\" names no device of the inventory; use the base name \"<site>/<device>/\" (or the device's external_id) and the sensor as the name", message, &outcome)
                     continue
                 }
@@ -121,24 +130,30 @@ extension IngestPipeline {
         }
     }
 
-    /// The device and sensor a SenML full name stands for.
-    func senmlTarget(_ name: String, device: DeviceContext?) -> (DeviceContext, String)? {
+    /// The device and sensor a SenML record stands for. The usual case, a base name that is a
+    /// device's prefix and a name that is the sensor, is two comparisons or one lookup; other
+    /// splits of the full name are searched for.
+    func senmlTarget(_ record: SenML.Record, device: DeviceContext?) -> (DeviceContext, String)? {
         if let device {
-            let full = "\(device.device.site)/\(device.device.id)/"
-            if name.hasPrefix(full) { return (device, String(name.dropFirst(full.count))) }
-            if let external = device.device.externalID, name.hasPrefix(external) {
+            if record.baseName == device.senmlPrefix { return (device, record.localName) }
+            let name = record.name
+            if name.utf8.starts(with: device.senmlPrefix.utf8) { return (device, String(name.utf8.dropFirst(device.senmlPrefix.utf8.count))!) }
+            if let external = device.device.externalID, name.utf8.starts(with: external.utf8) {
                 return (device, String(name.dropFirst(external.count).drop { "/:._".contains($0) }))
             }
             return (device, name)
         }
+        if let context = senmlPrefixes[record.baseName], !record.localName.isEmpty { return (context, record.localName) }
         // The longest prefix ending at a separator that names a device.
-        var index = name.endIndex
-        while index > name.startIndex {
-            index = name.index(before: index)
-            guard "/:._".contains(name[index]) else { continue }
-            let through = name.index(after: index)
-            if let context = senmlPrefixes[String(name[..<through])] ?? senmlPrefixes[String(name[..<index])] {
-                return (context, String(name[through...]))
+        let name = Array(record.name.utf8)
+        var end = name.count
+        while end > 0 {
+            end -= 1
+            let byte = name[end]
+            guard byte == UInt8(ascii: "/") || byte == UInt8(ascii: ":") || byte == UInt8(ascii: ".") || byte == UInt8(ascii: "_") else { continue }
+            let sensor = String(decoding: name[(end + 1)...], as: UTF8.self)
+            if let context = senmlPrefixes[String(decoding: name[...end], as: UTF8.self)] ?? senmlPrefixes[String(decoding: name[..<end], as: UTF8.self)] {
+                return (context, sensor)
             }
         }
         return nil
@@ -159,14 +174,27 @@ extension IngestPipeline {
     /// data before birth or an unknown alias asks the edge node for a rebirth (NCMD), as the
     /// specification has a host application do.
     func handleSparkplug(_ message: MQTTMessage, _ outcome: inout Outcome) {
-        guard let parsed = Sparkplug.Topic.parse(message.topic) else { return }
-        let topic: Sparkplug.Topic
-        switch parsed {
-        case let .success(t): topic = t
-        case let .failure(error):
-            reject(.badTopic, error.detail, message, &outcome)
-            return
+        // Topics repeat (one per device and message type): their parse and lookups are cached.
+        let route: SparkplugRoute
+        if let cached = sparkplugRoutes.withLock({ $0[message.topic] }) {
+            route = cached
+        } else {
+            guard let parsed = Sparkplug.Topic.parse(message.topic) else { return }
+            switch parsed {
+            case let .success(t):
+                let site = sparkplugGroups[t.group]
+                route = SparkplugRoute(topic: t, site: site, context: site.flatMap { devicesByName[$0]?[t.device ?? t.edgeNode] },
+                                       key: "\(t.group)/\(t.edgeNode)")
+                sparkplugRoutes.withLock { routes in
+                    if routes.count >= 10_000 { routes.removeAll() }
+                    routes[message.topic] = route
+                }
+            case let .failure(error):
+                reject(.badTopic, error.detail, message, &outcome)
+                return
+            }
         }
+        let topic = route.topic
         // Commands are the host's own (or another host's) messages, not telemetry.
         if topic.type == .nodeCommand || topic.type == .deviceCommand { return }
         outcome.format = .sparkplug
@@ -177,14 +205,14 @@ extension IngestPipeline {
             reject(.malformedPayload, "\(topic.type.rawValue) from edge node \(topic.edgeNode): \(error.detail)", message, &outcome)
             return
         }
-        guard let site = sparkplugGroups[topic.group] else {
+        guard let site = route.site else {
             reject(.unknownDevice, "Sparkplug group \"\(topic.group.prefix(64))\" is no site of the inventory; give the site sparkplug_group: \(topic.group.prefix(64)) or publish under its site id", message, &outcome)
             return
         }
-        let key = "\(topic.group)/\(topic.edgeNode)"
+        let key = route.key
         let at = Timestamp(message.receivedAt)
         let deviceName = topic.device ?? topic.edgeNode
-        let context = devicesByName[site]?[deviceName]
+        let context = route.context
         var askRebirth: String?
 
         // Session bookkeeping under the lock; ingest after it (ingest takes other locks).
@@ -249,10 +277,6 @@ extension IngestPipeline {
             return
         }
 
-        let control = payload.metrics.allSatisfy { metric in
-            let name = metric.hasName ? metric.name : aliases[metric.alias] ?? ""
-            return Self.isControlMetric(name)
-        }
         if let context {
             if topic.type == .nodeBirth || topic.type == .deviceBirth {
                 setOnline(true, context: context, at: at, reason: "", &outcome)
@@ -281,7 +305,7 @@ extension IngestPipeline {
                 }
                 guard let timestamp else { continue }
                 let value: MetricValue
-                switch Sparkplug.value(of: metric, declared: types[name]) {
+                switch Sparkplug.value(of: metric, declared: metric.hasDatatype ? nil : types[name]) {
                 case let .number(n): value = .number(n)
                 case let .block(values): value = .block(values)
                 case let .bool(b): value = .number(b ? 1 : 0)
@@ -291,7 +315,7 @@ extension IngestPipeline {
                 }
                 ingest(sensorKey(name, context), value, unit: nil, at: timestamp, arrival: arrival, drill: false, context: context, message: message, &outcome)
             }
-        } else if !control && topic.type != .nodeBirth {
+        } else if topic.type != .nodeBirth && !payload.metrics.allSatisfy({ Self.isControlMetric($0.hasName ? $0.name : aliases[$0.alias] ?? "") }) {
             // A node that is only a gateway for its devices has births and control metrics of
             // its own; data from a device the inventory does not know is refused.
             reject(.unknownDevice, "Sparkplug \(topic.device == nil ? "edge node" : "device") \"\(deviceName.prefix(64))\" (group \(topic.group), edge node \(topic.edgeNode)) is not a device of site \(site) in the inventory; add it (id or external_id) or fix the edge node's configuration", message, &outcome)
@@ -301,7 +325,10 @@ extension IngestPipeline {
 
     /// Names an edge node keeps for itself: `bdSeq`, `Node Control/…`, `Device Control/…`, `Properties/…`.
     static func isControlMetric(_ name: String) -> Bool {
-        name == Sparkplug.birthDeathSequence || name.hasPrefix("Node Control/") || name.hasPrefix("Device Control/")
+        // The first letter rules most names out without comparing prefixes.
+        guard let first = name.utf8.first, first == UInt8(ascii: "b") || first == UInt8(ascii: "N") || first == UInt8(ascii: "D")
+                || first == UInt8(ascii: "P") else { return false }
+        return name == Sparkplug.birthDeathSequence || name.hasPrefix("Node Control/") || name.hasPrefix("Device Control/")
             || name.hasPrefix("Node Info/") || name.hasPrefix("Properties/")
     }
 

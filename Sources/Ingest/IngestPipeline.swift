@@ -95,6 +95,8 @@ public final class IngestPipeline: Sendable {
         let sensors: [String: SensorContext]
         /// The sensors computed from each waveform sensor's blocks.
         var derived: [SensorKey: [SensorContext]] = [:]
+        /// `<site>/<device>/`: the SenML base name that names this device.
+        var senmlPrefix = ""
     }
 
     public let configuration: Configuration
@@ -129,6 +131,8 @@ public final class IngestPipeline: Sendable {
     let mappings: [TopicMapping]
     /// Sparkplug B edge nodes' session state, by `<group>/<edge node>`.
     let edgeNodes = Mutex<[String: EdgeNodeState]>([:])
+    /// Parsed Sparkplug topics (bounded; see `handleSparkplug`).
+    let sparkplugRoutes = Mutex<[String: SparkplugRoute]>([:])
     /// Publishes a command to a device (a Sparkplug rebirth request); set by the ingest service.
     let commands: @Sendable (_ topic: String, _ payload: [UInt8]) -> Void
     struct State {
@@ -180,6 +184,7 @@ public final class IngestPipeline: Sendable {
                 if let drill = sensors.values.first?.drillSeries.device { engine.register(device: drill, rule: configuration) }
             }
             var context = DeviceContext(device: device, profile: profile, sensors: sensors)
+            context.senmlPrefix = "\(device.site)/\(device.id)/"
             for spec in profile.sensors {
                 guard let from = spec.derived?.from, let sensor = sensors[spec.key.rawValue] else { continue }
                 context.derived[from, default: []].append(sensor)

@@ -188,7 +188,16 @@ struct JSONParser {
             i += 1
             switch c {
             case UInt8(ascii: "\""):
-                let raw = escaped ? utf8 : Array(bytes[start..<(i - 1)])
+                if !escaped {
+                    let raw = UnsafeBufferPointer(rebasing: bytes[start..<(i - 1)])
+                    // Most keys and names are ASCII: no validation, no intermediate array.
+                    if raw.allSatisfy({ $0 < 0x80 }) { return String(decoding: raw, as: UTF8.self) }
+                    guard let s = String(validating: raw, as: UTF8.self) else {
+                        throw FormatError(.malformed, "not valid JSON: at byte \(start): a string that is not valid UTF-8; JSON text must be UTF-8")
+                    }
+                    return s
+                }
+                let raw = utf8
                 guard let s = String(validating: raw, as: UTF8.self) else {
                     throw FormatError(.malformed, "not valid JSON: at byte \(start): a string that is not valid UTF-8; JSON text must be UTF-8")
                 }

@@ -24,17 +24,31 @@ public enum SenML {
             case relative(Double)
         }
 
-        /// Base name and name joined.
-        public var name: String
+        /// The base name in force (`bn`) and the record's own name (`n`), kept apart so a reader
+        /// that knows the base (a device's prefix) need not join them.
+        public var baseName: String
+        public var localName: String
         public var unit: String?
         public var value: Value
         public var time: Time
 
+        /// Base name and name joined: the record's full name.
+        public var name: String { baseName.isEmpty ? localName : baseName + localName }
+
         public init(name: String, unit: String? = nil, value: Value, time: Time) {
-            self.name = name
+            self.init(baseName: "", localName: name, unit: unit, value: value, time: time)
+        }
+
+        public init(baseName: String, localName: String, unit: String? = nil, value: Value, time: Time) {
+            self.baseName = baseName
+            self.localName = localName
             self.unit = unit
             self.value = value
             self.time = time
+        }
+
+        public static func == (a: Record, b: Record) -> Bool {
+            a.name == b.name && a.unit == b.unit && a.value == b.value && a.time == b.time
         }
     }
 
@@ -178,12 +192,13 @@ public enum SenML {
                     }
                 }
             }
-            let fullName = baseName + (name ?? "")
+            let localName = name ?? ""
+            var fullName: String { baseName + localName }
             if let problem {
                 entries.append(.rejected(index: index, name: fullName.isEmpty ? nil : fullName, detail: "SenML record \(index): \(problem)"))
                 continue
             }
-            guard !fullName.isEmpty else {
+            guard !baseName.isEmpty || !localName.isEmpty else {
                 entries.append(.rejected(index: index, name: nil, detail: "SenML record \(index) has no name (neither \"bn\" nor \"n\")"))
                 continue
             }
@@ -209,7 +224,7 @@ public enum SenML {
                 continue
             }
             let t = baseTime + time
-            entries.append(.record(Record(name: fullName, unit: unit ?? baseUnit, value: value,
+            entries.append(.record(Record(baseName: baseName, localName: localName, unit: unit ?? baseUnit, value: value,
                                           time: t < relativeTimeLimit ? .relative(t) : .absolute(t))))
         }
         if records.isEmpty {

@@ -1,4 +1,7 @@
 import FieldwatchCore
+import Ingest
+import Profiles
+import TimeSeries
 import FieldwatchTesting
 import Foundation
 import MQTT
@@ -171,5 +174,58 @@ struct IngestExplainTests {
 
         let (bad, badText) = try await runTool("fieldwatch", ["ingest", "explain", "--topic", "x"])
         #expect(bad != 0 && badText.contains("--topic and --payload go together"), "\(badText)")
+    }
+}
+
+/// The simulator's formats carry the same readings: the same seeded run, written in each format
+/// (`--out`), fed through the ingest pipeline, stores the same number of samples and raises the
+/// same faults as in Fieldwatch JSON, with no reject.
+@Suite("Simulator formats carry the same readings", .serialized)
+struct SimulatorFormatTests {
+    struct Line: Decodable {
+        var topic: String
+        var payload: String?
+        var payload_base64: String?
+    }
+
+    func run(_ format: String, dir: URL) async throws -> (samples: Int, rejects: Int, raised: Set<String>, byFormat: [PayloadFormat: Int]) {
+        let out = dir.appendingPathComponent("\(format).jsonl").path
+        let (status, text) = try await runTool("fieldwatch-sim", [
+            "--out", out, "--inventory", "Simulator/formats-site.yaml", "--format", format, "--start", "2026-03-01T06:00:00Z",
+            "--seed", "5", "--duration", "120", "--rate", "2", "--faults", "2", "--fault-onset", "10", "--fault-ramp", "40",
+        ])
+        #expect(status == 0, "\(format): \(text)")
+        let root = Fixtures.packageRoot()
+        let profiles = try ProfileLoader.load(paths: [root.appendingPathComponent("DeviceProfiles").path])
+        let inventory = try Inventory.load(file: root.appendingPathComponent("Simulator/formats-site.yaml").path, profiles: profiles)
+        let collected = Collected()
+        let pipeline = IngestPipeline(inventory: inventory, profiles: profiles, store: SeriesStore(), deadLetters: DeadLetterFile(path: nil),
+                                      now: { Timestamp(rfc3339: "2026-03-02T00:00:00Z")! }, sink: { a in collected.items.withLock { $0.append(a) } })
+        for line in try readLines(out, as: Line.self) {
+            let payload = line.payload.map { Array($0.utf8) } ?? Array(Data(base64Encoded: line.payload_base64 ?? "") ?? Data())
+            let outcome = pipeline.handle(MQTTMessage(topic: line.topic, payload: payload, receivedAt: Timestamp(rfc3339: "2026-03-01T07:00:00Z")!.date))
+            #expect(outcome.rejected.isEmpty, "\(format) \(line.topic): \(outcome.rejected)")
+        }
+        let raised = Set(collected.items.withLock { $0 }.filter { $0.transition == .raised }.map { "\($0.device)/\($0.faultCode)" })
+        let c = pipeline.counters
+        return (c.samplesAccepted, c.totalRejects, raised, c.messagesByFormat)
+    }
+
+    @Test func everyFormatStoresWhatJSONStores() async throws {
+        let dir = try makeTemporaryDirectory()
+        let json = try await run("json", dir: dir)
+        #expect(json.samples == 3 * 240 * 5 && !json.raised.isEmpty, "\(json)")
+        for format in ["sparkplug", "senml-json", "senml-cbor", "mapped"] {
+            let other = try await run(format, dir: dir)
+            #expect(other.samples == json.samples && other.rejects == 0, "\(format): \(other.samples) samples, \(other.rejects) rejects")
+            #expect(other.raised == json.raised, "\(format): \(other.raised) vs json \(json.raised)")
+            let expected: PayloadFormat = switch format {
+            case "sparkplug": .sparkplug
+            case "senml-json": .senmlJSON
+            case "senml-cbor": .senmlCBOR
+            default: .mapped
+            }
+            #expect((other.byFormat[expected] ?? 0) > 0, "\(format): \(other.byFormat)")
+        }
     }
 }

@@ -24,12 +24,12 @@ struct FormatFixture {
     let commands = CommandCollector()
     static let now = PipelineFixture.now
 
-    init() throws {
+    init(deadLetters: String? = nil) throws {
         let profiles = ["test-pump": try ProfileLoader.parse(Fixtures.pumpProfile, file: "test-pump.yaml")]
         let inventory = try Inventory.parse(Fixtures.formatsInventory, file: "inventory.yaml", profiles: profiles)
         let (anomalies, commands) = (self.anomalies, self.commands)
         pipeline = IngestPipeline(inventory: inventory, profiles: profiles, store: SeriesStore(configuration: .init(capacity: 64)),
-                                  deadLetters: DeadLetterFile(path: nil), now: { FormatFixture.now },
+                                  deadLetters: DeadLetterFile(path: deadLetters), now: { FormatFixture.now },
                                   commands: { commands.add($0, $1) }, sink: { anomalies.add($0) })
     }
 
@@ -145,6 +145,18 @@ struct SparkplugIngestTests {
         #expect(stale.anomalies.isEmpty && stale.notes.contains { $0.contains("earlier session") })
         let death = f.send("spBv1.0/PlantA/NDEATH/edge1", Sparkplug.payload(at: ms, seq: nil, [Sparkplug.birthDeathMetric(4)]))
         #expect(Set(death.anomalies.map { "\($0.device) \($0.transition)" }) == ["pump-1 raised", "pump-2 raised"])
+    }
+
+    @Test func aBinaryRejectIsDeadLetteredInBase64SoItCanBeReplayed() throws {
+        let path = try makeTemporaryDirectory().appendingPathComponent("dead.jsonl").path
+        let f = try FormatFixture(deadLetters: path)
+        f.send("spBv1.0/PlantA/DDATA/edge1/pump-1", [0x0A, 0xFF])
+        f.send("fieldwatch/site-a/pump-1/telemetry", Array(#"{"metrics": {"flow": "x"}}"#.utf8))
+        let lines = try String(contentsOfFile: path, encoding: .utf8).split(separator: "\n")
+            .compactMap { try JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+        #expect(lines.count == 2)
+        #expect(lines[0]["payload_base64"] as? String == "Cv8=" && lines[0]["payload"] == nil, "\(lines[0])")
+        #expect(lines[1]["payload"] as? String == #"{"metrics": {"flow": "x"}}"# && lines[1]["payload_base64"] == nil)
     }
 
     @Test func unknownGroupsDevicesGarbageAndStringsAreRejectedPrecisely() throws {
