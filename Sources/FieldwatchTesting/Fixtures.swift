@@ -72,23 +72,10 @@ public enum Fixtures {
 
     /// The fixture site as devices of other formats see it: a Sparkplug group of its own
     /// (PlantA), an external id (P-102), and two custom topic mappings.
-    public static let formatsInventory = """
-        sites:
-          - id: site-a
-            name: Test site A
-            customer: ACME Water
-            latitude: 22.5
-            longitude: 113.9
-            timezone: Asia/Shanghai
-            sparkplug_group: PlantA
-        devices:
-          - id: pump-1
-            site: site-a
-            profile: test-pump
-          - id: pump-2
-            site: site-a
-            profile: test-pump
-            external_id: P-102
+    public static let formatsInventory = inventory
+        .replacingOccurrences(of: "    timezone: Asia/Shanghai\n", with: "    timezone: Asia/Shanghai\n    sparkplug_group: PlantA\n")
+        .replacingOccurrences(of: "  - id: pump-2\n    site: site-a\n    profile: test-pump", with: "  - id: pump-2\n    site: site-a\n    profile: test-pump\n    external_id: P-102")
+        + "\n" + """
         mappings:
           - topic: plant1/pumps/{device}/data
             site: site-a
