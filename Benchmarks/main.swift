@@ -56,7 +56,7 @@ func percentile(_ sorted: [Double], _ q: Double) -> Double {
 let samples = Int(ProcessInfo.processInfo.environment["BENCH_SAMPLES"] ?? "") ?? 20_000_000
 let messages = Int(ProcessInfo.processInfo.environment["BENCH_MESSAGES"] ?? "") ?? 200_000
 /// `BENCH_ONLY=latency,qos1` runs only the named parts: core, history, dispatch, burst, qos0, formats, latency, qos1, drift
-/// (`formats-pipeline` the formats' one-thread part only; `BENCH_FORMAT=sparkplug` repeats one format 10 times, for a profiler).
+/// (`formats-pipeline` the formats' one-thread part only; `backtest` the historian reader and backtest; `BENCH_FORMAT=sparkplug` repeats one format 10 times, for a profiler).
 let only = Set((ProcessInfo.processInfo.environment["BENCH_ONLY"] ?? "").split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) })
 func wants(_ part: String) -> Bool { only.isEmpty || only.contains(part) }
 print("fieldwatch-bench: \(ProcessInfo.processInfo.activeProcessorCount) cores; \(human(Double(samples))) samples for the core figures, \(human(Double(messages))) MQTT messages end to end")
@@ -567,6 +567,59 @@ if wants("formats") {
         row("ingest QoS 0 live, \(format.rawValue), msg/s (\(human(Double(c.samplesAccepted))) readings stored, rejects: \(rejects.isEmpty ? "none" : rejects))", human(gwRate),
             "mosquitto_sub \(human(subRate))", String(format: "%.2f", gwRate / subRate), "≥ 0.9")
     }
+}
+
+// MARK: backtest: a historian export (1M rows, a time and 4 tags) read alone, and read and run
+// through the pump profile's whole ingest and detector set (what `fieldwatch backtest` does).
+
+if wants("backtest") {
+    print("backtest on a historian export (one thread):")
+    let csvPath = dir.appendingPathComponent("historian.csv").path
+    let rowCount = 1_000_000
+    do {
+        // A European export: ';' between cells, decimal commas, DD.MM.YYYY HH:MM:SS in UTC.
+        var text = "Time;P101 Bearing Temp;P101_vibration_rms;P101_motor_current;P101_discharge_pressure\n"
+        text.reserveCapacity(rowCount * 48)
+        var rng = SplitMix64(seed: 9)
+        func two(_ v: Int) -> String { v < 10 ? "0\(v)" : "\(v)" }
+        func decimal(_ v: Double, _ places: Int) -> String { String(format: "%.\(places)f", v).replacingOccurrences(of: ".", with: ",") }
+        for i in 0..<rowCount {
+            let x = sin(Double(i) / 8640)
+            let day = 1 + i / 86_400
+            let second = i % 86_400
+            text += "\(two(day % 28 + 1)).\(two(1 + day / 28)).2026 \(two(second / 3600)):\(two(second / 60 % 60)):\(two(second % 60));"
+            text += "\(decimal(55 + 5 * x + rng.uniform(), 1));\(decimal(1.5 + 0.2 * x + rng.uniform() * 0.05, 2));"
+            text += "\(decimal(50 + 10 * x + rng.uniform(), 1));\(decimal(6.2 - 0.3 * x + rng.uniform() * 0.1, 2))\n"
+        }
+        try text.write(toFile: csvPath, atomically: true, encoding: .utf8)
+    }
+    let utc = TimeZone(identifier: "UTC")!
+    var time = Timestamp(milliseconds: 0)
+    var values: [Double?] = []
+    var readRows = 0
+    let readTime = try seconds {
+        let reader = try HistorianCSVReader(path: csvPath, timeZone: utc)
+        while try reader.next(time: &time, values: &values) { readRows += 1 }
+    }
+    let loaded = try ProfileLoader.load(paths: [Fixtures.packageRoot().appendingPathComponent("DeviceProfiles").path])
+    let site = Site(id: "b", name: "b", customer: "b", latitude: 0, longitude: 0, timeZone: "UTC")
+    let inv = Inventory(sites: [site], devices: [Device(id: "b", site: "b", profileID: "centrifugal-pump")], sourceFile: "bench")
+    let pipeline = IngestPipeline(inventory: inv, profiles: loaded, store: SeriesStore(), deadLetters: DeadLetterFile(path: nil),
+                                  logger: Logger(label: "bench") { _ in SwiftLogNoOpLogHandler() }, now: { Timestamp(milliseconds: 1_800_000_000_000) },
+                                  sink: { _ in })
+    let binding = pipeline.bind(device: "b", columns: [nil, "bearing_temp", "vibration_rms", "motor_current", "discharge_pressure"])!
+    var runRows = 0
+    let runTime = try seconds {
+        let reader = try HistorianCSVReader(path: csvPath, timeZone: utc)
+        while try reader.next(time: &time, values: &values) {
+            pipeline.ingest(row: binding, at: time, values: values)
+            runRows += 1
+        }
+    }
+    let readRate = rate(readRows, readTime)
+    row("historian CSV read alone (';', decimal commas, DD.MM.YYYY times, 4 tags), rows/s", human(readRate), "-", "-", "≥ 2 M/s")
+    row("backtest: read + the pump profile's ingest and detectors, rows/s (\(human(Double(pipeline.counters.samplesAccepted))) readings)",
+        human(rate(runRows, runTime)), "read alone \(human(readRate))", String(format: "%.2f", rate(runRows, runTime) / readRate), "≥ 2 M/s")
 }
 
 // Latency: a steady load the gateway can carry (paced at 20k msg/s, 3 metrics each), with a

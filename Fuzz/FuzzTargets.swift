@@ -24,6 +24,8 @@ enum FuzzTarget: String, CaseIterable {
     case sparkplug
     /// SenML: the JSON and the CBOR reader on the same raw bytes.
     case senml
+    /// The historian CSV reader (`fieldwatch backtest`) on a file of the raw bytes.
+    case historian
     /// Device profiles, inventories, service policies, field-team files: YAML text.
     case profile, inventory, policy, team
 
@@ -50,6 +52,14 @@ enum FuzzTarget: String, CaseIterable {
         case .senml:
             _ = SenML.decode(json: bytes)
             _ = SenML.decode(cbor: bytes)
+        case .historian:
+            let path = NSTemporaryDirectory() + "fieldwatch-fuzz-\(getpid()).csv"
+            FileManager.default.createFile(atPath: path, contents: Data(bytes))
+            if let reader = try? HistorianCSVReader(path: path, timeZone: TimeZone(identifier: "Europe/Berlin")!) {
+                var t = Timestamp(milliseconds: 0)
+                var values: [Double?] = []
+                while (try? reader.next(time: &t, values: &values)) == true {}
+            }
         case .profile: _ = try? ProfileLoader.parse(text, file: "fuzz.yaml")
         case .inventory: _ = try? Inventory.parse(text, file: "fuzz.yaml", profiles: Self.profiles)
         case .policy: _ = try? ServicePolicy.parse(text, file: "fuzz.yaml")

@@ -6,7 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${FUZZ_SECONDS:-60}
-targets=${FUZZ_TARGETS:-telemetry pipeline sparkplug senml profile inventory policy team}
+targets=${FUZZ_TARGETS:-telemetry pipeline sparkplug senml historian profile inventory policy team}
 flags=(--scratch-path .build/fuzz --product fieldwatch-fuzz -Xswiftc -sanitize=fuzzer,address -Xswiftc -DFUZZING -Xlinker --export-dynamic)
 echo "building the fuzz targets (libFuzzer + AddressSanitizer; the first build takes several minutes)..."
 swift build "${flags[@]}" 2>&1 | grep -E "error|warning: unre|Compiling fieldwatch_fuzz|Build" || true
@@ -40,6 +40,9 @@ for target in $targets; do
     senml)
       printf '[{"bn":"urn:dev:ow:10e2073a01080063:","bt":1.276020076001e+09,"bu":"A","bver":5,"n":"voltage","u":"V","v":120.1},{"n":"current","t":-5,"v":1.2}]' > "$seeds/a.json"
       printf '\x82\xa4\x21\x6fsz-ps3/pump-01/\x22\xfb\x41\xda\x4c\x2a\x20\x00\x00\x00\x00\x64flow\x02\x18\x78\xa2\x00\x62bt\x04\xf5' > "$seeds/b.cbor" ;;
+    historian)
+      printf 'Zeitstempel;P101 Temp;P101 Flow;Status\r\n01.03.2026 08:00:00;54,5;120;OK\r\n01.03.2026 08:00:10;;"121,25";N/A\r\n' > "$seeds/a.csv"
+      printf 'time,a,b\n2026-03-01T08:00:00+08:00,1e3,-2.5\n2026-07-01 08:00:00.250,0.000001,12345678901234567890\n1772352000,1,2\n' > "$seeds/b.csv" ;;
     profile) cp DeviceProfiles/*.yaml "$seeds/" ;;
     inventory) cp Simulator/demo-site.yaml Simulator/demo.yaml "$seeds/" ;;
     policy) cp ServicePolicy/example.yaml ServicePolicy/demo.yaml "$seeds/" ;;

@@ -528,3 +528,49 @@ extension JSONValue {
         return value
     }
 }
+
+// MARK: Rows (historian exports, backtests)
+
+extension IngestPipeline {
+    /// A device's columns bound to its sensors once, for readings that come as rows of a table.
+    public struct RowBinding: Sendable {
+        let context: DeviceContext
+        /// Per column: the sensor key, or nil for a column that is not read (the time, unmapped tags).
+        public let sensors: [String?]
+        public var device: DeviceID { context.device.id }
+    }
+
+    /// Binds `columns` (sensor keys or nil) to `device`; nil when the device is not in the inventory.
+    public func bind(device: DeviceID, columns: [String?]) -> RowBinding? {
+        guard let context = devices[device] else { return nil }
+        return RowBinding(context: context, sensors: columns)
+    }
+
+    static let rowMessage = MQTTMessage(topic: "(historian row)", payload: [], receivedAt: Date(timeIntervalSince1970: 0))
+
+    /// One row of readings taken at `time`: each through the same checks, ring and detectors as
+    /// a message's metrics (arrival = the row's time, so staleness runs in the data's time).
+    @discardableResult
+    public func ingest(row binding: RowBinding, at time: Timestamp, values: [Double?]) -> Outcome {
+        var outcome = Outcome()
+        for (column, key) in binding.sensors.enumerated() {
+            guard let key, column < values.count, let value = values[column] else { continue }
+            ingest(key, .number(value), unit: nil, at: time, arrival: time, drill: false, context: binding.context, message: Self.rowMessage, &outcome)
+        }
+        let (accepted, raised) = (outcome.accepted, outcome.anomalies.filter { $0.transition == .raised }.count)
+        let cleared = outcome.anomalies.count - raised
+        state.withLock {
+            $0.counters.samplesAccepted += accepted
+            $0.counters.anomaliesRaised += raised
+            $0.counters.anomaliesCleared += cleared
+        }
+        return outcome
+    }
+
+    /// How unusual the sensor's latest reading was to its detectors (0 to 1; 0.5 is as unusual as
+    /// the worst seen so far), as `replay` and the NAB scores read it.
+    public func detectorScore(device: DeviceID, sensor: String) -> Double {
+        guard let series = devices[device]?.sensors[sensor]?.series else { return 0 }
+        return detection.withLock { $0.engine.score(for: series) }
+    }
+}

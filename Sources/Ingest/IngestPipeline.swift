@@ -466,14 +466,15 @@ public final class IngestPipeline: Sendable {
     @discardableResult
     public func sweepStaleness() -> [Anomaly] { sweepStaleness(now: now()) }
 
+    /// `only`: the sensors to consider (a backtest's exported columns); nil, all.
     @discardableResult
-    public func sweepStaleness(now: Timestamp) -> [Anomaly] {
+    public func sweepStaleness(now: Timestamp, only: Set<SensorKey>? = nil) -> [Anomaly] {
         let offline = offlineDevices.withLock { $0 }
         var anomalies: [Anomaly] = []
         detection.withLock { state in
             for context in devices.values where !offline.contains(context.device.id) {
                 for sensor in context.sensors.values {
-                    guard let timeout = sensor.spec.staleAfter else { continue }
+                    guard let timeout = sensor.spec.staleAfter, only?.contains(sensor.spec.key) ?? true else { continue }
                     let last = state.lastArrival[sensor.series] ?? startedAt
                     let silent = now - last
                     let isStale = silent > timeout

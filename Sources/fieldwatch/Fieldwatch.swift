@@ -25,7 +25,7 @@ struct Fieldwatch: AsyncParsableCommand {
               fieldwatch tickets list                       the tickets it opened
               fieldwatch tickets ack 1 --by me              take one: you own it
             """,
-        subcommands: [Serve.self, Tickets.self, EngineersCommand.self, DispatchCommand.self, VisitsCommand.self, PartsCommand.self, CasesCommand.self, KPIsCommand.self, Audit.self, OutboxCommand.self, Report.self, AssistantCommand.self, PolicyCommand.self, Tokens.self, ProfilesCommand.self, IngestCommand.self, Replay.self, Eval.self]
+        subcommands: [Serve.self, Tickets.self, EngineersCommand.self, DispatchCommand.self, VisitsCommand.self, PartsCommand.self, CasesCommand.self, KPIsCommand.self, Audit.self, OutboxCommand.self, Report.self, AssistantCommand.self, PolicyCommand.self, Tokens.self, ProfilesCommand.self, IngestCommand.self, Replay.self, Backtest.self, Eval.self]
     )
 }
 
