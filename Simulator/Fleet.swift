@@ -32,7 +32,15 @@ struct Fleet {
         var statusTopic: String
         var sensors: [SimSensor]
         var phase: Double
+        /// The profile's running/stopped sensor (index into `sensors`), when it declares one.
+        var stateSensor: Int?
+        /// The site's offset from UTC at the start, for the local stop schedule.
+        var zoneOffset: Double = 0
     }
+
+    /// A daily stop (`--stops 22:00-06:00`, site-local seconds of day, wrapping midnight) of
+    /// every device whose profile tells running from stopped: a normal event, not a fault.
+    var stopWindow: (from: Double, to: Double)?
 
     var devices: [SimDevice] = []
     var scenarios: [Scenario] = []
@@ -69,9 +77,11 @@ struct Fleet {
                 }
                 return sensor
             }
+            let zone = inventory.site(device.site).flatMap { TimeZone(identifier: $0.timeZone) }
             devices.append(SimDevice(device: device, topic: "fieldwatch/\(device.site)/\(device.id)/telemetry",
                                      statusTopic: "fieldwatch/\(device.site)/\(device.id)/status", sensors: sensors,
-                                     phase: rng.nextDouble()))
+                                     phase: rng.nextDouble(), stateSensor: profile.operatingState.flatMap { state in sensors.firstIndex { $0.key == state.sensor.rawValue } },
+                                     zoneOffset: Double(zone?.secondsFromGMT(for: start) ?? 0)))
         }
     }
 
@@ -293,6 +303,9 @@ struct Fleet {
                     break
                 }
             }
+            if device.stateSensor != nil, let (stopped, since) = stopState(device, at: t) {
+                value = operatingValue(value, sensor: s, isState: si == device.stateSensor, stopped: stopped, since: since)
+            }
             value = min(max(value, s.range.lowerBound), s.range.upperBound)
             value = (value / s.resolution).rounded() * s.resolution
             parts.append("\"\(s.key)\":\(String(format: "%.\(s.decimals)f", value))")
@@ -312,6 +325,42 @@ struct Fleet {
             }
         }
         return value
+    }
+
+    /// Whether the device is in its daily stop at `t`, and how long since the last stop or start.
+    func stopState(_ device: SimDevice, at t: Double) -> (stopped: Bool, since: Double)? {
+        guard let window = stopWindow else { return nil }
+        let day = 86_400.0
+        let local = (startEpoch + t + device.zoneOffset).truncatingRemainder(dividingBy: day)
+        let s = local < 0 ? local + day : local
+        let inside = window.from < window.to ? s >= window.from && s < window.to : s >= window.from || s < window.to
+        let mark = inside ? window.from : window.to
+        var since = s - mark
+        if since < 0 { since += day }
+        return (inside, since)
+    }
+
+    /// A reading while stopped, or just after a start: the state sensor (a current, a flow)
+    /// near zero; pressures and flows fall to a trickle and build up again over 20 s after a
+    /// start; vibration dies away; temperatures cool towards 25 °C; a motor current starts
+    /// with an inrush that decays in seconds.
+    func operatingValue(_ running: Double, sensor s: SimSensor, isState: Bool, stopped: Bool, since: Double) -> Double {
+        let low = s.range.lowerBound
+        let idle: Double
+        if isState || s.spec.unit == "A" {
+            idle = max(low, 0)
+        } else if s.spec.limits?.direction == .below {
+            idle = low + 0.05 * (s.nominal - low)
+        } else if s.spec.unit == "Cel" {
+            let ambient = min(s.nominal, 25)
+            return stopped ? ambient + (running - ambient) * exp(-since / 1200) : running
+        } else {
+            idle = low + 0.05 * (running - low)
+        }
+        if stopped { return idle + abs(s.noise) * 0.05 }
+        guard since < 60 else { return running }
+        if s.spec.unit == "A" { return running * (1 + 1.5 * exp(-since / 5)) }
+        return idle + (running - idle) * min(1, since / 20)
     }
 
     /// A broken version of a payload, cycling through the kinds of damage devices produce.

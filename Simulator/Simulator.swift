@@ -65,9 +65,13 @@ struct SimulatorCommand: AsyncParsableCommand {
         discussion: "sparkplug publishes NBIRTH, DBIRTH with aliases and DDATA by alias under group = the site's sparkplug_group (default its id), with NDEATH as the connection's will, and answers rebirth requests (NCMD). senml-* publish on fieldwatch/senml with base name <site>/<device>/. mapped publishes each device the inventory's mappings: name on the mapping's topic, in its JSON shape (the others in Fieldwatch JSON)."))
     var format: WireFormat = .json
     @Option(help: "Sparkplug B edge node id (--format sparkplug).") var edgeNode = "fieldwatch-sim"
+    @Option(help: ArgumentHelp("Daily stop HH:MM-HH:MM (site time) of every device whose profile has an operating_state.",
+                               discussion: "A normal event, not a fault: the machine is off (its state sensor near zero, pressures down, temperatures cooling), then starts again with its start-up transients. Not labelled as ground truth."))
+    var stops: String?
     @Flag(help: "Mark every message and label as an emergency drill: the gateway opens drill tickets, kept apart from real ones.") var drill = false
 
     func validate() throws {
+        if let stops, Self.parseStops(stops) == nil { throw ValidationError("--stops \(stops): write HH:MM-HH:MM in the site's time, e.g. 22:00-06:00") }
         if drill && format != .json { throw ValidationError("--drill marks Fieldwatch JSON payloads; use it with --format json") }
         guard rate >= 0, rate.isFinite else { throw ValidationError("--rate \(rate): give messages per second per device, 0 or more") }
         guard duration >= 0 else { throw ValidationError("--duration \(duration): give seconds, 0 or more") }
@@ -95,6 +99,7 @@ struct SimulatorCommand: AsyncParsableCommand {
             fleet = Fleet(inventory: try Inventory.load(file: inventory, profiles: loaded), profiles: loaded, seed: seed,
                           cycle: cycle, start: startDate)
             fleet.injectRandomFaults(count: faults, onset: faultOnset, ramp: faultRamp, types: try parsedFaultTypes())
+            fleet.stopWindow = stops.flatMap(Self.parseStops)
             for file in [inventory] + (scenarios.map { [$0] } ?? []) {
                 let (entries, context) = try ScenarioFile.read(file)
                 try fleet.add(entries, context: context)
@@ -217,6 +222,19 @@ struct SimulatorCommand: AsyncParsableCommand {
         await sink.finish()
         let seconds = (clock.now - startInstant).secondsDouble
         say("\(out == nil ? "published" : "wrote") \(sent) messages in \(String(format: "%.1f", seconds)) s (\(Int(Double(sent) / max(seconds, 0.001))) msg/s)")
+    }
+
+    /// `22:00-06:00` → seconds of day (from, to).
+    static func parseStops(_ text: String) -> (from: Double, to: Double)? {
+        let parts = text.split(separator: "-")
+        guard parts.count == 2 else { return nil }
+        func seconds(_ t: Substring) -> Double? {
+            let hm = t.split(separator: ":")
+            guard hm.count == 2, let h = Int(hm[0]), let m = Int(hm[1]), (0..<24).contains(h), (0..<60).contains(m) else { return nil }
+            return Double(h * 3600 + m * 60)
+        }
+        guard let from = seconds(parts[0]), let to = seconds(parts[1]), from != to else { return nil }
+        return (from, to)
     }
 
     func parsedFaultTypes() throws -> [Scenario.Kind] {

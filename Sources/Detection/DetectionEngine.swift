@@ -16,9 +16,19 @@ public struct DetectionEngine: Sendable {
 
         /// Feeds one sample to every detector; false for a late sample (older than the last
         /// one seen), which no detector sees.
-        mutating func observe(_ sample: Sample, into events: inout [Fired]) -> Bool {
+        mutating func observe(_ sample: Sample, into events: inout [Fired], judging: Judging = .all) -> Bool {
             if let last = lastTimestamp, sample.timestamp < last { return false }
             lastTimestamp = sample.timestamp
+            switch judging {
+            case .all: break
+            case .nothing: return true
+            case .limitsAbove:
+                // A stopped machine: only a limit above is judged (it still overheats); nothing learns.
+                if threshold?.configuration.direction == .above, let event = threshold?.observe(sample) {
+                    events.append(Fired(source: .threshold, event: event))
+                }
+                return true
+            }
             if let event = threshold?.observe(sample) { events.append(Fired(source: .threshold, event: event)) }
             if let event = flatline?.observe(sample) { events.append(Fired(source: .flatline, event: event)) }
             if let event = forecast?.observe(sample) {
@@ -33,6 +43,13 @@ public struct DetectionEngine: Sendable {
             if let event = anomaly?.observe(sample) { events.append(Fired(source: .anomaly, event: event)) }
             return true
         }
+    }
+
+    /// What a sample is judged against: everything (a running machine, or one whose profile
+    /// does not say), only limits above (a stopped machine), or nothing (the settle time after
+    /// a start: start-up transients are no fault). See `OperatingStateSpec`.
+    public enum Judging: Sendable {
+        case all, limitsAbove, nothing
     }
 
     /// Which detector produced an event.
@@ -141,13 +158,15 @@ public struct DetectionEngine: Sendable {
     }
 
     /// Feeds one sample to every detector of the series; returns each one's event, if any.
-    public mutating func observeAll(_ sample: Sample, for key: SeriesKey) -> [Fired] {
+    ///
+    /// `judging` (see `Judging`): short of `.all`, no detector or rule learns from the sample.
+    public mutating func observeAll(_ sample: Sample, for key: SeriesKey, judging: Judging = .all) -> [Fired] {
         guard let index = series.index(forKey: key) else { return [] }
         var events: [Fired] = []
         // In place: a copy of the entry would make its detectors' buffers shared, and every
         // mutation would then copy them.
-        guard series.values[index].observe(sample, into: &events) else { return [] }
-        if !rules.isEmpty, let index = rules.index(forKey: key.device) {
+        guard series.values[index].observe(sample, into: &events, judging: judging) else { return [] }
+        if judging == .all, !rules.isEmpty, let index = rules.index(forKey: key.device) {
             for i in rules.values[index].indices {
                 guard let sensor = rules.values[index][i].index(of: key.sensor),
                       let event = rules.values[index][i].observe(sensor: sensor, sample) else { continue }

@@ -67,9 +67,9 @@ public enum Chromium {
         try process.run()
         // Read both pipes to the end at once, or a chatty one fills up and Chromium stalls.
         let errData = LockedData()
-        let errReader = Thread { errData.set(err.fileHandleForReading.readDataToEndOfFile()) }
+        let errReader = Thread { errData.set(err.fileHandleForReading.readAllRetryingInterrupts()) }
         errReader.start()
-        let data = out.fileHandleForReading.readDataToEndOfFile()
+        let data = out.fileHandleForReading.readAllRetryingInterrupts()
         process.waitUntilExit()
         while !errData.done { usleep(1000) }
         let console = String(decoding: errData.value, as: UTF8.self).split(separator: "\n")

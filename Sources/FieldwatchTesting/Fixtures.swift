@@ -111,3 +111,22 @@ public enum Fixtures {
         return URL(fileURLWithPath: FileManager.default.currentDirectoryPath)
     }
 }
+
+extension FileHandle {
+    /// Everything until end of file, retrying reads a signal interrupted. Foundation's
+    /// `readDataToEndOfFile()` traps on EINTR (a `try!` inside), which a test process that
+    /// starts and signals children meets now and then.
+    public func readAllRetryingInterrupts() -> Data {
+        var data = Data()
+        while true {
+            do {
+                guard let chunk = try read(upToCount: 1 << 16), !chunk.isEmpty else { return data }
+                data.append(chunk)
+            } catch {
+                let underlying = (error as NSError).userInfo[NSUnderlyingErrorKey] as? NSError
+                if underlying?.code == Int(EINTR) || (error as NSError).code == Int(EINTR) { continue }
+                return data
+            }
+        }
+    }
+}

@@ -116,6 +116,9 @@ public final class IngestPipeline: Sendable {
         var stale: Set<SeriesKey> = []
         /// Series that sent readings outside their physical range lately (entries leave once healthy).
         var rangeHealth: [SeriesKey: RangeHealthDetector] = [:]
+        /// Devices whose profile tells running from stopped: running, and since when (the
+        /// state sensor's first reading counts as settled).
+        var operating: [DeviceID: (running: Bool, since: Timestamp)] = [:]
     }
 
     let detection: Mutex<DetectionState>
@@ -432,9 +435,28 @@ public final class IngestPipeline: Sendable {
         outcome.accepted += 1
         outcome.samples?.append(.init(device: context.device.id, sensor: key, sample: sample, drill: drill))
         let watched = !drill && sensor.spec.staleAfter != nil
+        let state = context.profile.operatingState
         let anomalies = detection.withLock { d -> [Anomaly] in
             if watched { d.lastArrival[series] = arrival }
-            var events = d.engine.observeAll(sample, for: series)
+            var judging = DetectionEngine.Judging.all
+            if let state {
+                // The device's operating state (drill series keep their own under the drill id).
+                let device = series.device
+                if state.sensor == key {
+                    let running = state.isRunning(number)
+                    if let known = d.operating[device] {
+                        if known.running != running { d.operating[device] = (running, timestamp) }
+                    } else {
+                        d.operating[device] = (running, .init(milliseconds: .min / 2))
+                    }
+                }
+                if let now = d.operating[device] {
+                    judging = !now.running ? .limitsAbove : timestamp < now.since + state.settle ? .nothing : .all
+                } else {
+                    judging = .limitsAbove
+                }
+            }
+            var events = d.engine.observeAll(sample, for: series, judging: judging)
             if !d.rangeHealth.isEmpty, var health = d.rangeHealth[series] {
                 let bound = number > (range.lowerBound + range.upperBound) / 2 ? range.upperBound : range.lowerBound
                 if let event = health.observe(sample, inRange: true, limit: bound) { events.append(DetectionEngine.Fired(source: .rangeHealth, event: event)) }

@@ -22,15 +22,18 @@ public struct DeviceProfile: Sendable, Equatable {
     public var faults: [FaultSpec]
     /// Multi-sensor rules: several sensors moving together name a fault none shows alone.
     public var rules: [RuleSpec]
+    /// How to tell the machine running from stopped, when the profile says.
+    public var operatingState: OperatingStateSpec?
     /// The file the profile was read from (for messages).
     public var sourceFile: String
 
     public init(
         id: String, version: Int, name: String, manufacturer: String? = nil, model: String? = nil, category: String,
         criticality: Int, sensors: [SensorSpec], detectors: [DetectorSpec] = [], faults: [FaultSpec] = [], rules: [RuleSpec] = [],
-        sourceFile: String
+        operatingState: OperatingStateSpec? = nil, sourceFile: String
     ) {
         self.rules = rules
+        self.operatingState = operatingState
         self.id = id
         self.version = version
         self.name = name
@@ -342,4 +345,26 @@ public enum SensorUnits {
         "var", "VA", "Ah", "Wh", "kWh", "mV", "mA", "dBm", "ug/m3", "mm/h", "m/h", "ppm", "km/h",
         "bar", "mbar", "kPa", "MPa", "mm/s", "um", "mm", "m3/h", "l/min", "Nm", "kN", "g/m3", "mg/l", "uS/cm", "NTU",
     ]
+}
+
+/// Running or stopped, told by one sensor: `operating_state: {running_when: {sensor: motor_current,
+/// above: 5}, settle: 2m}`. A stopped machine's readings are kept but judged only against
+/// limits above (an overheating stopped machine is still a fault); its falling pressure is no
+/// fault and teaches no baseline. For `settle` after each start the same holds: start-up
+/// transients are not anomalies.
+public struct OperatingStateSpec: Sendable, Equatable {
+    public var sensor: SensorKey
+    /// Running when the sensor is above this (or, with `below`, below it).
+    public var threshold: Double
+    public var runningAbove: Bool
+    public var settle: Duration
+
+    public init(sensor: SensorKey, threshold: Double, runningAbove: Bool = true, settle: Duration = .seconds(60)) {
+        self.sensor = sensor
+        self.threshold = threshold
+        self.runningAbove = runningAbove
+        self.settle = settle
+    }
+
+    public func isRunning(_ value: Double) -> Bool { runningAbove ? value > threshold : value < threshold }
 }

@@ -166,11 +166,41 @@ public enum ProfileLoader {
                 if let rule = readRule(n, path: "rules[\(i)]", sensors: sensors, faults: faults, context: context) { rules.append(rule) }
             }
         }
+        var operatingState: OperatingStateSpec?
+        if let node = r.value("operating_state") {
+            operatingState = readOperatingState(node, sensors: sensors, context: context)
+        }
         r.finish()
         guard let id, let version, let name, let category else { return nil }
         return DeviceProfile(id: id, version: version, name: name, manufacturer: manufacturer, model: model,
                              category: category, criticality: criticality, sensors: sensors, detectors: detectors,
-                             faults: faults, rules: rules, sourceFile: context.file)
+                             faults: faults, rules: rules, operatingState: operatingState, sourceFile: context.file)
+    }
+
+    /// `operating_state: {running_when: {sensor: KEY, above: X | below: X}, settle: DURATION}`.
+    static func readOperatingState(_ node: Node, sensors: [SensorSpec], context: YAMLContext) -> OperatingStateSpec? {
+        guard var r = MappingReader(node, path: "operating_state", context: context, what: "how to tell running from stopped (running_when, settle)") else { return nil }
+        let settle = r.duration("settle", "how long after each start readings are not judged, e.g. 2m") ?? .seconds(60)
+        var spec: OperatingStateSpec?
+        if let w = r.required("running_when", "the sensor and level that mean running, e.g. {sensor: motor_current, above: 5}"),
+           var wr = MappingReader(w, path: "operating_state.running_when", context: context, what: "a sensor and a level (above or below)") {
+            let key = wr.string("sensor", "the sensor that tells running from stopped, e.g. motor_current")
+            let above = wr.number("above", required: false, "running when the sensor reads above this")
+            let below = wr.number("below", required: false, "running when the sensor reads below this")
+            wr.finish()
+            if let key, !sensors.contains(where: { $0.key.rawValue == key }) {
+                context.report(wr.value("sensor"), "operating_state.running_when.sensor",
+                               "unknown sensor \"\(key)\"\(didYouMean(key, sensors.map(\.key.rawValue))); use one of the sensors: above")
+            } else if let key, sensors.first(where: { $0.key.rawValue == key })?.kind != .gauge {
+                context.report(wr.value("sensor"), "operating_state.running_when.sensor", "sensor \"\(key)\" is not a gauge; running is told by a gauge's level (a current, a speed, a flow)")
+            } else if (above == nil) == (below == nil) {
+                context.report(w, "operating_state.running_when", "give one of above: or below:, the level that means running")
+            } else if let key {
+                spec = OperatingStateSpec(sensor: SensorKey(key), threshold: above ?? below!, runningAbove: above != nil, settle: settle)
+            }
+        }
+        r.finish()
+        return spec
     }
 
     static func readRule(_ node: Node, path: String, sensors: [SensorSpec], faults: [FaultSpec], context: YAMLContext) -> RuleSpec? {

@@ -87,3 +87,46 @@ struct BacktestTests {
         #expect(none != 0 && noneText.contains("no column of \(csvPath) matches a sensor of profile dry-type-transformer"), "\(noneText)")
     }
 }
+
+/// Issue 18's operating states on the simulator's nightly stops: the shipped pump profile says
+/// how to tell running from stopped; without that, every night is a string of false faults.
+@Suite("Operating states on simulated nightly stops", .serialized)
+struct OperatingStateSimulationTests {
+    @Test func nightlyStopsRaiseNothingWithTheOperatingStateAndFalseFaultsWithout() async throws {
+        let dir = try makeTemporaryDirectory()
+        let out = dir.appendingPathComponent("run.jsonl").path
+        let labels = dir.appendingPathComponent("labels.jsonl").path
+        let (simStatus, simText) = try await runTool("fieldwatch-sim", [
+            "--inventory", "Simulator/demo-site.yaml", "--out", out, "--labels", labels, "--start", "2026-03-02T00:00:00Z",
+            "--duration", "172800", "--rate", "0.1", "--faults", "0", "--seed", "11", "--stops", "22:00-06:00",
+        ])
+        #expect(simStatus == 0, "\(simText)")
+        // The same profiles without operating_state.
+        let stripped = dir.appendingPathComponent("profiles")
+        try FileManager.default.createDirectory(at: stripped, withIntermediateDirectories: true)
+        let shipped = Fixtures.packageRoot().appendingPathComponent("DeviceProfiles")
+        var declared = 0
+        for file in try FileManager.default.contentsOfDirectory(atPath: shipped.path) where file.hasSuffix(".yaml") {
+            let text = try String(contentsOf: shipped.appendingPathComponent(file), encoding: .utf8)
+            var kept: [Substring] = []
+            var skipping = false
+            for line in text.split(separator: "\n", omittingEmptySubsequences: false) {
+                if line.hasPrefix("operating_state:") { skipping = true; declared += 1; continue }
+                if skipping && line.hasPrefix("  ") { continue }
+                skipping = false
+                kept.append(line)
+            }
+            try kept.joined(separator: "\n").write(to: stripped.appendingPathComponent(file), atomically: true, encoding: .utf8)
+        }
+        #expect(declared >= 3)
+        func falseDetections(_ profiles: String) async throws -> Int {
+            let (status, text) = try await runTool("fieldwatch", ["eval", "sim", "--labels", labels, "--messages", out,
+                                                                  "--inventory", "Simulator/demo-site.yaml", "--profiles", profiles])
+            #expect(status == 0, "\(text)")
+            let line = try #require(text.split(separator: "\n").first { $0.hasPrefix("healthy devices: 3,") }, "\(text)")
+            return Int(line.split(separator: " ")[3]) ?? -1
+        }
+        #expect(try await falseDetections("DeviceProfiles") == 0)
+        #expect(try await falseDetections(stripped.path) >= 3, "a stopped pump has no discharge pressure: without operating states that is a fault")
+    }
+}

@@ -49,7 +49,7 @@ func runToolBlocking(_ name: String, _ arguments: [String], environment: [String
     process.standardOutput = output
     process.standardError = output
     try process.run()
-    let data = output.fileHandleForReading.readDataToEndOfFile()
+    let data = output.fileHandleForReading.readAllRetryingInterrupts()
     process.waitUntilExit()
     return (process.terminationStatus, String(decoding: data, as: UTF8.self))
 }

@@ -16,7 +16,7 @@ struct OracleAgreementTests {
         process.standardOutput = output
         process.standardError = output
         try process.run()
-        let data = output.fileHandleForReading.readDataToEndOfFile()
+        let data = output.fileHandleForReading.readAllRetryingInterrupts()
         process.waitUntilExit()
         let text = String(decoding: data, as: UTF8.self)
         if process.terminationStatus == 3 { throw FixtureError(text) }
