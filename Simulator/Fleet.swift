@@ -327,6 +327,32 @@ struct Fleet {
         return value
     }
 
+    /// Label lines of the normal events of a run (the daily stops), marked `"normal": true`, so
+    /// that `fieldwatch eval sim` can say which false detections each kind of normal event caused.
+    func normalEventLabels(start date: Date, duration: Double, seed: UInt64) -> String {
+        guard let window = stopWindow else { return "" }
+        var out = ""
+        for device in devices where device.stateSensor != nil {
+            // Stop starts in simulated seconds: each local day's `from`, from the day before the run.
+            let local0 = startEpoch + device.zoneOffset
+            let firstDay = (local0 / 86_400).rounded(.down) - 1
+            var day = firstDay
+            while true {
+                let onset = day * 86_400 + window.from - local0
+                var end = day * 86_400 + window.to - local0
+                if end <= onset { end += 86_400 }
+                day += 1
+                if onset >= duration { break }
+                guard end > 0 else { continue }
+                func time(_ offset: Double) -> String { "\"\(Timestamp(date.addingTimeInterval(max(offset, 0))).rfc3339)\"" }
+                out += "{\"site\":\"\(device.device.site)\",\"device\":\"\(device.device.id)\",\"sensors\":[],\"scenario\":\"stop\",\"fault_code\":\"NORMAL\","
+                    + "\"profile\":\"\(device.device.profileID)\",\"onset\":\(time(onset)),\"failure\":null,\"end\":\(time(min(end, duration))),"
+                    + "\"critical\":null,\"seed\":\(seed),\"normal\":true}\n"
+            }
+        }
+        return out
+    }
+
     /// Whether the device is in its daily stop at `t`, and how long since the last stop or start.
     func stopState(_ device: SimDevice, at t: Double) -> (stopped: Bool, since: Double)? {
         guard let window = stopWindow else { return nil }

@@ -66,7 +66,7 @@ struct SimulatorCommand: AsyncParsableCommand {
     var format: WireFormat = .json
     @Option(help: "Sparkplug B edge node id (--format sparkplug).") var edgeNode = "fieldwatch-sim"
     @Option(help: ArgumentHelp("Daily stop HH:MM-HH:MM (site time) of every device whose profile has an operating_state.",
-                               discussion: "A normal event, not a fault: the machine is off (its state sensor near zero, pressures down, temperatures cooling), then starts again with its start-up transients. Not labelled as ground truth."))
+                               discussion: "A normal event, not a fault: the machine is off (its state sensor near zero, pressures down, temperatures cooling), then starts again with its start-up transients. Labelled with \"normal\": true, so eval sim counts the false detections each causes."))
     var stops: String?
     @Flag(help: "Mark every message and label as an emergency drill: the gateway opens drill tickets, kept apart from real ones.") var drill = false
 
@@ -115,6 +115,7 @@ struct SimulatorCommand: AsyncParsableCommand {
         }
         if let labels {
             let lines = fleet.scenarios.map { $0.labelLine(start: startDate, seed: seed, drill: drill) }.joined()
+                + fleet.normalEventLabels(start: startDate, duration: duration > 0 ? duration : 30 * 86_400, seed: seed)
             do {
                 try lines.write(toFile: labels, atomically: true, encoding: .utf8)
             } catch {

@@ -213,6 +213,9 @@ extension Eval {
             var onset: String
             var failure: String?
             var end: String?
+            /// A normal event (a stop, a set-point change): no fault; false detections during it
+            /// (and the hour after) are reported against it.
+            var normal: Bool?
         }
 
         struct Line: Decodable {
@@ -243,7 +246,9 @@ extension Eval {
                     }
                 }
             }
-            let truth = try lines(labels, Label.self)
+            let allLabels = try lines(labels, Label.self)
+            let truth = allLabels.filter { $0.normal != true }
+            let normalEvents = allLabels.filter { $0.normal == true }
             let stream = try lines(messages, Line.self)
             let raised = RaisedCollector()
             let pipeline = IngestPipeline(inventory: inv, profiles: loaded, store: SeriesStore(), deadLetters: DeadLetterFile(path: nil),
@@ -320,6 +325,33 @@ extension Eval {
                     let first = raised.all.first { "\($0.device)/\($0.faultCode)" == key && $0.transition == .raised }
                     report.append("  unmatched: \(key) at \(firstRaise[key]!.rfc3339) by \(first?.detector ?? "?"): \(first?.summary ?? "")")
                 }
+            }
+            if !normalEvents.isEmpty {
+                // Each raise of a (device, fault) that matched no fault label, by the normal event
+                // it happened in (or the hour after it: a start follows a stop).
+                var byKind: [String: (events: Int, raises: Int, faults: Set<String>)] = [:]
+                for event in normalEvents { byKind[event.scenario, default: (0, 0, [])].events += 1 }
+                var outside = 0
+                for a in raised.all where a.transition == .raised && !matched.contains("\(a.device)/\(a.faultCode)") {
+                    let during = normalEvents.first { e in
+                        guard e.device == a.device.rawValue, let onset = Timestamp(rfc3339: e.onset) else { return false }
+                        let end = e.end.flatMap(Timestamp.init(rfc3339:)) ?? onset
+                        return a.detectedAt >= onset && a.detectedAt <= end + .seconds(3600)
+                    }
+                    if let during {
+                        byKind[during.scenario]!.raises += 1
+                        byKind[during.scenario]!.faults.insert(a.faultCode.rawValue)
+                    } else {
+                        outside += 1
+                    }
+                }
+                var normalRows = [["NORMAL EVENT", "EVENTS", "FALSE RAISES", "FAULTS RAISED"]]
+                for (kind, v) in byKind.sorted(by: { $0.key < $1.key }) {
+                    normalRows.append([kind, "\(v.events)", "\(v.raises)", v.faults.sorted().joined(separator: ",").isEmpty ? "-" : v.faults.sorted().joined(separator: ",")])
+                }
+                normalRows.append(["(outside normal events)", "-", "\(outside)", "-"])
+                report.append("")
+                report += table(normalRows)
             }
             report.append("healthy devices: \(healthy.count), \(falseOnHealthy) false detection(s) over \(String(format: "%.2f", days)) simulated day(s): "
                           + String(format: "%.4f per device-day", healthy.isEmpty ? 0 : Double(falseOnHealthy) / (Double(healthy.count) * days)))

@@ -124,6 +124,12 @@ struct OperatingStateSimulationTests {
                                                                   "--inventory", "Simulator/demo-site.yaml", "--profiles", profiles])
             #expect(status == 0, "\(text)")
             let line = try #require(text.split(separator: "\n").first { $0.hasPrefix("healthy devices: 3,") }, "\(text)")
+            // The stops are labelled normal events (3 pumps × 2 nights; the run starts at 08:00
+            // in Shenzhen, after the night before ended): eval sim says what each caused.
+            let stops = try #require(text.split(separator: "\n").first { $0.hasPrefix("stop ") }, "\(text)")
+            let cells = stops.split(separator: " ", omittingEmptySubsequences: true)
+            #expect(cells[1] == "6", "\(stops)")
+            #expect((Int(cells[2]) ?? -1) == 0 || !profiles.hasPrefix("DeviceProfiles"), "\(stops)")
             return Int(line.split(separator: " ")[3]) ?? -1
         }
         #expect(try await falseDetections("DeviceProfiles") == 0)
