@@ -42,6 +42,35 @@ struct Fleet {
     /// every device whose profile tells running from stopped: a normal event, not a fault.
     var stopWindow: (from: Double, to: Double)?
 
+    /// A one-off normal event of one device (`--normal-events N`): a new duty point, or a
+    /// maintenance stop after which the machine runs smoother.
+    struct NormalEvent {
+        enum Kind: String { case setpoint, maintenance }
+        var kind: Kind
+        var deviceIndex: Int
+        var start: Double
+        var duration: Double
+        /// Set-point: how much the operating point moves (a factor on pressures, flows and currents).
+        var factor: Double
+    }
+
+    var normalEvents: [NormalEvent] = []
+
+    /// `count` normal events per device, at times drawn from the seed within the run's `span`
+    /// (after its first tenth, so detectors have learned the device first).
+    mutating func addNormalEvents(count: Int, span: Double) {
+        var rng = SplitMix64(seed: seed ^ 0x0A0B_5E7)
+        for di in devices.indices {
+            for _ in 0..<count {
+                let kind: NormalEvent.Kind = rng.next() % 2 == 0 ? .setpoint : .maintenance
+                let start = (span * (0.1 + 0.8 * rng.uniform())).rounded()
+                normalEvents.append(NormalEvent(kind: kind, deviceIndex: di, start: start, duration: kind == .maintenance ? 7200 : 0,
+                                                factor: 1 + (rng.uniform() < 0.5 ? -1 : 1) * (0.06 + 0.06 * rng.uniform())))
+            }
+        }
+        normalEvents.sort { ($0.deviceIndex, $0.start) < ($1.deviceIndex, $1.start) }
+    }
+
     var devices: [SimDevice] = []
     var scenarios: [Scenario] = []
     let seed: UInt64
@@ -303,7 +332,23 @@ struct Fleet {
                     break
                 }
             }
-            if device.stateSensor != nil, let (stopped, since) = stopState(device, at: t) {
+            for event in normalEvents where event.deviceIndex == index && t >= event.start {
+                switch event.kind {
+                case .setpoint:
+                    // A new duty point: pressures, flows and currents move by the factor; temperatures follow a little.
+                    if s.counter == nil {
+                        value = s.spec.unit == "Cel" ? value + (event.factor - 1) * 20 : value * event.factor
+                    }
+                case .maintenance:
+                    // New bearings, aligned coupling: vibration a fifth lower afterwards.
+                    if t >= event.start + event.duration && s.spec.unit == "mm/s" { value *= 0.8 }
+                }
+            }
+            if let maintenance = normalEvents.last(where: { $0.deviceIndex == index && $0.kind == .maintenance && t >= $0.start && t < $0.start + $0.duration + 60 }) {
+                let stopped = t < maintenance.start + maintenance.duration
+                value = operatingValue(value, sensor: s, isState: si == device.stateSensor, stopped: stopped,
+                                       since: stopped ? t - maintenance.start : t - maintenance.start - maintenance.duration)
+            } else if device.stateSensor != nil, let (stopped, since) = stopState(device, at: t) {
                 value = operatingValue(value, sensor: s, isState: si == device.stateSensor, stopped: stopped, since: since)
             }
             value = min(max(value, s.range.lowerBound), s.range.upperBound)
@@ -330,8 +375,15 @@ struct Fleet {
     /// Label lines of the normal events of a run (the daily stops), marked `"normal": true`, so
     /// that `fieldwatch eval sim` can say which false detections each kind of normal event caused.
     func normalEventLabels(start date: Date, duration: Double, seed: UInt64) -> String {
-        guard let window = stopWindow else { return "" }
         var out = ""
+        func time(_ offset: Double) -> String { "\"\(Timestamp(date.addingTimeInterval(max(offset, 0))).rfc3339)\"" }
+        for event in normalEvents where event.start < duration {
+            let device = devices[event.deviceIndex]
+            out += "{\"site\":\"\(device.device.site)\",\"device\":\"\(device.device.id)\",\"sensors\":[],\"scenario\":\"\(event.kind.rawValue)\",\"fault_code\":\"NORMAL\","
+                + "\"profile\":\"\(device.device.profileID)\",\"onset\":\(time(event.start)),\"failure\":null,\"end\":\(time(event.start + event.duration)),"
+                + "\"critical\":null,\"seed\":\(seed),\"normal\":true}\n"
+        }
+        guard let window = stopWindow else { return out }
         for device in devices where device.stateSensor != nil {
             // Stop starts in simulated seconds: each local day's `from`, from the day before the run.
             let local0 = startEpoch + device.zoneOffset
@@ -344,7 +396,6 @@ struct Fleet {
                 day += 1
                 if onset >= duration { break }
                 guard end > 0 else { continue }
-                func time(_ offset: Double) -> String { "\"\(Timestamp(date.addingTimeInterval(max(offset, 0))).rfc3339)\"" }
                 out += "{\"site\":\"\(device.device.site)\",\"device\":\"\(device.device.id)\",\"sensors\":[],\"scenario\":\"stop\",\"fault_code\":\"NORMAL\","
                     + "\"profile\":\"\(device.device.profileID)\",\"onset\":\(time(onset)),\"failure\":null,\"end\":\(time(min(end, duration))),"
                     + "\"critical\":null,\"seed\":\(seed),\"normal\":true}\n"

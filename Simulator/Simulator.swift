@@ -68,6 +68,9 @@ struct SimulatorCommand: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Daily stop HH:MM-HH:MM (site time) of every device whose profile has an operating_state.",
                                discussion: "A normal event, not a fault: the machine is off (its state sensor near zero, pressures down, temperatures cooling), then starts again with its start-up transients. Labelled with \"normal\": true, so eval sim counts the false detections each causes."))
     var stops: String?
+    @Option(help: ArgumentHelp("One-off normal events per device over the run: a new duty point (set-point change) or a 2 h maintenance stop.",
+                               discussion: "Drawn from --seed after the first tenth of --duration; labelled with \"normal\": true like --stops."))
+    var normalEvents = 0
     @Flag(help: "Mark every message and label as an emergency drill: the gateway opens drill tickets, kept apart from real ones.") var drill = false
 
     func validate() throws {
@@ -100,6 +103,7 @@ struct SimulatorCommand: AsyncParsableCommand {
                           cycle: cycle, start: startDate)
             fleet.injectRandomFaults(count: faults, onset: faultOnset, ramp: faultRamp, types: try parsedFaultTypes())
             fleet.stopWindow = stops.flatMap(Self.parseStops)
+            if normalEvents > 0 { fleet.addNormalEvents(count: normalEvents, span: duration > 0 ? duration : 86_400) }
             for file in [inventory] + (scenarios.map { [$0] } ?? []) {
                 let (entries, context) = try ScenarioFile.read(file)
                 try fleet.add(entries, context: context)

@@ -98,7 +98,7 @@ struct OperatingStateSimulationTests {
         let labels = dir.appendingPathComponent("labels.jsonl").path
         let (simStatus, simText) = try await runTool("fieldwatch-sim", [
             "--inventory", "Simulator/demo-site.yaml", "--out", out, "--labels", labels, "--start", "2026-03-02T00:00:00Z",
-            "--duration", "172800", "--rate", "0.1", "--faults", "0", "--seed", "11", "--stops", "22:00-06:00",
+            "--duration", "172800", "--rate", "0.1", "--faults", "0", "--seed", "11", "--stops", "22:00-06:00", "--normal-events", "1",
         ])
         #expect(simStatus == 0, "\(simText)")
         // The same profiles without operating_state.
@@ -130,6 +130,15 @@ struct OperatingStateSimulationTests {
             let cells = stops.split(separator: " ", omittingEmptySubsequences: true)
             #expect(cells[1] == "6", "\(stops)")
             #expect((Int(cells[2]) ?? -1) == 0 || !profiles.hasPrefix("DeviceProfiles"), "\(stops)")
+            // With the shipped profiles no normal event (stop, set-point change, maintenance) raises anything.
+            let rows = text.split(separator: "\n").drop { !$0.hasPrefix("NORMAL EVENT") }.dropFirst().prefix { !$0.hasPrefix("healthy") }
+            #expect(rows.count >= 3, "stop, outside, and at least one one-off kind: \(rows)")
+            if profiles.hasPrefix("DeviceProfiles") {
+                for row in rows {
+                    let c = row.split(separator: "  ", omittingEmptySubsequences: true).map { $0.trimmingCharacters(in: .whitespaces) }
+                    #expect(c.count >= 3 && c[2] == "0", "\(row)")
+                }
+            }
             return Int(line.split(separator: " ")[3]) ?? -1
         }
         #expect(try await falseDetections("DeviceProfiles") == 0)
