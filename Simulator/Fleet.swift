@@ -62,7 +62,11 @@ struct Fleet {
         var rng = SplitMix64(seed: seed ^ 0x0A0B_5E7)
         for di in devices.indices {
             for _ in 0..<count {
-                let kind: NormalEvent.Kind = rng.next() % 2 == 0 ? .setpoint : .maintenance
+                // Maintenance stops a machine, which only a profile with an operating state
+                // describes (what a stopped transformer's or water network's sensors read is not
+                // modelled); the others get set-point changes.
+                let draw = rng.next()
+                let kind: NormalEvent.Kind = draw % 2 == 0 || devices[di].stateSensor == nil ? .setpoint : .maintenance
                 let start = (span * (0.1 + 0.8 * rng.uniform())).rounded()
                 normalEvents.append(NormalEvent(kind: kind, deviceIndex: di, start: start, duration: kind == .maintenance ? 7200 : 0,
                                                 factor: 1 + (rng.uniform() < 0.5 ? -1 : 1) * (0.06 + 0.06 * rng.uniform())))
