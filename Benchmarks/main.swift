@@ -599,7 +599,7 @@ if wants("backtest") {
     var readRows = 0
     let readTime = try seconds {
         let reader = try HistorianCSVReader(path: csvPath, timeZone: utc)
-        while try reader.next(time: &time, values: &values) { readRows += 1 }
+        while reader.next(time: &time, values: &values) { readRows += 1 }
     }
     let loaded = try ProfileLoader.load(paths: [Fixtures.packageRoot().appendingPathComponent("DeviceProfiles").path])
     let site = Site(id: "b", name: "b", customer: "b", latitude: 0, longitude: 0, timeZone: "UTC")
@@ -611,7 +611,7 @@ if wants("backtest") {
     var runRows = 0
     let runTime = try seconds {
         let reader = try HistorianCSVReader(path: csvPath, timeZone: utc)
-        while try reader.next(time: &time, values: &values) {
+        while reader.next(time: &time, values: &values) {
             pipeline.ingest(row: binding, at: time, values: values)
             runRows += 1
         }

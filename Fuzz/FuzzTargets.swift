@@ -54,11 +54,11 @@ enum FuzzTarget: String, CaseIterable {
             _ = SenML.decode(cbor: bytes)
         case .historian:
             let path = NSTemporaryDirectory() + "fieldwatch-fuzz-\(getpid()).csv"
-            FileManager.default.createFile(atPath: path, contents: Data(bytes))
+            _ = FileManager.default.createFile(atPath: path, contents: Data(bytes))
             if let reader = try? HistorianCSVReader(path: path, timeZone: TimeZone(identifier: "Europe/Berlin")!) {
                 var t = Timestamp(milliseconds: 0)
                 var values: [Double?] = []
-                while (try? reader.next(time: &t, values: &values)) == true {}
+                while reader.next(time: &t, values: &values) {}
             }
         case .profile: _ = try? ProfileLoader.parse(text, file: "fuzz.yaml")
         case .inventory: _ = try? Inventory.parse(text, file: "fuzz.yaml", profiles: Self.profiles)

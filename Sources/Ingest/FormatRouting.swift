@@ -19,18 +19,29 @@ public enum PayloadFormat: String, Sendable, CaseIterable, Comparable {
     case mapped
 
     public static func < (lhs: Self, rhs: Self) -> Bool { lhs.rawValue < rhs.rawValue }
+
+    /// Position in `allCases` (the pipeline's per-format counters).
+    var index: Int {
+        switch self {
+        case .json: 0
+        case .senmlJSON: 1
+        case .senmlCBOR: 2
+        case .sparkplug: 3
+        case .mapped: 4
+        }
+    }
 }
 
 /// Unit names that mean the same: SenML's registered names (RFC 8428 §12.1) beside the ones
-/// people write in profiles.
+/// people write in profiles. Only true synonyms: SenML's `C` is the coulomb, `/` and `%RH` are
+/// other quantities than a profile's `count` or `%`.
 enum Units {
     static let synonyms: [String: String] = [
-        "°C": "Cel", "degC": "Cel", "℃": "Cel", "C": "Cel",
+        "°C": "Cel", "degC": "Cel", "℃": "Cel",
         "m/s^2": "m/s2", "m/s²": "m/s2",
         "m³/h": "m3/h", "m^3/h": "m3/h", "m³/s": "m3/s", "m^3/s": "m3/s",
-        "percent": "%", "%RH": "%",
+        "percent": "%",
         "mg/L": "mg/l",
-        "1": "count", "/": "count",
     ]
 
     static func canonical(_ unit: String) -> String { synonyms[unit] ?? unit }

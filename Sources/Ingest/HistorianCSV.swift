@@ -109,8 +109,9 @@ public final class HistorianCSVReader {
     deinit { try? handle.close() }
 
     /// The next data row: its time, and each column's value (nil: empty or not a number). The
-    /// time column's own slot is nil. False at the end of the file.
-    public func next(time: inout Timestamp, values: inout [Double?]) throws(Failure) -> Bool {
+    /// time column's own slot is nil. False at the end of the file; a row without a usable time
+    /// is skipped and counted (`skipped`, `skipReasons`), never an error.
+    public func next(time: inout Timestamp, values: inout [Double?]) -> Bool {
         while true {
             guard let line = nextLine() else { return false }
             lineNumber += 1
@@ -127,7 +128,7 @@ public final class HistorianCSVReader {
                     if column < columns.count {
                         let cell = Self.trim(line[start..<i])
                         if column == timeColumn {
-                            t = try parseTime(Self.unquote(cell))
+                            t = parseTime(Self.unquote(cell))
                             values[column] = nil
                         } else if !wanted.isEmpty && !wanted[column] {
                             values[column] = nil
@@ -255,7 +256,7 @@ public final class HistorianCSVReader {
 
     // MARK: Times
 
-    func parseTime(_ cell: ArraySlice<UInt8>) throws(Failure) -> Timestamp? {
+    func parseTime(_ cell: ArraySlice<UInt8>) -> Timestamp? {
         if format == .auto { format = Self.guessFormat(cell) }
         switch format {
         case .auto: return nil

@@ -140,6 +140,8 @@ public final class IngestPipeline: Sendable {
     let commands: @Sendable (_ topic: String, _ payload: [UInt8]) -> Void
     struct State {
         var counters = Counters()
+        /// Messages per format, by `PayloadFormat.index`: an array, not a dictionary, on the per-message path.
+        var messagesByFormat = [Int](repeating: 0, count: PayloadFormat.allCases.count)
         /// Devices whose clock ahead was said in the log (once each).
         var warnedClockAhead: Set<DeviceID> = []
     }
@@ -225,7 +227,13 @@ public final class IngestPipeline: Sendable {
         self.startedAt = now()
     }
 
-    public var counters: Counters { state.withLock { $0.counters } }
+    public var counters: Counters {
+        state.withLock { s in
+            var c = s.counters
+            for format in PayloadFormat.allCases where s.messagesByFormat[format.index] > 0 { c.messagesByFormat[format] = s.messagesByFormat[format.index] }
+            return c
+        }
+    }
 
     /// Whether `key` is a series this pipeline writes: a sensor of a device in the inventory
     /// (as its profile names it), or that sensor's drill series. Saved series that fail this
@@ -261,7 +269,6 @@ public final class IngestPipeline: Sendable {
     public func handle(_ message: MQTTMessage, trace: Bool = false) -> Outcome {
         var outcome = Outcome()
         if trace { outcome.samples = [] }
-        state.withLock { $0.counters.messages += 1 }
         if let context = telemetryTopics[message.topic] {
             handleTelemetry(message, context: context, &outcome)
         } else if message.topic.hasPrefix(Sparkplug.namespace + "/") {
@@ -271,7 +278,6 @@ public final class IngestPipeline: Sendable {
         } else if let (mapping, match) = matchMapping(message.topic) {
             handleMapped(message, mapping: mapping, match: match, &outcome)
         } else if route(message.topic, kind: "status") != nil {
-            state.withLock { $0.counters.messages -= 1 }
             return handleStatus(message)
         } else if let context = routedDevice(message, &outcome) {
             handleTelemetry(message, context: context, &outcome)
@@ -280,10 +286,11 @@ public final class IngestPipeline: Sendable {
         let raised = outcome.anomalies.filter { $0.transition == .raised }.count
         let cleared = outcome.anomalies.count - raised
         state.withLock {
+            $0.counters.messages += 1
             $0.counters.samplesAccepted += accepted
             $0.counters.anomaliesRaised += raised
             $0.counters.anomaliesCleared += cleared
-            if let format = outcome.format { $0.counters.messagesByFormat[format, default: 0] += 1 }
+            if let format = outcome.format { $0.messagesByFormat[format.index] += 1 }
         }
         return outcome
     }

@@ -103,7 +103,7 @@ struct Backtest: AsyncParsableCommand {
         var time = Timestamp(milliseconds: 0)
         var values: [Double?] = []
         // The first row's time starts the simulated clock (staleness counts from it).
-        let first = try readRow(reader, &time, &values)
+        let first = reader.next(time: &time, values: &values)
         // Simulated time: the desk and the pipeline read the current row's time.
         let clock = Atomic<Int64>(time.milliseconds)
         let now: @Sendable () -> Timestamp = { Timestamp(milliseconds: clock.load(ordering: .relaxed)) }
@@ -174,7 +174,7 @@ struct Backtest: AsyncParsableCommand {
                 let seconds = (wall.now - started).secondsDouble
                 FileHandle.standardError.write(Data("backtest: \(rows) rows (\(Int(Double(rows) / seconds)) rows/s), data time \(time.rfc3339), \(reader.bytesRead / 1_048_576) MiB read\n".utf8))
             }
-            more = try readRow(reader, &time, &values)
+            more = reader.next(time: &time, values: &values)
         }
         _ = await desk.drain()
         scoreFile?.close()
@@ -201,11 +201,6 @@ struct Backtest: AsyncParsableCommand {
             say("    \(t.openedAt.rfc3339)  \(t.grade.rawValue.padding(toLength: 7, withPad: " ", startingAt: 0))  \(t.faultCode)  \(t.title)")
         }
         if tickets.count > 20 { say("    … \(tickets.count - 20) more in \(out)") }
-    }
-
-    /// Reads a row, turning the reader's failure into a command error.
-    func readRow(_ reader: HistorianCSVReader, _ time: inout Timestamp, _ values: inout [Double?]) throws -> Bool {
-        do { return try reader.next(time: &time, values: &values) } catch { throw ValidationError(error.description) }
     }
 
     /// Each column's sensor: as --columns says, else the sensor whose key or name the column is

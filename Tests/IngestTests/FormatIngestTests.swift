@@ -58,6 +58,9 @@ struct SenMLIngestTests {
         #expect(o.rejected.map(\.reason) == [.unitMismatch])
         #expect(o.rejected.first?.detail.contains("arrives in \"Pa\" but profile test-pump measures it in \"bar\"") == true, "\(o.rejected)")
         #expect(f.pipeline.counters.messagesByFormat[.senmlJSON] == 1)
+        // Synonyms are only true ones: °C is Cel, but SenML's C is the coulomb.
+        let units = f.send("fieldwatch/site-a/pump-1/telemetry", Array(#"[{"n":"bearing_temp","u":"°C","v":60},{"n":"bearing_temp","u":"C","v":61,"t":1}]"#.utf8))
+        #expect(units.accepted == 1 && units.rejected.map(\.reason) == [.unitMismatch], "\(units.rejected)")
     }
 
     @Test func theSenMLTopicFindsEachDeviceByItsBaseNameOrExternalID() throws {
@@ -88,6 +91,7 @@ struct SenMLIngestTests {
 struct SparkplugIngestTests {
     let ms = UInt64(FormatFixture.now.milliseconds)
 
+    @discardableResult
     func birth(_ f: FormatFixture, bdSeq: UInt64 = 0) -> [IngestPipeline.Outcome] {
         [f.send("spBv1.0/PlantA/NBIRTH/edge1", Sparkplug.payload(at: ms, seq: 0, [Sparkplug.birthDeathMetric(bdSeq)])),
          f.send("spBv1.0/PlantA/DBIRTH/edge1/pump-1", Sparkplug.payload(at: ms, seq: 1, [

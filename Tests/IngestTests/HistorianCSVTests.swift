@@ -16,7 +16,7 @@ struct HistorianCSVTests {
         var rows: [(Timestamp, [Double?])] = []
         var t = Timestamp(milliseconds: 0)
         var values: [Double?] = []
-        while try reader.next(time: &t, values: &values) { rows.append((t, values)) }
+        while reader.next(time: &t, values: &values) { rows.append((t, values)) }
         return rows
     }
 
@@ -107,7 +107,7 @@ struct HistorianFuzzRegressionTests {
             var t = Timestamp(milliseconds: 0)
             var values: [Double?] = []
             var rows = 0
-            while try reader.next(time: &t, values: &values) { rows += 1 }
+            while reader.next(time: &t, values: &values) { rows += 1 }
             #expect(rows + reader.skipped >= 1, "\(file)")
         }
     }
